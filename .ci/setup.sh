@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs on a fresh Debian machine with rustup and pyenv/python3.
+# Idempotent: every step is skipped when its result is already present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: HDF5 1.10 / netCDF 4.9 Python bindings for "old library" fixtures, curl for health checks.
+need_apt=()
+for pkg in python3-h5py python3-netcdf4 python3-numpy curl; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: apt-get install ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+find_py313() {
+  if command -v python3.13 >/dev/null 2>&1 && python3.13 -c 'import sys' >/dev/null 2>&1; then command -v python3.13; return; fi
+  if command -v pyenv >/dev/null 2>&1; then
+    local v; v=$(pyenv versions --bare 2>/dev/null | grep -E '^3\.1[3-9]' | tail -n 1)
+    if [ -n "$v" ]; then PYENV_VERSION=$v pyenv which python3; return; fi
+  fi
+  echo "setup: python >= 3.13 not found (pyenv install 3.13)" >&2; return 1
+}
+PY313=$(find_py313)
+
+# Oracle venv: the independent readers (h5py, netCDF4, xarray, icechunk, virtualizarr), pinned.
+ORACLE_VENV=.ci/.oracle-venv
+stamp="$ORACLE_VENV/.stamp-$(sha256sum tests/oracle/requirements.txt | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  echo "setup: oracle venv"
+  rm -rf "$ORACLE_VENV"
+  "$PY313" -m venv "$ORACLE_VENV"
+  "$ORACLE_VENV/bin/pip" install -q --upgrade pip
+  "$ORACLE_VENV/bin/pip" install -q -r tests/oracle/requirements.txt
+  touch "$stamp"
+fi
+
+# LocalStack venv (no Docker): see localstack/start.sh.
+LS_VENV=.ci/.localstack-venv
+if [ ! -x "$LS_VENV/bin/python" ] || [ ! -f "$LS_VENV/.stamp" ]; then
+  echo "setup: localstack venv"
+  rm -rf "$LS_VENV"
+  "$PY313" -m venv "$LS_VENV"
+  "$LS_VENV/bin/pip" install -q --upgrade pip
+  "$LS_VENV/bin/pip" install -q -c localstack/requirements-lock.txt \
+      'localstack-core[base-runtime]==2026.3.0' 'moto-ext==5.1.54' service_identity \
+      'cbor2<6' 'pyopenssl<26' 'cryptography<47' aws-sam-translator jsonpath-ng
+  touch "$LS_VENV/.stamp"
+fi
+echo "setup: done"

@@ -1,0 +1,76 @@
+//! Errors of the format readers. A file-level error stops the whole file; a
+//! variable-level problem is a value ([`crate::VariableProblem`]) so that the
+//! file's other variables are still listed.
+
+/// What went wrong while reading one file's headers.
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    /// The object has no bytes at all (ISMIP6 has such a file).
+    #[error("file is empty (0 bytes)")]
+    Empty,
+    /// Neither a CDF nor an HDF5 signature was found.
+    #[error("not a NetCDF file: no CDF or HDF5 signature in the first bytes")]
+    NotNetcdf,
+    /// The file ends before the data its header describes.
+    #[error("file is truncated: header says {expected} bytes, object has {actual}")]
+    Truncated {
+        /// Size the header implies.
+        expected: u64,
+        /// Size of the object.
+        actual: u64,
+    },
+    /// A chunk reference points outside the object.
+    #[error("variable {variable}: chunk at offset {offset} length {length} lies past the end of the file ({file_size} bytes)")]
+    ChunkOutOfBounds {
+        /// Variable holding the reference.
+        variable: String,
+        /// Byte offset of the chunk.
+        offset: u64,
+        /// Length of the chunk.
+        length: u64,
+        /// Size of the object.
+        file_size: u64,
+    },
+    /// The HDF5 structure could not be parsed.
+    #[error("invalid HDF5 structure: {0}")]
+    Hdf5(String),
+    /// The NetCDF header could not be parsed.
+    #[error("invalid NetCDF header: {0}")]
+    Netcdf(String),
+    /// Reading bytes from the source failed.
+    #[error("read failed: {0}")]
+    Io(String),
+}
+
+impl FormatError {
+    /// Maps a reader error, keeping I/O failures apart from corrupt structure:
+    /// the first may be retried, the second never.
+    pub(crate) fn from_hdf5(err: hdf5_reader::error::Error) -> Self {
+        use hdf5_reader::error::Error as E;
+        match err {
+            E::Io(e) => FormatError::Io(e.to_string()),
+            E::UnexpectedEof { .. } => {
+                FormatError::Hdf5(format!("structure points past the end of the file ({err})"))
+            }
+            other => FormatError::Hdf5(other.to_string()),
+        }
+    }
+
+    pub(crate) fn from_netcdf(err: netcdf_reader::Error) -> Self {
+        use netcdf_reader::Error as E;
+        match err {
+            E::Io(e) => FormatError::Io(e.to_string()),
+            E::InvalidMagic => FormatError::NotNetcdf,
+            E::Hdf5(e) => FormatError::from_hdf5(e),
+            other => FormatError::Netcdf(other.to_string()),
+        }
+    }
+
+    /// Whether trying again might succeed (I/O), as opposed to a bad file.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, FormatError::Io(_))
+    }
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = FormatError> = std::result::Result<T, E>;

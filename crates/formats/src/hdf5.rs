@@ -1,0 +1,513 @@
+//! NetCDF-4 / HDF5 variables as byte ranges.
+//!
+//! `netcdf-reader` gives the NetCDF view (names, dimension names, decoded
+//! attributes); `hdf5-reader` parses the HDF5 structures. What neither exposes
+//! is written here, on their public low-level API, because no kept library
+//! returns chunk *addresses* (they decode chunks instead):
+//! - the layout and filter pipeline are read from the object header's messages
+//!   (`Dataset` keeps them private);
+//! - the chunk index walker is chosen from the layout message, one per index
+//!   type (B-tree v1, single chunk, implicit, fixed array, extensible array,
+//!   B-tree v2);
+//! - old layout versions carry a trailing element-size chunk dimension, dropped;
+//! - unfiltered chunks that come back with size 0 get their size computed;
+//! - addresses are relative to the superblock, so a user block's base address
+//!   is added back;
+//! - external raw storage and unknown filters are reported per variable;
+//! - every range is bounds-checked against the object size, which catches
+//!   truncated files that still open.
+
+use hdf5_reader::btree_v1::BTreeV1Key;
+use hdf5_reader::chunk_index::ChunkEntry;
+use hdf5_reader::io::Cursor;
+use hdf5_reader::messages::layout::{ChunkIndexing, DataLayout};
+use hdf5_reader::messages::HdfMessage;
+use hdf5_reader::storage::DynStorage;
+use hdf5_reader::{Datatype, Hdf5File, OpenOptions};
+use netcdf_reader::{NcFile, NcGroup, NcMetadataMode, NcOpenOptions, NcVariable};
+use serde_json::{Map, Value};
+
+use crate::model::{ChunkRef, Codec, VariableManifest, VariableProblem};
+use crate::netcdf3::bytes_codec;
+use crate::values::{attr_json, attributes_json, ElementType, Endian, Kind};
+use crate::{FormatError, Result};
+
+/// Upper bound on chunks listed per variable: a size field in a hostile file
+/// must not drive an unbounded allocation. 16 Mi chunks is far beyond any real
+/// NetCDF variable.
+const MAX_CHUNKS_PER_VARIABLE: usize = 1 << 24;
+
+pub(crate) struct Hdf5Variables {
+    pub attributes: Map<String, Value>,
+    pub variables: Vec<VariableManifest>,
+    pub problems: Vec<VariableProblem>,
+}
+
+fn open_options() -> OpenOptions {
+    // We never decode chunk data: no chunk cache. Header size stays bounded.
+    OpenOptions::default()
+        .with_chunk_cache_bytes(0)
+        .with_max_object_header_bytes(4 * 1024 * 1024)
+}
+
+fn nc_options(mode: NcMetadataMode) -> NcOpenOptions {
+    NcOpenOptions {
+        chunk_cache_bytes: 0,
+        metadata_mode: mode,
+        max_object_header_bytes: 4 * 1024 * 1024,
+        ..NcOpenOptions::default()
+    }
+}
+
+pub(crate) fn variables(storage: DynStorage, file_size: u64) -> Result<Hdf5Variables> {
+    let h5 = Hdf5File::from_storage_with_options(storage.clone(), open_options())
+        .map_err(FormatError::from_hdf5)?;
+    let sb = h5.superblock();
+    // The end-of-file address counts the user block too (checked against files
+    // with a 512-byte user block written by HDF5 1.10 and 2.0).
+    let expected = sb.eof_address;
+    if !Cursor::is_undefined_offset(expected, sb.offset_size) && expected > file_size {
+        return Err(FormatError::Truncated {
+            expected,
+            actual: file_size,
+        });
+    }
+    // Strict NetCDF-4 first; files written by plain HDF5 tools get netCDF-C's
+    // phony dimension names.
+    let nc = match NcFile::from_storage_with_options(
+        storage.clone(),
+        nc_options(NcMetadataMode::Strict),
+    ) {
+        Ok(nc) => nc,
+        Err(_) => NcFile::from_storage_with_options(storage, nc_options(NcMetadataMode::Lossy))
+            .map_err(FormatError::from_netcdf)?,
+    };
+    let root = nc.root_group().map_err(FormatError::from_netcdf)?;
+    let ctx = Ctx {
+        h5: &h5,
+        base: sb.base_address,
+        offset_size: sb.offset_size,
+        length_size: sb.length_size,
+        file_size,
+    };
+    let mut out = Hdf5Variables {
+        attributes: attributes_json(&root.attributes),
+        variables: Vec::new(),
+        problems: Vec::new(),
+    };
+    walk_group(&ctx, root, "", &mut out)?;
+    // netcdf-reader reads plain HDF5 (no dimension scales) in lossy mode and
+    // names every dimension `dim_{size}`; that pattern everywhere marks it.
+    let all_phony = out.variables.iter().all(|v| {
+        v.dimensions.iter().zip(&v.shape).all(|(d, s)| {
+            let plain = format!("dim_{s}");
+            *d == plain
+                || d.strip_prefix(&format!("{plain}_"))
+                    .is_some_and(|k| k.parse::<u32>().is_ok())
+        })
+    });
+    if all_phony {
+        name_phony_dimensions(&mut out.variables);
+    }
+    Ok(out)
+}
+
+/// Plain HDF5 files have no dimension names. netCDF-C calls them
+/// `phony_dim_N`, numbered in order of first use, one per distinct size;
+/// `netcdf-reader` calls them `dim_{size}`. Readers users compare against
+/// (netCDF4, xarray) use netCDF-C's names, so we do too.
+fn name_phony_dimensions(variables: &mut [VariableManifest]) {
+    let mut names: Vec<String> = Vec::new();
+    // netCDF-C visits datasets in HDF5 link-name order.
+    let mut order: Vec<usize> = (0..variables.len()).collect();
+    order.sort_by(|&a, &b| variables[a].variable.cmp(&variables[b].variable));
+    for i in order {
+        let v = &mut variables[i];
+        for d in v.dimensions.iter_mut() {
+            let k = match names.iter().position(|n| n == d) {
+                Some(k) => k,
+                None => {
+                    names.push(d.clone());
+                    names.len() - 1
+                }
+            };
+            *d = format!("phony_dim_{k}");
+        }
+    }
+}
+
+struct Ctx<'a> {
+    h5: &'a Hdf5File,
+    base: u64,
+    offset_size: u8,
+    length_size: u8,
+    file_size: u64,
+}
+
+fn walk_group(ctx: &Ctx<'_>, group: &NcGroup, prefix: &str, out: &mut Hdf5Variables) -> Result<()> {
+    for var in &group.variables {
+        let path = format!("{prefix}{}", var.name);
+        match variable(ctx, &path, var) {
+            Ok(Ok(v)) => out.variables.push(v),
+            Ok(Err(error)) => out.problems.push(VariableProblem {
+                variable: path,
+                error,
+            }),
+            Err(file_error) => return Err(file_error),
+        }
+    }
+    for sub in &group.groups {
+        walk_group(ctx, sub, &format!("{prefix}{}/", sub.name), out)?;
+    }
+    Ok(())
+}
+
+/// Outer error: the file is bad. Inner error: only this variable is.
+fn variable(
+    ctx: &Ctx<'_>,
+    path: &str,
+    var: &NcVariable,
+) -> Result<Result<VariableManifest, String>> {
+    let dataset = match ctx.h5.dataset(path) {
+        Ok(d) => d,
+        Err(e) => return Ok(Err(format!("cannot open dataset: {e}"))),
+    };
+    let header = match ctx.h5.get_or_parse_header(dataset.address()) {
+        Ok(h) => h,
+        Err(e) => return Ok(Err(format!("cannot parse object header: {e}"))),
+    };
+    let mut layout = None;
+    let mut filters = Vec::new();
+    for msg in &header.messages {
+        match msg {
+            HdfMessage::DataLayout(l) => layout = Some(l.layout.clone()),
+            HdfMessage::FilterPipeline(p) => filters = p.filters.clone(),
+            HdfMessage::ExternalFiles(_) => {
+                return Ok(Err("data lives in external raw files (HDF5 external storage), which cannot be referenced".into()))
+            }
+            _ => {}
+        }
+    }
+    let Some(layout) = layout else {
+        return Ok(Err(
+            "no data layout message (virtual or unsupported layout)".into(),
+        ));
+    };
+    let element = match element_type(dataset.dtype()) {
+        Ok(e) => e,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    let mut codecs = vec![bytes_codec(element.size, element.endian)];
+    for f in &filters {
+        match filter_codec(f.id, &f.client_data, element.size) {
+            Ok(c) => codecs.push(c),
+            Err(reason) => return Ok(Err(reason)),
+        }
+    }
+    let shape = dataset.shape().to_vec();
+    let fill_value = dataset
+        .fill_value()
+        .and_then(|f| f.value.as_deref())
+        .and_then(|raw| element.decode(raw))
+        .or_else(|| var.attribute("_FillValue").map(|a| attr_json(&a.value)))
+        .unwrap_or(Value::from(0));
+    let mut manifest = VariableManifest {
+        variable: path.to_string(),
+        dtype: element.typestr(),
+        shape: shape.clone(),
+        chunk_shape: shape.clone(),
+        dimensions: var.dimensions.iter().map(|d| d.name.clone()).collect(),
+        fill_value,
+        codecs,
+        attributes: attributes_json(&var.attributes),
+        chunks: Vec::new(),
+        inline_data: None,
+        layout: String::new(),
+    };
+    let empty = shape.contains(&0);
+    match layout {
+        DataLayout::Compact { data } => {
+            manifest.layout = "compact".into();
+            manifest.inline_data = Some(data);
+        }
+        DataLayout::Contiguous { address, size } => {
+            manifest.layout = "contiguous".into();
+            if !empty && size > 0 && !Cursor::is_undefined_offset(address, ctx.offset_size) {
+                manifest
+                    .chunks
+                    .push(ctx.checked_ref(path, vec![0; shape.len()], address, size)?);
+            }
+        }
+        DataLayout::Chunked {
+            address,
+            dims,
+            chunk_indexing,
+            ..
+        } => {
+            manifest.layout = "chunked".into();
+            let ndim = shape.len();
+            if dims.len() < ndim {
+                return Ok(Err(format!(
+                    "chunk dimensions {dims:?} do not match rank {ndim}"
+                )));
+            }
+            let chunk_dims: Vec<u32> = dims[..ndim].to_vec();
+            if chunk_dims.contains(&0) {
+                return Ok(Err("chunk dimension of size 0".into()));
+            }
+            manifest.chunk_shape = chunk_dims.iter().map(|&d| u64::from(d)).collect();
+            if !empty && !Cursor::is_undefined_offset(address, ctx.offset_size) {
+                let entries = match ctx.chunk_entries(
+                    address,
+                    &shape,
+                    dataset.max_dims(),
+                    &chunk_dims,
+                    chunk_indexing.as_ref(),
+                    element.size,
+                ) {
+                    Ok(e) => e,
+                    Err(e) => return Err(FormatError::from_hdf5(e)),
+                };
+                if entries.len() > MAX_CHUNKS_PER_VARIABLE {
+                    return Err(FormatError::Hdf5(format!(
+                        "{path}: {} chunks exceeds the limit",
+                        entries.len()
+                    )));
+                }
+                let full_chunk = chunk_dims.iter().fold(u64::from(element.size), |a, &d| {
+                    a.saturating_mul(u64::from(d))
+                });
+                for entry in entries {
+                    if entry.offsets.iter().zip(&shape).any(|(o, s)| o >= s) {
+                        continue; // stale chunk beyond a shrunk extent
+                    }
+                    if entry.filter_mask != 0 && !filters.is_empty() {
+                        return Ok(Err(format!(
+                            "chunk at {:?} skips filters (mask {:#x}); a Zarr codec pipeline cannot express that",
+                            entry.offsets, entry.filter_mask
+                        )));
+                    }
+                    let size = if entry.size == 0 && filters.is_empty() {
+                        full_chunk
+                    } else {
+                        entry.size
+                    };
+                    let index = entry
+                        .offsets
+                        .iter()
+                        .zip(&chunk_dims)
+                        .map(|(o, &c)| o / u64::from(c))
+                        .collect();
+                    manifest
+                        .chunks
+                        .push(ctx.checked_ref(path, index, entry.address, size)?);
+                }
+                manifest.chunks.sort_by(|a, b| a.index.cmp(&b.index));
+            }
+        }
+    }
+    Ok(Ok(manifest))
+}
+
+impl Ctx<'_> {
+    fn checked_ref(
+        &self,
+        variable: &str,
+        index: Vec<u64>,
+        address: u64,
+        length: u64,
+    ) -> Result<ChunkRef> {
+        let offset = address.saturating_add(self.base);
+        if offset
+            .checked_add(length)
+            .is_none_or(|end| end > self.file_size)
+        {
+            return Err(FormatError::ChunkOutOfBounds {
+                variable: variable.to_string(),
+                offset,
+                length,
+                file_size: self.file_size,
+            });
+        }
+        Ok(ChunkRef {
+            index,
+            offset,
+            length,
+        })
+    }
+
+    fn chunk_entries(
+        &self,
+        index_address: u64,
+        shape: &[u64],
+        max_dims: Option<&[u64]>,
+        chunk_dims: &[u32],
+        indexing: Option<&ChunkIndexing>,
+        element_size: u32,
+    ) -> hdf5_reader::error::Result<Vec<ChunkEntry>> {
+        let storage = self.h5.storage();
+        let ndim = shape.len();
+        match indexing {
+            None => {
+                let leaves = hdf5_reader::btree_v1::collect_btree_v1_leaves_storage(
+                    storage,
+                    index_address,
+                    self.offset_size,
+                    self.length_size,
+                    Some(ndim as u32),
+                    chunk_dims,
+                    None,
+                )?;
+                Ok(leaves
+                    .into_iter()
+                    .filter_map(|(key, address)| match key {
+                        BTreeV1Key::RawData {
+                            chunk_size,
+                            filter_mask,
+                            offsets,
+                        } => Some(ChunkEntry {
+                            address,
+                            size: u64::from(chunk_size),
+                            filter_mask,
+                            offsets: offsets.into_iter().take(ndim).collect(),
+                        }),
+                        BTreeV1Key::Group { .. } => None,
+                    })
+                    .collect())
+            }
+            Some(ChunkIndexing::SingleChunk {
+                filtered_size,
+                filters,
+            }) => Ok(vec![hdf5_reader::chunk_index::single_chunk_entry(
+                index_address,
+                *filtered_size,
+                *filters,
+                ndim,
+            )]),
+            Some(ChunkIndexing::Implicit) => {
+                hdf5_reader::chunk_index::collect_implicit_chunk_entries(
+                    index_address,
+                    shape,
+                    chunk_dims,
+                    element_size as usize,
+                    None,
+                    storage.len(),
+                )
+            }
+            Some(ChunkIndexing::FixedArray { .. }) => {
+                hdf5_reader::fixed_array::collect_fixed_array_chunk_entries_storage(
+                    storage,
+                    index_address,
+                    self.offset_size,
+                    self.length_size,
+                    shape,
+                    chunk_dims,
+                    None,
+                )
+            }
+            Some(ChunkIndexing::ExtensibleArray { .. }) => {
+                hdf5_reader::extensible_array::collect_extensible_array_chunk_entries_storage(
+                    storage,
+                    index_address,
+                    self.offset_size,
+                    self.length_size,
+                    shape,
+                    max_dims,
+                    chunk_dims,
+                    None,
+                )
+            }
+            Some(ChunkIndexing::BTreeV2) => {
+                hdf5_reader::chunk_index::collect_v2_chunk_entries_storage(
+                    storage,
+                    index_address,
+                    self.offset_size,
+                    self.length_size,
+                    ndim as u32,
+                    chunk_dims,
+                    None,
+                )
+            }
+        }
+    }
+}
+
+fn element_type(dtype: &Datatype) -> Result<ElementType, String> {
+    let endian = |o: &hdf5_reader::ByteOrder| match o {
+        hdf5_reader::ByteOrder::LittleEndian => Endian::Little,
+        hdf5_reader::ByteOrder::BigEndian => Endian::Big,
+    };
+    match dtype {
+        Datatype::FixedPoint {
+            size,
+            signed,
+            byte_order,
+        } if matches!(size, 1 | 2 | 4 | 8) => Ok(ElementType {
+            kind: if *signed { Kind::Int } else { Kind::UInt },
+            size: u32::from(*size),
+            endian: endian(byte_order),
+        }),
+        Datatype::FloatingPoint { size, byte_order } if matches!(size, 4 | 8) => Ok(ElementType {
+            kind: Kind::Float,
+            size: u32::from(*size),
+            endian: endian(byte_order),
+        }),
+        Datatype::String {
+            size: hdf5_reader::StringSize::Fixed(n),
+            ..
+        } if *n > 0 => Ok(ElementType {
+            kind: Kind::Bytes,
+            size: *n,
+            endian: Endian::Little,
+        }),
+        Datatype::String {
+            size: hdf5_reader::StringSize::Variable,
+            ..
+        } => Err("variable-length strings cannot be referenced as fixed-size chunks".into()),
+        Datatype::VarLen { .. } => {
+            Err("variable-length data cannot be referenced as fixed-size chunks".into())
+        }
+        Datatype::Compound { .. } => Err("compound data types are not supported".into()),
+        other => Err(format!("unsupported data type {other:?}")),
+    }
+}
+
+/// Maps an HDF5 filter to the Zarr v3 codec that undoes it.
+fn filter_codec(id: u16, client_data: &[u32], element_size: u32) -> Result<Codec, String> {
+    use hdf5_core::{FILTER_DEFLATE, FILTER_FLETCHER32, FILTER_SHUFFLE};
+    match id {
+        FILTER_DEFLATE => {
+            let level = client_data.first().copied().unwrap_or(6);
+            Ok(Codec::new(
+                "numcodecs.zlib",
+                [("level", Value::from(level))],
+            ))
+        }
+        FILTER_SHUFFLE => {
+            let size = client_data.first().copied().unwrap_or(element_size);
+            Ok(Codec::new(
+                "numcodecs.shuffle",
+                [("elementsize", Value::from(size))],
+            ))
+        }
+        FILTER_FLETCHER32 => Ok(Codec::new("numcodecs.fletcher32", [])),
+        other => Err(format!(
+            "unsupported HDF5 filter {other} ({})",
+            filter_name(other)
+        )),
+    }
+}
+
+fn filter_name(id: u16) -> &'static str {
+    match id {
+        4 => "szip",
+        5 => "nbit",
+        6 => "scaleoffset",
+        307 => "bzip2",
+        32000 => "lzf",
+        32001 => "blosc",
+        32004 => "lz4",
+        32015 => "zstd",
+        _ => "unknown",
+    }
+}

@@ -1,0 +1,137 @@
+//! The raw, per-file view of a NetCDF file: what `virtualizer inspect` prints
+//! and what the group builder normalizes. Serializable so that it is also the
+//! JSON contract of `inspect --json`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// On-disk flavour of a NetCDF file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceFormat {
+    /// CDF-1 (classic).
+    Netcdf3Classic,
+    /// CDF-2 (64-bit offset).
+    Netcdf3Offset64,
+    /// CDF-5 (64-bit data).
+    Netcdf3Cdf5,
+    /// NetCDF-4 / HDF5.
+    Hdf5,
+}
+
+/// One byte range in the source file that holds one chunk of a variable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkRef {
+    /// Position in the chunk grid (chunk coordinates, not element offsets).
+    pub index: Vec<u64>,
+    /// Absolute byte offset in the file.
+    pub offset: u64,
+    /// Length in bytes as stored (after compression).
+    pub length: u64,
+}
+
+/// A Zarr v3 codec as it appears in array metadata.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Codec {
+    /// Registered codec name, e.g. `bytes`, `numcodecs.zlib`.
+    pub name: String,
+    /// Codec configuration.
+    #[serde(default)]
+    pub configuration: Map<String, Value>,
+}
+
+impl Codec {
+    /// Builds a codec from a name and key/value pairs.
+    pub fn new(name: &str, configuration: impl IntoIterator<Item = (&'static str, Value)>) -> Self {
+        Codec {
+            name: name.to_string(),
+            configuration: configuration
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        }
+    }
+}
+
+/// Everything needed to describe one variable as a virtual Zarr array.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VariableManifest {
+    /// Variable name (path for variables in sub-groups).
+    pub variable: String,
+    /// numpy typestr with byte order, e.g. `<f4`, `>f8`, `|S1`.
+    pub dtype: String,
+    /// Array shape.
+    pub shape: Vec<u64>,
+    /// Chunk shape (the array's shape for contiguous data).
+    pub chunk_shape: Vec<u64>,
+    /// Dimension names.
+    pub dimensions: Vec<String>,
+    /// Value that unwritten chunks read as (JSON number, `"NaN"`, or null).
+    pub fill_value: Value,
+    /// Zarr v3 codec pipeline, `bytes` first.
+    pub codecs: Vec<Codec>,
+    /// CF attributes of the variable.
+    pub attributes: Map<String, Value>,
+    /// Byte ranges of the allocated chunks; unallocated chunks are absent.
+    pub chunks: Vec<ChunkRef>,
+    /// Data stored inside the header (HDF5 compact layout), as raw bytes in
+    /// the file's byte order. When present, `chunks` is empty by design.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "hex_bytes")]
+    pub inline_data: Option<Vec<u8>>,
+    /// Storage layout in the source: `contiguous`, `chunked`, `compact`, `record`.
+    pub layout: String,
+}
+
+impl VariableManifest {
+    /// Size in bytes of one element.
+    pub fn item_size(&self) -> Option<u64> {
+        self.dtype.get(2..).and_then(|s| s.parse().ok())
+    }
+
+    /// Whether the stored bytes are exactly the array's bytes (no compression
+    /// or other filter), which makes contiguous data splittable.
+    pub fn is_uncompressed(&self) -> bool {
+        self.codecs.iter().all(|c| c.name == "bytes")
+    }
+}
+
+/// A variable that cannot be virtualized, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VariableProblem {
+    /// Variable name.
+    pub variable: String,
+    /// Human-readable reason.
+    pub error: String,
+}
+
+/// The virtualizable content of one file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileManifest {
+    /// On-disk format.
+    pub format: SourceFormat,
+    /// Size of the object in bytes.
+    pub file_size: u64,
+    /// Global attributes.
+    pub attributes: Map<String, Value>,
+    /// Every variable that could be virtualized, in file order.
+    pub variables: Vec<VariableManifest>,
+    /// Variables that could not be virtualized.
+    pub problems: Vec<VariableProblem>,
+}
+
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(bytes) => s.serialize_str(&hex::encode(bytes)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        let text: Option<String> = Option::deserialize(d)?;
+        text.map(|t| hex::decode(t).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}

@@ -1,0 +1,115 @@
+//! NetCDF3 (CDF-1, CDF-2, CDF-5) variables as byte ranges.
+//!
+//! The header is parsed by `netcdf-reader`; this module only turns its
+//! variable table into references. A fixed-size variable is one contiguous
+//! range at its `begin` offset. A record variable is interleaved with the other
+//! record variables, so each record is its own range: record `r` starts at
+//! `begin + r * stride`, where the stride is the sum of all record variables'
+//! padded per-record sizes (unpadded when there is a single record variable).
+
+use netcdf_reader::classic::ClassicFile;
+use netcdf_reader::NcVariable;
+use serde_json::Value;
+
+use crate::model::{ChunkRef, Codec, VariableManifest, VariableProblem};
+use crate::values::{attributes_json, netcdf_element_type, Endian};
+use crate::{FormatError, Result};
+
+/// Variables and problems of a classic file.
+pub(crate) fn variables(
+    file: &ClassicFile,
+) -> Result<(Vec<VariableManifest>, Vec<VariableProblem>)> {
+    let root = file.root_group();
+    let numrecs = file.numrecs();
+    let stride = netcdf_reader::classic::data::compute_record_stride(&root.variables)
+        .map_err(FormatError::from_netcdf)?;
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    for var in &root.variables {
+        match variable(var, numrecs, stride) {
+            Ok(v) => out.push(v),
+            Err(error) => problems.push(VariableProblem {
+                variable: var.name.clone(),
+                error,
+            }),
+        }
+    }
+    Ok((out, problems))
+}
+
+fn variable(var: &NcVariable, numrecs: u64, stride: u64) -> Result<VariableManifest, String> {
+    let element = netcdf_element_type(&var.dtype, Endian::Big)
+        .ok_or_else(|| format!("unsupported NetCDF3 type {:?}", var.dtype))?;
+    let shape: Vec<u64> = var.dimensions.iter().map(|d| d.size).collect();
+    let dimensions = var.dimensions.iter().map(|d| d.name.clone()).collect();
+    let attributes = attributes_json(&var.attributes);
+    let fill_value = match var
+        .attribute("_FillValue")
+        .map(|a| crate::values::attr_json(&a.value))
+    {
+        Some(v @ (Value::Number(_) | Value::String(_))) => v,
+        _ => element.netcdf_default_fill(),
+    };
+    let empty = shape.contains(&0);
+    let (chunk_shape, chunks, layout) = if var.is_record_var {
+        let mut chunk_shape = shape.clone();
+        if let Some(first) = chunk_shape.first_mut() {
+            *first = 1;
+        }
+        let zeros = vec![0u64; shape.len().saturating_sub(1)];
+        let chunks = if empty {
+            Vec::new()
+        } else {
+            (0..numrecs)
+                .map(|r| ChunkRef {
+                    index: std::iter::once(r).chain(zeros.iter().copied()).collect(),
+                    offset: var.data_offset + r * stride,
+                    length: var.record_size,
+                })
+                .collect()
+        };
+        (chunk_shape, chunks, "record")
+    } else {
+        let length = shape
+            .iter()
+            .try_fold(u64::from(element.size), |acc, d| acc.checked_mul(*d))
+            .ok_or_else(|| "variable size overflows".to_string())?;
+        let chunks = if empty {
+            Vec::new()
+        } else {
+            vec![ChunkRef {
+                index: vec![0; shape.len()],
+                offset: var.data_offset,
+                length,
+            }]
+        };
+        (shape.clone(), chunks, "contiguous")
+    };
+    Ok(VariableManifest {
+        variable: var.name.clone(),
+        dtype: element.typestr(),
+        shape,
+        chunk_shape,
+        dimensions,
+        fill_value,
+        codecs: vec![bytes_codec(element.size, Endian::Big)],
+        attributes,
+        chunks,
+        inline_data: None,
+        layout: layout.to_string(),
+    })
+}
+
+/// The Zarr v3 `bytes` codec; single-byte types carry no endianness.
+pub(crate) fn bytes_codec(size: u32, endian: Endian) -> Codec {
+    if size == 1 {
+        Codec::new("bytes", [])
+    } else {
+        let e = if endian == Endian::Little {
+            "little"
+        } else {
+            "big"
+        };
+        Codec::new("bytes", [("endian", Value::from(e))])
+    }
+}

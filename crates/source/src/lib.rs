@@ -1,0 +1,351 @@
+//! # floe-source: one way to read source objects by byte range
+//!
+//! A [`Source`] resolves a URL (`file://` or a plain path, `s3://`, `gs://`,
+//! `https://`) to an [`object_store`] backend. [`Source::open`] returns an
+//! [`OpenedObject`]: a synchronous, block-cached [`Storage`] for the format
+//! readers plus the counters of the requests and bytes that actually went to
+//! the backend, so every caller can report what a file cost.
+//!
+//! The format readers are synchronous (`Fn(offset, len) -> bytes`), the object
+//! stores async. The bridge is deliberate: [`Source::open`] is async (one
+//! HEAD), while reads block on the runtime handle and must run on a blocking
+//! thread (`tokio::task::spawn_blocking`), never on an async worker.
+
+#![warn(missing_docs)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use hdf5_reader::storage::{BlockCacheStorage, DynStorage, Storage, StorageBuffer};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+
+/// Block size of the read cache. Most NetCDF headers fit in the first block;
+/// chunk indexes scattered through the file cost one more block each.
+pub const DEFAULT_BLOCK_SIZE: usize = 256 * 1024;
+
+/// Errors of source access.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The URL is not one of the supported forms.
+    #[error("unsupported source URL {url}: {reason}")]
+    BadUrl {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The object does not exist.
+    #[error("{url}: not found")]
+    NotFound {
+        /// The URL.
+        url: String,
+    },
+    /// Any other backend failure.
+    #[error("{url}: {source}")]
+    Store {
+        /// The URL.
+        url: String,
+        /// Backend error.
+        #[source]
+        source: object_store::Error,
+    },
+}
+
+impl SourceError {
+    fn store(url: &str, source: object_store::Error) -> Self {
+        match source {
+            object_store::Error::NotFound { .. } => SourceError::NotFound {
+                url: url.to_string(),
+            },
+            source => SourceError::Store {
+                url: url.to_string(),
+                source,
+            },
+        }
+    }
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = SourceError> = std::result::Result<T, E>;
+
+/// Settings that the URL alone does not carry.
+#[derive(Debug, Clone, Default)]
+pub struct SourceOptions {
+    /// Custom S3 endpoint (LocalStack, MinIO). Defaults to `AWS_ENDPOINT_URL`.
+    pub s3_endpoint: Option<String>,
+    /// Read S3 without credentials (public buckets).
+    pub s3_anonymous: bool,
+    /// Block size of the read cache.
+    pub block_size: Option<usize>,
+}
+
+impl SourceOptions {
+    /// Options from the standard environment (`AWS_ENDPOINT_URL`).
+    pub fn from_env() -> Self {
+        SourceOptions {
+            s3_endpoint: std::env::var("AWS_ENDPOINT_URL_S3")
+                .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+                .ok(),
+            ..Default::default()
+        }
+    }
+}
+
+/// Identity of a source object: what makes a batch id change when it changes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ObjectInfo {
+    /// URL as given.
+    pub url: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// ETag, when the backend has one.
+    pub etag: Option<String>,
+    /// Last modification time, RFC 3339.
+    pub last_modified: String,
+}
+
+/// A resolved URL: backend plus path.
+#[derive(Clone)]
+pub struct Source {
+    url: String,
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source").field("url", &self.url).finish()
+    }
+}
+
+/// Splits `scheme://bucket/key` into bucket and key.
+fn bucket_and_key<'a>(url: &'a str, rest: &'a str) -> Result<(&'a str, &'a str)> {
+    match rest.split_once('/') {
+        Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => Ok((bucket, key)),
+        _ => Err(SourceError::BadUrl {
+            url: url.to_string(),
+            reason: "expected scheme://bucket/key".into(),
+        }),
+    }
+}
+
+/// Normalizes a local path or `file://` URL to an absolute `file://` URL.
+pub fn normalize_url(url: &str) -> String {
+    if url.contains("://") {
+        return url.to_string();
+    }
+    let path = std::path::Path::new(url);
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    format!("file://{}", abs.display())
+}
+
+impl Source {
+    /// Resolves a URL. Plain paths are local files.
+    pub fn resolve(url: &str, options: &SourceOptions) -> Result<Source> {
+        let url = normalize_url(url);
+        let bad = |reason: String| SourceError::BadUrl {
+            url: url.clone(),
+            reason,
+        };
+        if let Some(rest) = url.strip_prefix("file://") {
+            let store = object_store::local::LocalFileSystem::new();
+            let path = Path::from_absolute_path(rest).map_err(|e| bad(e.to_string()))?;
+            return Ok(Source {
+                url: url.clone(),
+                store: Arc::new(store),
+                path,
+            });
+        }
+        if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, key) = bucket_and_key(&url, rest)?;
+            let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+            if let Some(endpoint) = &options.s3_endpoint {
+                b = b
+                    .with_endpoint(endpoint)
+                    .with_allow_http(endpoint.starts_with("http://"))
+                    .with_virtual_hosted_style_request(false);
+            }
+            if options.s3_anonymous {
+                b = b.with_skip_signature(true);
+            }
+            let store = b.build().map_err(|e| bad(e.to_string()))?;
+            return Ok(Source {
+                url: url.clone(),
+                store: Arc::new(store),
+                path: Path::from(key),
+            });
+        }
+        if let Some(rest) = url.strip_prefix("gs://") {
+            let (bucket, key) = bucket_and_key(&url, rest)?;
+            let store = object_store::gcp::GoogleCloudStorageBuilder::new()
+                .with_bucket_name(bucket)
+                .with_skip_signature(true)
+                .build()
+                .map_err(|e| bad(e.to_string()))?;
+            return Ok(Source {
+                url: url.clone(),
+                store: Arc::new(store),
+                path: Path::from(key),
+            });
+        }
+        if url.starts_with("https://") || url.starts_with("http://") {
+            let (base, key) = url.rsplit_once('/').ok_or_else(|| bad("no path".into()))?;
+            let store = object_store::http::HttpBuilder::new()
+                .with_url(base)
+                .build()
+                .map_err(|e| bad(e.to_string()))?;
+            return Ok(Source {
+                url: url.clone(),
+                store: Arc::new(store),
+                path: Path::from(key),
+            });
+        }
+        Err(bad("use file://, s3://, gs:// or https://".into()))
+    }
+
+    /// The URL, normalized.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// One HEAD request: size, ETag and modification time.
+    pub async fn info(&self) -> Result<ObjectInfo> {
+        let meta = self
+            .store
+            .head(&self.path)
+            .await
+            .map_err(|e| SourceError::store(&self.url, e))?;
+        Ok(ObjectInfo {
+            url: self.url.clone(),
+            size: meta.size,
+            etag: meta.e_tag,
+            last_modified: meta.last_modified.to_rfc3339(),
+        })
+    }
+
+    /// Opens the object for ranged reads through a block cache. `size` comes
+    /// from a listing or [`Source::info`]; no request is made here.
+    pub fn open(&self, size: u64, options: &SourceOptions) -> OpenedObject {
+        let counters = Arc::new(ReadCounters::default());
+        let raw = Arc::new(RangeReader {
+            url: self.url.clone(),
+            store: self.store.clone(),
+            path: self.path.clone(),
+            len: size,
+            handle: tokio::runtime::Handle::current(),
+            counters: counters.clone(),
+        });
+        let block = options.block_size.unwrap_or(DEFAULT_BLOCK_SIZE);
+        let cached: DynStorage = Arc::new(BlockCacheStorage::new(raw, block, 4096));
+        OpenedObject {
+            storage: cached,
+            counters,
+        }
+    }
+
+    /// Reads a whole object (small objects only: fragments, test files).
+    pub async fn read_all(&self) -> Result<bytes::Bytes> {
+        let r = self
+            .store
+            .get(&self.path)
+            .await
+            .map_err(|e| SourceError::store(&self.url, e))?;
+        r.bytes()
+            .await
+            .map_err(|e| SourceError::store(&self.url, e))
+    }
+}
+
+/// Requests and bytes that reached the backend.
+#[derive(Debug, Default)]
+pub struct ReadCounters {
+    requests: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl ReadCounters {
+    /// Number of ranged GETs made.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+    /// Bytes received.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+}
+
+/// A source object opened for the format readers.
+pub struct OpenedObject {
+    /// Block-cached, synchronous ranged reads.
+    pub storage: DynStorage,
+    /// What the reads cost.
+    pub counters: Arc<ReadCounters>,
+}
+
+struct RangeReader {
+    url: String,
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    len: u64,
+    handle: tokio::runtime::Handle,
+    counters: Arc<ReadCounters>,
+}
+
+impl Storage for RangeReader {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_range(&self, offset: u64, len: usize) -> hdf5_reader::error::Result<StorageBuffer> {
+        let end = offset.saturating_add(len as u64).min(self.len);
+        if offset >= end {
+            return Ok(StorageBuffer::from_vec(Vec::new()));
+        }
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        let fetched = self
+            .handle
+            .block_on(self.store.get_range(&self.path, offset..end))
+            .map_err(|e| std::io::Error::other(format!("{}: {e}", self.url)))?;
+        self.counters
+            .bytes
+            .fetch_add(fetched.len() as u64, Ordering::Relaxed);
+        Ok(StorageBuffer::from_vec(fetched.to_vec()))
+    }
+}
+
+/// Lists the objects under a prefix URL (a local directory, `s3://bucket/prefix`).
+pub async fn list(prefix_url: &str, options: &SourceOptions) -> Result<Vec<ObjectInfo>> {
+    use futures::TryStreamExt;
+    let prefix_url = normalize_url(prefix_url);
+    let probe = format!("{}/_", prefix_url.trim_end_matches('/'));
+    let source = Source::resolve(&probe, options)?;
+    let prefix = source.path.parts().collect::<Vec<_>>();
+    let prefix = Path::from_iter(prefix[..prefix.len().saturating_sub(1)].iter().cloned());
+    let base = prefix_url.trim_end_matches('/').to_string();
+    let metas: Vec<_> = source
+        .store
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .map_err(|e| SourceError::store(&prefix_url, e))?;
+    let mut out: Vec<ObjectInfo> = metas
+        .into_iter()
+        .filter_map(|m| {
+            let rel = m
+                .location
+                .as_ref()
+                .strip_prefix(prefix.as_ref())?
+                .trim_start_matches('/')
+                .to_string();
+            Some(ObjectInfo {
+                url: format!("{base}/{rel}"),
+                size: m.size,
+                etag: m.e_tag,
+                last_modified: m.last_modified.to_rfc3339(),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.url.cmp(&b.url));
+    Ok(out)
+}

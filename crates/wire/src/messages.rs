@@ -1,0 +1,93 @@
+//! Queue messages. JSON, small (an SQS message is at most 256 KiB).
+
+use serde::{Deserialize, Serialize};
+
+/// Identity of one output group.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct GroupKey {
+    /// `AIS` or `GIS`.
+    pub ice_sheet: String,
+    /// Institution directory, e.g. `AWI`.
+    pub institution: String,
+    /// Model directory, e.g. `PISM1`.
+    pub model: String,
+    /// Experiment directory, e.g. `exp05`.
+    pub experiment: String,
+}
+
+impl GroupKey {
+    /// The store path of the group: `{institution}_{model}/{experiment}`.
+    pub fn group_path(&self) -> String {
+        format!("{}_{}/{}", self.institution, self.model, self.experiment)
+    }
+
+    /// The parent group: `{institution}_{model}`.
+    pub fn parent_path(&self) -> String {
+        format!("{}_{}", self.institution, self.model)
+    }
+}
+
+/// One input file and the identity that makes a batch id change when it changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceFile {
+    /// Where to read it.
+    pub url: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// ETag, if the store has one.
+    #[serde(default)]
+    pub etag: Option<String>,
+    /// Last modification, RFC 3339.
+    #[serde(default)]
+    pub last_modified: Option<String>,
+    /// Variable, from the path rules.
+    pub variable: String,
+}
+
+/// Producer → virtualizer: build this group from these files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchDescriptor {
+    /// [`crate::SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// Deterministic id: hash of the group path and the files' identities.
+    pub batch_id: String,
+    /// The group.
+    pub group: GroupKey,
+    /// Input files, sorted by URL.
+    pub files: Vec<SourceFile>,
+}
+
+/// Virtualizer → committer: the fragment for a batch is ready.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultMessage {
+    /// [`crate::SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// Batch the fragment was built from.
+    pub batch_id: String,
+    /// Store path of the group.
+    pub group_path: String,
+    /// Where the fragment is (`s3://…`, `file://…`).
+    pub fragment_url: String,
+    /// SHA-256 of the fragment's bytes, checked before use.
+    pub fragment_sha256: String,
+}
+
+/// Why a batch failed; written next to the fragments so that `producer dlq list`
+/// can show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailureRecord {
+    /// [`crate::SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The failed batch.
+    pub batch_id: String,
+    /// Its group.
+    pub group_path: String,
+    /// The file at fault, when one is.
+    pub file: Option<String>,
+    /// What went wrong.
+    pub reason: String,
+    /// Whether a retry may succeed.
+    pub retryable: bool,
+    /// When, RFC 3339.
+    pub at: String,
+}

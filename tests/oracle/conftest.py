@@ -1,0 +1,33 @@
+"""Shared helpers of the oracle tests: where the binaries and fixtures are."""
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN_DIR = Path(os.environ.get("FLOE_BIN_DIR", ROOT / "target" / "debug"))
+FIXTURES = Path(os.environ.get("FLOE_FIXTURES", ROOT / "tests" / "fixtures" / "generated"))
+
+
+def binary(name):
+    path = BIN_DIR / name
+    if not path.exists():
+        pytest.fail(f"{path} is missing: build the workspace first (cargo build)")
+    return str(path)
+
+
+def run_inspect(*urls, env=None):
+    """Runs `virtualizer inspect --json` and returns (records, completed process)."""
+    proc = subprocess.run(
+        [binary("virtualizer"), "inspect", "--json", *map(str, urls)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    records = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    return records, proc
+
+
+def fixture_files(*suffixes, bad=False):
+    files = sorted(p for p in FIXTURES.iterdir() if p.suffix in suffixes)
+    return [p for p in files if p.name.startswith("bad_") == bad]

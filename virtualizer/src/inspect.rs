@@ -1,0 +1,153 @@
+//! `virtualizer inspect`: the raw, per-file view of one or more files.
+
+use floe_formats::{FileManifest, FormatError};
+use floe_source::{ObjectInfo, Source, SourceError, SourceOptions};
+use serde_json::{json, Value};
+
+/// Why a file could not be inspected, with the file named.
+#[derive(Debug, thiserror::Error)]
+pub enum InspectError {
+    /// The object could not be reached.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The object is not a readable NetCDF file.
+    #[error("{url}: {source}")]
+    Format {
+        /// The file.
+        url: String,
+        /// What is wrong with it.
+        #[source]
+        source: FormatError,
+    },
+    /// The blocking reader task failed.
+    #[error("{url}: reader task failed: {reason}")]
+    Task {
+        /// The file.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl InspectError {
+    /// Whether another attempt may succeed (network, not a bad file).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            InspectError::Source(SourceError::NotFound { .. }) => false,
+            InspectError::Source(SourceError::BadUrl { .. }) => false,
+            InspectError::Source(_) => true,
+            InspectError::Format { source, .. } => source.is_retryable(),
+            InspectError::Task { .. } => true,
+        }
+    }
+}
+
+/// One inspected file.
+#[derive(Debug, Clone)]
+pub struct InspectedFile {
+    /// Identity of the object.
+    pub info: ObjectInfo,
+    /// Its variables.
+    pub manifest: FileManifest,
+    /// Ranged GETs that reached the backend (the HEAD is not counted).
+    pub requests: u64,
+    /// Bytes those GETs returned.
+    pub bytes_read: u64,
+}
+
+/// Reads one file's headers. `known` skips the HEAD when a listing already
+/// gave the object's identity.
+pub async fn inspect(
+    url: &str,
+    options: &SourceOptions,
+    known: Option<ObjectInfo>,
+) -> Result<InspectedFile, InspectError> {
+    let source = Source::resolve(url, options)?;
+    let info = match known {
+        Some(info) => info,
+        None => source.info().await?,
+    };
+    let opened = source.open(info.size, options);
+    let storage = opened.storage.clone();
+    let manifest = tokio::task::spawn_blocking(move || floe_formats::read_file(storage))
+        .await
+        .map_err(|e| InspectError::Task {
+            url: info.url.clone(),
+            reason: e.to_string(),
+        })?
+        .map_err(|source| InspectError::Format {
+            url: info.url.clone(),
+            source,
+        })?;
+    Ok(InspectedFile {
+        requests: opened.counters.requests(),
+        bytes_read: opened.counters.bytes(),
+        info,
+        manifest,
+    })
+}
+
+/// The JSON lines of `inspect --json`: one per variable, then one per problem.
+pub fn json_lines(file: &InspectedFile) -> Vec<Value> {
+    let mut lines = Vec::new();
+    for v in &file.manifest.variables {
+        let mut line = json!({
+            "file": file.info.url,
+            "variable": v.variable,
+            "dtype": v.dtype,
+            "shape": v.shape,
+            "chunk_shape": v.chunk_shape,
+            "dimensions": v.dimensions,
+            "fill_value": v.fill_value,
+            "codecs": v.codecs,
+            "attributes": v.attributes,
+            "layout": v.layout,
+            "chunks": v.chunks,
+            "requests": file.requests,
+            "bytes_read": file.bytes_read,
+        });
+        if let (Some(data), Some(obj)) = (&v.inline_data, line.as_object_mut()) {
+            obj.insert("inline_data".into(), Value::from(hex::encode(data)));
+        }
+        lines.push(line);
+    }
+    for p in &file.manifest.problems {
+        lines.push(json!({"file": file.info.url, "variable": p.variable, "error": p.error}));
+    }
+    lines
+}
+
+/// A short, readable summary of one file.
+pub fn summary(file: &InspectedFile) -> String {
+    use std::fmt::Write;
+    let m = &file.manifest;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{} ({:?}, {} bytes; {} requests, {} bytes read)",
+        file.info.url, m.format, m.file_size, file.requests, file.bytes_read
+    );
+    for v in &m.variables {
+        let codecs: Vec<&str> = v.codecs.iter().map(|c| c.name.as_str()).collect();
+        let _ = writeln!(
+            s,
+            "  {:<16} {:<5} shape {:?} chunks {:?} dims {:?} {} refs [{}] {}",
+            v.variable,
+            v.dtype,
+            v.shape,
+            v.chunk_shape,
+            v.dimensions,
+            v.chunks.len(),
+            codecs.join(","),
+            if v.inline_data.is_some() {
+                "inline"
+            } else {
+                &v.layout
+            }
+        );
+    }
+    for p in &m.problems {
+        let _ = writeln!(s, "  {:<16} NOT VIRTUALIZED: {}", p.variable, p.error);
+    }
+    s
+}
