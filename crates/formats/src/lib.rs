@@ -127,3 +127,27 @@ pub fn read_file(storage: DynStorage) -> Result<FileManifest> {
 pub fn read_bytes(bytes: Vec<u8>) -> Result<FileManifest> {
     read_file(Arc::new(BytesStorage::new(bytes)))
 }
+
+/// Reads the values of small coordinate variables (time, x, y) as `f64`.
+/// Through the same cached storage as [`read_file`], this usually costs no
+/// extra request. Missing names are absent from the result; a variable that
+/// exists but cannot be read is an error naming it.
+pub fn read_coordinate_values(
+    storage: DynStorage,
+    names: &[&str],
+) -> Result<std::collections::BTreeMap<String, Vec<f64>>> {
+    let file = netcdf_reader::NcFile::from_storage(storage).map_err(FormatError::from_netcdf)?;
+    let mut out = std::collections::BTreeMap::new();
+    for name in names {
+        let Ok(var) = file.variable(name) else { continue };
+        // Bounded: coordinates are 1-D and small; a 2-D "time" is not a coordinate.
+        if var.ndim() > 1 || var.num_elements().unwrap_or(u64::MAX) > 10_000_000 {
+            continue;
+        }
+        let values = file
+            .read_variable_as_f64(name)
+            .map_err(|e| FormatError::Netcdf(format!("cannot read coordinate {name}: {e}")))?;
+        out.insert((*name).to_string(), values.iter().copied().collect());
+    }
+    Ok(out)
+}

@@ -1,0 +1,287 @@
+//! ISMIP6 archive rules: paths to group identities, skip list, batches, batch ids.
+//!
+//! Paths look like `Projection-AIS/{INST}/{MODEL}/{EXP}/{var}_AIS_{INST}_{MODEL}_{EXP}.nc`
+//! (Greenland: `…-GIS/…/{var}_GIS_…`). Institution, model and experiment come
+//! from the directories, never from the file name, whose tokens can differ
+//! (`SICOPOLIS1/…/acabf_AIS_ILTS_PIK_SICOPOLIS_hist_std.nc`). The variable is
+//! the file name up to the first `_`, minus an experiment prefix that UCIJPL/ISSM
+//! puts in front of it (`exp13acabf_…` is `acabf`).
+
+use std::collections::BTreeMap;
+
+use floe_wire::{BatchDescriptor, GroupKey, SourceFile, SCHEMA_VERSION};
+use serde::{Deserialize, Serialize};
+
+/// The ISMIP6 variables (ISMIP6.md); used to strip experiment prefixes.
+pub const KNOWN_VARIABLES: &[&str] = &[
+    "lithk", "orog", "base", "topg", "xvelsurf", "yvelsurf", "zvelsurf", "xvelbase", "yvelbase", "zvelbase",
+    "xvelmean", "yvelmean", "litemptop", "litempbotgr", "litempbotfl", "strbasemag", "sftgif", "sftgrf", "sftflf",
+    "acabf", "libmassbfgr", "libmassbffl", "dlithkdt", "licalvf", "lifmassbf", "ligroundf", "hfgeoubed", "lim",
+    "limnsw", "iareagr", "iareafl", "tendacabf", "tendlibmassbf", "tendlibmassbffl", "tendlicalvf",
+    "tendlifmassbf", "tendligroundf",
+];
+
+/// Flux variables are period averages (about Jul 1); the others are snapshots.
+pub const FLUX_VARIABLES: &[&str] = &[
+    "acabf", "libmassbfgr", "libmassbffl", "dlithkdt", "licalvf", "lifmassbf", "ligroundf", "hfgeoubed",
+    "tendacabf", "tendlibmassbf", "tendlibmassbffl", "tendlicalvf", "tendlifmassbf", "tendligroundf",
+];
+
+/// One file's place in the archive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParsedPath {
+    /// The group.
+    pub group: GroupKey,
+    /// The variable.
+    pub variable: String,
+}
+
+/// Why a path is not part of any group.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    /// Not `….nc`.
+    #[error("not a NetCDF file name")]
+    NotNetcdf,
+    /// Fewer than institution/model/experiment/file components.
+    #[error("path has no institution/model/experiment/file layout")]
+    TooShort,
+    /// File name without the `_AIS_`/`_GIS_` token.
+    #[error("file name has no _AIS_ or _GIS_ ice-sheet token")]
+    NoIceSheet,
+}
+
+/// Parses a path relative to the archive root (or any URL ending in one).
+pub fn parse_path(path: &str) -> Result<ParsedPath, PathError> {
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let file = parts.last().ok_or(PathError::TooShort)?;
+    let stem = file.strip_suffix(".nc").ok_or(PathError::NotNetcdf)?;
+    if parts.len() < 4 {
+        return Err(PathError::TooShort);
+    }
+    let (institution, model, experiment) = (parts[parts.len() - 4], parts[parts.len() - 3], parts[parts.len() - 2]);
+    let ice_sheet = if stem.contains("_AIS_") {
+        "AIS"
+    } else if stem.contains("_GIS_") {
+        "GIS"
+    } else {
+        return Err(PathError::NoIceSheet);
+    };
+    let raw_variable = stem.split('_').next().unwrap_or(stem);
+    Ok(ParsedPath {
+        group: GroupKey {
+            ice_sheet: ice_sheet.to_string(),
+            institution: institution.to_string(),
+            model: model.to_string(),
+            experiment: experiment.to_string(),
+        },
+        variable: strip_experiment_prefix(raw_variable, experiment).to_string(),
+    })
+}
+
+/// `exp13acabf` in experiment `exp13` is `acabf`; unknown names stay as they are.
+fn strip_experiment_prefix<'a>(variable: &'a str, experiment: &str) -> &'a str {
+    if KNOWN_VARIABLES.contains(&variable) {
+        return variable;
+    }
+    if let Some(rest) = variable.strip_prefix(experiment) {
+        if KNOWN_VARIABLES.contains(&rest) {
+            return rest;
+        }
+    }
+    // Some files carry a different experiment's prefix: take the longest known suffix.
+    KNOWN_VARIABLES
+        .iter()
+        .filter(|v| variable.ends_with(*v) && variable.len() > v.len())
+        .max_by_key(|v| v.len())
+        .map_or(variable, |v| &variable[variable.len() - v.len()..])
+}
+
+/// Skip list: path prefixes with reasons, parsed from a data file.
+#[derive(Debug, Clone, Default)]
+pub struct SkipList {
+    entries: Vec<(String, String)>,
+}
+
+impl SkipList {
+    /// The skip list shipped with floe (`crates/group/data/skip.txt`).
+    pub fn builtin() -> SkipList {
+        SkipList::parse(include_str!("../data/skip.txt"))
+    }
+
+    /// Parses `prefix   # reason` lines; `#` lines and blanks are ignored.
+    pub fn parse(text: &str) -> SkipList {
+        let entries = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(|l| match l.split_once('#') {
+                Some((p, r)) => (p.trim().to_string(), r.trim().to_string()),
+                None => (l.to_string(), "listed in the skip list".to_string()),
+            })
+            .collect();
+        SkipList { entries }
+    }
+
+    /// The reason a relative path is skipped, if it is.
+    pub fn reason(&self, relative_path: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|(prefix, _)| {
+                relative_path.starts_with(prefix.as_str()) || relative_path.contains(&format!("/{prefix}"))
+            })
+            .map(|(_, reason)| reason.as_str())
+    }
+}
+
+/// A listed object: URL, path relative to the archive root, identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedObject {
+    /// Full URL.
+    pub url: String,
+    /// Path relative to the archive root.
+    pub relative_path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// ETag.
+    pub etag: Option<String>,
+    /// Modification time.
+    pub last_modified: Option<String>,
+}
+
+/// An object left out of the plan, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkippedObject {
+    /// URL.
+    pub url: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Batches (one per group) and what was left out.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// One batch per group, sorted by group.
+    pub batches: Vec<BatchDescriptor>,
+    /// Objects that are not inputs.
+    pub skipped: Vec<SkippedObject>,
+}
+
+/// Groups listed objects into one batch per group. Zero-byte files are kept:
+/// they fail in the virtualizer with a clear error, and the batch goes to the
+/// dead-letter queue instead of silently shrinking the group.
+pub fn plan(objects: &[ListedObject], skip: &SkipList) -> Plan {
+    let mut groups: BTreeMap<GroupKey, Vec<SourceFile>> = BTreeMap::new();
+    let mut skipped = Vec::new();
+    for o in objects {
+        if let Some(reason) = skip.reason(&o.relative_path) {
+            skipped.push(SkippedObject { url: o.url.clone(), reason: format!("skip list: {reason}") });
+            continue;
+        }
+        match parse_path(&o.relative_path) {
+            Ok(p) => groups.entry(p.group).or_default().push(SourceFile {
+                url: o.url.clone(),
+                size: o.size,
+                etag: o.etag.clone(),
+                last_modified: o.last_modified.clone(),
+                variable: p.variable,
+            }),
+            Err(PathError::NotNetcdf) => {}
+            Err(e) => skipped.push(SkippedObject { url: o.url.clone(), reason: e.to_string() }),
+        }
+    }
+    let batches = groups
+        .into_iter()
+        .map(|(group, mut files)| {
+            files.sort_by(|a, b| a.url.cmp(&b.url));
+            BatchDescriptor { schema_version: SCHEMA_VERSION, batch_id: batch_id(&group, &files), group, files }
+        })
+        .collect();
+    Plan { batches, skipped }
+}
+
+/// Deterministic batch id: SHA-256 over the group identity and every input's
+/// URL, size, ETag and modification time, in URL order. Same inputs, same id.
+pub fn batch_id(group: &GroupKey, files: &[SourceFile]) -> String {
+    let mut text = format!("floe-batch-v1\n{}\n{}\n", group.ice_sheet, group.group_path());
+    let mut sorted: Vec<&SourceFile> = files.iter().collect();
+    sorted.sort_by(|a, b| a.url.cmp(&b.url));
+    for f in sorted {
+        text.push_str(&format!(
+            "{}\t{}\t{}\t{}\n",
+            f.url,
+            f.size,
+            f.etag.as_deref().unwrap_or(""),
+            f.last_modified.as_deref().unwrap_or("")
+        ));
+    }
+    floe_wire::sha256_hex(text.as_bytes())[..32].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directories_win_over_file_name_tokens() {
+        let p = parse_path("Projection-AIS/ILTS_PIK/SICOPOLIS1/hist_std/acabf_AIS_ILTS_PIK_SICOPOLIS_hist_std.nc")
+            .expect("parse");
+        assert_eq!(p.group.group_path(), "ILTS_PIK_SICOPOLIS1/hist_std");
+        assert_eq!(p.variable, "acabf");
+        assert_eq!(p.group.ice_sheet, "AIS");
+    }
+
+    #[test]
+    fn experiment_prefixed_variables_are_stripped() {
+        let p = parse_path("Projection-AIS/UCIJPL/ISSM/exp13/exp13acabf_AIS_UCIJPL_ISSM_exp13.nc").expect("parse");
+        assert_eq!(p.variable, "acabf");
+        let q = parse_path("UCIJPL/ISSM/exp13/exp05lithk_AIS_UCIJPL_ISSM_exp13.nc").expect("parse");
+        assert_eq!(q.variable, "lithk");
+    }
+
+    #[test]
+    fn greenland_and_errors() {
+        let p = parse_path("Projection-GIS/AWI/ISSM1/exp05/lithk_GIS_AWI_ISSM1_exp05.nc").expect("parse");
+        assert_eq!(p.group.ice_sheet, "GIS");
+        assert_eq!(parse_path("a/b/c/readme.txt"), Err(PathError::NotNetcdf));
+        assert_eq!(parse_path("b/c/x_AIS_.nc"), Err(PathError::TooShort));
+        assert_eq!(parse_path("a/b/c/lithk.nc"), Err(PathError::NoIceSheet));
+    }
+
+    fn obj(rel: &str, size: u64, etag: &str) -> ListedObject {
+        ListedObject { url: format!("s3://b/{rel}"), relative_path: rel.to_string(), size, etag: Some(etag.into()), last_modified: None }
+    }
+
+    #[test]
+    fn plan_groups_skips_and_ids_are_deterministic() {
+        let objects = vec![
+            obj("AWI/PISM1/exp05/lithk_AIS_AWI_PISM1_exp05.nc", 10, "a"),
+            obj("AWI/PISM1/exp05/acabf_AIS_AWI_PISM1_exp05.nc", 11, "b"),
+            obj("AWI/PISM1/exp06/lithk_AIS_AWI_PISM1_exp06.nc", 12, "c"),
+            obj("NCAR/CISM/expD12/lithk_AIS_NCAR_CISM_expD12.nc", 13, "d"),
+            obj("AWI/PISM1/exp05/notes.txt", 1, "e"),
+        ];
+        let skip = SkipList::parse("NCAR/CISM/expD12/  # bad experiment");
+        let plan1 = plan(&objects, &skip);
+        assert_eq!(plan1.batches.len(), 2);
+        assert_eq!(plan1.batches[0].files.len(), 2);
+        assert_eq!(plan1.skipped.len(), 1);
+        assert!(plan1.skipped[0].reason.contains("bad experiment"));
+        let mut reordered = objects.clone();
+        reordered.reverse();
+        let plan2 = plan(&reordered, &skip);
+        assert_eq!(plan1.batches[0].batch_id, plan2.batches[0].batch_id);
+        let mut changed = objects;
+        changed[0].etag = Some("z".into());
+        let plan3 = plan(&changed, &skip);
+        assert_ne!(plan1.batches[0].batch_id, plan3.batches[0].batch_id);
+        assert_eq!(plan1.batches[1].batch_id, plan3.batches[1].batch_id);
+    }
+
+    #[test]
+    fn builtin_skip_list_names_the_known_bad_experiment() {
+        let skip = SkipList::builtin();
+        assert!(skip.reason("NCAR/CISM/expD12/lithk_AIS_NCAR_CISM_expD12.nc").is_some());
+        assert!(skip.reason("Projection-AIS/NCAR/CISM/expD12/x.nc").is_some());
+        assert!(skip.reason("NCAR/CISM/expD1/x.nc").is_none());
+    }
+}
