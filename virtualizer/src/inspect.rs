@@ -1,5 +1,7 @@
 //! `virtualizer inspect`: the raw, per-file view of one or more files.
 
+use std::collections::BTreeMap;
+
 use floe_formats::{FileManifest, FormatError};
 use floe_source::{ObjectInfo, Source, SourceError, SourceOptions};
 use serde_json::{json, Value};
@@ -67,24 +69,53 @@ pub async fn inspect(
         Some(info) => info,
         None => source.info().await?,
     };
+    let (file, _) = read(source, info, options, false).await?;
+    Ok(file)
+}
+
+/// Reads one file's headers and, when `with_coordinates`, the values of its
+/// coordinate variables (1-D variables named like their dimension), through
+/// the same block cache.
+pub(crate) async fn read(
+    source: Source,
+    info: ObjectInfo,
+    options: &SourceOptions,
+    with_coordinates: bool,
+) -> Result<(InspectedFile, BTreeMap<String, Vec<f64>>), InspectError> {
     let opened = source.open(info.size, options);
     let storage = opened.storage.clone();
-    let manifest = tokio::task::spawn_blocking(move || floe_formats::read_file(storage))
-        .await
-        .map_err(|e| InspectError::Task {
-            url: info.url.clone(),
-            reason: e.to_string(),
-        })?
-        .map_err(|source| InspectError::Format {
-            url: info.url.clone(),
-            source,
-        })?;
-    Ok(InspectedFile {
+    let url = info.url.clone();
+    let (manifest, coords) = tokio::task::spawn_blocking(move || -> Result<_, FormatError> {
+        let manifest = floe_formats::read_file(storage.clone())?;
+        let coords = if with_coordinates {
+            let names: Vec<&str> = manifest
+                .variables
+                .iter()
+                .filter(|v| v.dimensions.len() == 1 && v.dimensions[0] == v.variable)
+                .map(|v| v.variable.as_str())
+                .collect();
+            floe_formats::read_coordinate_values(storage, &names)?
+        } else {
+            BTreeMap::new()
+        };
+        Ok((manifest, coords))
+    })
+    .await
+    .map_err(|e| InspectError::Task {
+        url: url.clone(),
+        reason: e.to_string(),
+    })?
+    .map_err(|source| InspectError::Format {
+        url: url.clone(),
+        source,
+    })?;
+    let file = InspectedFile {
         requests: opened.counters.requests(),
         bytes_read: opened.counters.bytes(),
         info,
         manifest,
-    })
+    };
+    Ok((file, coords))
 }
 
 /// The JSON lines of `inspect --json`: one per variable, then one per problem.

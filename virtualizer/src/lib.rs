@@ -1,10 +1,15 @@
 //! # floe-virtualizer: NetCDF headers to manifest fragments
 //!
-//! - [`inspect`]: one file's raw view (`virtualizer inspect`).
+//! - [`inspect`]: one file's raw view (`virtualizer inspect`);
+//! - [`batch`]: one batch descriptor to one group fragment (the handler's core).
 //!
 //! The virtualizer reads only headers, by ranged reads through
-//! [`floe_source`], and parses them with [`floe_formats`].
+//! [`floe_source`], parses them with [`floe_formats`], and merges each group
+//! with [`floe_group`].
 
 #![warn(missing_docs)]
 
+pub mod batch;
 pub mod inspect;
+
+pub use batch::{virtualize_batch, BatchError};

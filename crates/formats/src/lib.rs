@@ -139,7 +139,9 @@ pub fn read_coordinate_values(
     let file = netcdf_reader::NcFile::from_storage(storage).map_err(FormatError::from_netcdf)?;
     let mut out = std::collections::BTreeMap::new();
     for name in names {
-        let Ok(var) = file.variable(name) else { continue };
+        let Ok(var) = file.variable(name) else {
+            continue;
+        };
         // Bounded: coordinates are 1-D and small; a 2-D "time" is not a coordinate.
         if var.ndim() > 1 || var.num_elements().unwrap_or(u64::MAX) > 10_000_000 {
             continue;

@@ -14,17 +14,61 @@ use serde::{Deserialize, Serialize};
 
 /// The ISMIP6 variables (ISMIP6.md); used to strip experiment prefixes.
 pub const KNOWN_VARIABLES: &[&str] = &[
-    "lithk", "orog", "base", "topg", "xvelsurf", "yvelsurf", "zvelsurf", "xvelbase", "yvelbase", "zvelbase",
-    "xvelmean", "yvelmean", "litemptop", "litempbotgr", "litempbotfl", "strbasemag", "sftgif", "sftgrf", "sftflf",
-    "acabf", "libmassbfgr", "libmassbffl", "dlithkdt", "licalvf", "lifmassbf", "ligroundf", "hfgeoubed", "lim",
-    "limnsw", "iareagr", "iareafl", "tendacabf", "tendlibmassbf", "tendlibmassbffl", "tendlicalvf",
-    "tendlifmassbf", "tendligroundf",
+    "lithk",
+    "orog",
+    "base",
+    "topg",
+    "xvelsurf",
+    "yvelsurf",
+    "zvelsurf",
+    "xvelbase",
+    "yvelbase",
+    "zvelbase",
+    "xvelmean",
+    "yvelmean",
+    "litemptop",
+    "litempbotgr",
+    "litempbotfl",
+    "strbasemag",
+    "sftgif",
+    "sftgrf",
+    "sftflf",
+    "acabf",
+    "libmassbfgr",
+    "libmassbffl",
+    "dlithkdt",
+    "licalvf",
+    "lifmassbf",
+    "ligroundf",
+    "hfgeoubed",
+    "lim",
+    "limnsw",
+    "iareagr",
+    "iareafl",
+    "tendacabf",
+    "tendlibmassbf",
+    "tendlibmassbffl",
+    "tendlicalvf",
+    "tendlifmassbf",
+    "tendligroundf",
 ];
 
 /// Flux variables are period averages (about Jul 1); the others are snapshots.
 pub const FLUX_VARIABLES: &[&str] = &[
-    "acabf", "libmassbfgr", "libmassbffl", "dlithkdt", "licalvf", "lifmassbf", "ligroundf", "hfgeoubed",
-    "tendacabf", "tendlibmassbf", "tendlibmassbffl", "tendlicalvf", "tendlifmassbf", "tendligroundf",
+    "acabf",
+    "libmassbfgr",
+    "libmassbffl",
+    "dlithkdt",
+    "licalvf",
+    "lifmassbf",
+    "ligroundf",
+    "hfgeoubed",
+    "tendacabf",
+    "tendlibmassbf",
+    "tendlibmassbffl",
+    "tendlicalvf",
+    "tendlifmassbf",
+    "tendligroundf",
 ];
 
 /// One file's place in the archive.
@@ -58,7 +102,11 @@ pub fn parse_path(path: &str) -> Result<ParsedPath, PathError> {
     if parts.len() < 4 {
         return Err(PathError::TooShort);
     }
-    let (institution, model, experiment) = (parts[parts.len() - 4], parts[parts.len() - 3], parts[parts.len() - 2]);
+    let (institution, model, experiment) = (
+        parts[parts.len() - 4],
+        parts[parts.len() - 3],
+        parts[parts.len() - 2],
+    );
     let ice_sheet = if stem.contains("_AIS_") {
         "AIS"
     } else if stem.contains("_GIS_") {
@@ -127,7 +175,8 @@ impl SkipList {
         self.entries
             .iter()
             .find(|(prefix, _)| {
-                relative_path.starts_with(prefix.as_str()) || relative_path.contains(&format!("/{prefix}"))
+                relative_path.starts_with(prefix.as_str())
+                    || relative_path.contains(&format!("/{prefix}"))
             })
             .map(|(_, reason)| reason.as_str())
     }
@@ -174,7 +223,10 @@ pub fn plan(objects: &[ListedObject], skip: &SkipList) -> Plan {
     let mut skipped = Vec::new();
     for o in objects {
         if let Some(reason) = skip.reason(&o.relative_path) {
-            skipped.push(SkippedObject { url: o.url.clone(), reason: format!("skip list: {reason}") });
+            skipped.push(SkippedObject {
+                url: o.url.clone(),
+                reason: format!("skip list: {reason}"),
+            });
             continue;
         }
         match parse_path(&o.relative_path) {
@@ -186,14 +238,22 @@ pub fn plan(objects: &[ListedObject], skip: &SkipList) -> Plan {
                 variable: p.variable,
             }),
             Err(PathError::NotNetcdf) => {}
-            Err(e) => skipped.push(SkippedObject { url: o.url.clone(), reason: e.to_string() }),
+            Err(e) => skipped.push(SkippedObject {
+                url: o.url.clone(),
+                reason: e.to_string(),
+            }),
         }
     }
     let batches = groups
         .into_iter()
         .map(|(group, mut files)| {
             files.sort_by(|a, b| a.url.cmp(&b.url));
-            BatchDescriptor { schema_version: SCHEMA_VERSION, batch_id: batch_id(&group, &files), group, files }
+            BatchDescriptor {
+                schema_version: SCHEMA_VERSION,
+                batch_id: batch_id(&group, &files),
+                group,
+                files,
+            }
         })
         .collect();
     Plan { batches, skipped }
@@ -202,7 +262,11 @@ pub fn plan(objects: &[ListedObject], skip: &SkipList) -> Plan {
 /// Deterministic batch id: SHA-256 over the group identity and every input's
 /// URL, size, ETag and modification time, in URL order. Same inputs, same id.
 pub fn batch_id(group: &GroupKey, files: &[SourceFile]) -> String {
-    let mut text = format!("floe-batch-v1\n{}\n{}\n", group.ice_sheet, group.group_path());
+    let mut text = format!(
+        "floe-batch-v1\n{}\n{}\n",
+        group.ice_sheet,
+        group.group_path()
+    );
     let mut sorted: Vec<&SourceFile> = files.iter().collect();
     sorted.sort_by(|a, b| a.url.cmp(&b.url));
     for f in sorted {
@@ -223,8 +287,10 @@ mod tests {
 
     #[test]
     fn directories_win_over_file_name_tokens() {
-        let p = parse_path("Projection-AIS/ILTS_PIK/SICOPOLIS1/hist_std/acabf_AIS_ILTS_PIK_SICOPOLIS_hist_std.nc")
-            .expect("parse");
+        let p = parse_path(
+            "Projection-AIS/ILTS_PIK/SICOPOLIS1/hist_std/acabf_AIS_ILTS_PIK_SICOPOLIS_hist_std.nc",
+        )
+        .expect("parse");
         assert_eq!(p.group.group_path(), "ILTS_PIK_SICOPOLIS1/hist_std");
         assert_eq!(p.variable, "acabf");
         assert_eq!(p.group.ice_sheet, "AIS");
@@ -232,7 +298,8 @@ mod tests {
 
     #[test]
     fn experiment_prefixed_variables_are_stripped() {
-        let p = parse_path("Projection-AIS/UCIJPL/ISSM/exp13/exp13acabf_AIS_UCIJPL_ISSM_exp13.nc").expect("parse");
+        let p = parse_path("Projection-AIS/UCIJPL/ISSM/exp13/exp13acabf_AIS_UCIJPL_ISSM_exp13.nc")
+            .expect("parse");
         assert_eq!(p.variable, "acabf");
         let q = parse_path("UCIJPL/ISSM/exp13/exp05lithk_AIS_UCIJPL_ISSM_exp13.nc").expect("parse");
         assert_eq!(q.variable, "lithk");
@@ -240,7 +307,8 @@ mod tests {
 
     #[test]
     fn greenland_and_errors() {
-        let p = parse_path("Projection-GIS/AWI/ISSM1/exp05/lithk_GIS_AWI_ISSM1_exp05.nc").expect("parse");
+        let p = parse_path("Projection-GIS/AWI/ISSM1/exp05/lithk_GIS_AWI_ISSM1_exp05.nc")
+            .expect("parse");
         assert_eq!(p.group.ice_sheet, "GIS");
         assert_eq!(parse_path("a/b/c/readme.txt"), Err(PathError::NotNetcdf));
         assert_eq!(parse_path("b/c/x_AIS_.nc"), Err(PathError::TooShort));
@@ -248,7 +316,13 @@ mod tests {
     }
 
     fn obj(rel: &str, size: u64, etag: &str) -> ListedObject {
-        ListedObject { url: format!("s3://b/{rel}"), relative_path: rel.to_string(), size, etag: Some(etag.into()), last_modified: None }
+        ListedObject {
+            url: format!("s3://b/{rel}"),
+            relative_path: rel.to_string(),
+            size,
+            etag: Some(etag.into()),
+            last_modified: None,
+        }
     }
 
     #[test]
@@ -280,8 +354,12 @@ mod tests {
     #[test]
     fn builtin_skip_list_names_the_known_bad_experiment() {
         let skip = SkipList::builtin();
-        assert!(skip.reason("NCAR/CISM/expD12/lithk_AIS_NCAR_CISM_expD12.nc").is_some());
-        assert!(skip.reason("Projection-AIS/NCAR/CISM/expD12/x.nc").is_some());
+        assert!(skip
+            .reason("NCAR/CISM/expD12/lithk_AIS_NCAR_CISM_expD12.nc")
+            .is_some());
+        assert!(skip
+            .reason("Projection-AIS/NCAR/CISM/expD12/x.nc")
+            .is_some());
         assert!(skip.reason("NCAR/CISM/expD1/x.nc").is_none());
     }
 }

@@ -16,14 +16,21 @@ pub fn is_usable(values: &[f64], expected_len: usize) -> bool {
 /// Regenerates a coordinate of `n` points: spacing snapped to the nearest
 /// ISMIP6 resolution, centred on 0.
 pub fn regenerate(n: usize) -> (Vec<f64>, f64) {
-    let raw = if n > 1 { 2.0 * HALF_WIDTH_M / (n - 1) as f64 } else { RESOLUTIONS_M[0] };
+    let raw = if n > 1 {
+        2.0 * HALF_WIDTH_M / (n - 1) as f64
+    } else {
+        RESOLUTIONS_M[0]
+    };
     let spacing = RESOLUTIONS_M
         .iter()
         .copied()
         .min_by(|a, b| (a - raw).abs().total_cmp(&(b - raw).abs()))
         .unwrap_or(raw);
     let start = -spacing * (n.saturating_sub(1)) as f64 / 2.0;
-    ((0..n).map(|i| start + spacing * i as f64).collect(), spacing)
+    (
+        (0..n).map(|i| start + spacing * i as f64).collect(),
+        spacing,
+    )
 }
 
 #[cfg(test)]

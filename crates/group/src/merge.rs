@@ -22,7 +22,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use floe_formats::{ChunkRef, FileManifest, VariableManifest};
-use floe_wire::{ArrayFragment, BatchDescriptor, InlineChunk, ManifestFragment, SourceFile, VirtualRef, SCHEMA_VERSION};
+use floe_wire::{
+    ArrayFragment, BatchDescriptor, InlineChunk, ManifestFragment, SourceFile, VirtualRef,
+    SCHEMA_VERSION,
+};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
@@ -99,7 +102,11 @@ pub fn build_group(batch: &BatchDescriptor, scans: &[FileScan]) -> Result<GroupB
     let mut warnings = Vec::new();
     let mut notes: BTreeSet<String> = BTreeSet::new();
     let warn = |w: &mut Vec<Warning>, scan: &FileScan, variable: &str, reason: String| {
-        w.push(Warning { file: scan.source.url.clone(), variable: variable.to_string(), reason })
+        w.push(Warning {
+            file: scan.source.url.clone(),
+            variable: variable.to_string(),
+            reason,
+        })
     };
 
     // 1. The data variable of each file, its time axis, and the group grid.
@@ -108,11 +115,21 @@ pub fn build_group(batch: &BatchDescriptor, scans: &[FileScan]) -> Result<GroupB
     let mut static_vars: Vec<(usize, &VariableManifest)> = Vec::new();
     for (i, scan) in scans.iter().enumerate() {
         let Some(var) = data_variable(scan) else {
-            warn(&mut warnings, scan, &scan.source.variable, "variable not found in file".into());
+            warn(
+                &mut warnings,
+                scan,
+                &scan.source.variable,
+                "variable not found in file".into(),
+            );
             continue;
         };
         if zarr::data_type(&var.dtype).is_none() {
-            warn(&mut warnings, scan, &var.variable, format!("data type {} has no Zarr v3 equivalent", var.dtype));
+            warn(
+                &mut warnings,
+                scan,
+                &var.variable,
+                format!("data type {} has no Zarr v3 equivalent", var.dtype),
+            );
             continue;
         }
         let spatial = spatial_dims(var);
@@ -131,9 +148,24 @@ pub fn build_group(batch: &BatchDescriptor, scans: &[FileScan]) -> Result<GroupB
             continue;
         };
         let values = scan.coords.get(&time_dim).cloned().unwrap_or_default();
-        let attrs = scan.manifest.variables.iter().find(|v| v.variable == time_dim).map(|v| v.attributes.clone()).unwrap_or_default();
+        let attrs = scan
+            .manifest
+            .variables
+            .iter()
+            .find(|v| v.variable == time_dim)
+            .map(|v| v.attributes.clone())
+            .unwrap_or_default();
         if values.len() as u64 != var.shape[0] {
-            warn(&mut warnings, scan, &var.variable, format!("time coordinate has {} values for {} steps", values.len(), var.shape[0]));
+            warn(
+                &mut warnings,
+                scan,
+                &var.variable,
+                format!(
+                    "time coordinate has {} values for {} steps",
+                    values.len(),
+                    var.shape[0]
+                ),
+            );
             continue;
         }
         match decode_time(&values, &attrs) {
@@ -146,19 +178,42 @@ pub fn build_group(batch: &BatchDescriptor, scans: &[FileScan]) -> Result<GroupB
                     warn(&mut warnings, scan, &var.variable, "time steps are not one per year in increasing order (sub-annual or unsorted time is not supported)".into());
                     continue;
                 }
-                time_vars.push(TimeVar { scan_index: i, var, years, dates: axis.dates });
+                time_vars.push(TimeVar {
+                    scan_index: i,
+                    var,
+                    years,
+                    dates: axis.dates,
+                });
             }
             Err(e) => warn(&mut warnings, scan, &var.variable, e.to_string()),
         }
     }
 
     // 2. The union time axis.
-    let union: Vec<i32> = time_vars.iter().flat_map(|t| t.years.iter().copied()).collect::<BTreeSet<_>>().into_iter().collect();
-    let position: BTreeMap<i32, u32> = union.iter().enumerate().map(|(k, y)| (*y, k as u32)).collect();
+    let union: Vec<i32> = time_vars
+        .iter()
+        .flat_map(|t| t.years.iter().copied())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let position: BTreeMap<i32, u32> = union
+        .iter()
+        .enumerate()
+        .map(|(k, y)| (*y, k as u32))
+        .collect();
 
     let mut arrays = Vec::new();
     if !union.is_empty() {
-        let time_values: Vec<f64> = union.iter().map(|y| days_since_2000(CivilDate { year: *y, month: 1, day: 1 })).collect();
+        let time_values: Vec<f64> = union
+            .iter()
+            .map(|y| {
+                days_since_2000(CivilDate {
+                    year: *y,
+                    month: 1,
+                    day: 1,
+                })
+            })
+            .collect();
         arrays.push(time_array("time", &time_values));
         notes.insert("time: binned to calendar years; the coordinate is Jan 1 of each year".into());
     }
@@ -175,9 +230,16 @@ pub fn build_group(batch: &BatchDescriptor, scans: &[FileScan]) -> Result<GroupB
         dims.extend(spatial.iter().flatten().cloned());
         let splittable = var.layout == "contiguous" && var.is_uncompressed();
         let (chunk_shape, refs) = if var.chunk_shape.first() == Some(&1) || splittable {
-            let (chunk_shape, chunks) = if splittable && var.shape[0] > 1 { split_contiguous(var) } else { (var.chunk_shape.clone(), var.chunks.clone()) };
+            let (chunk_shape, chunks) = if splittable && var.shape[0] > 1 {
+                split_contiguous(var)
+            } else {
+                (var.chunk_shape.clone(), var.chunks.clone())
+            };
             if splittable && var.shape[0] > 1 {
-                notes.insert(format!("{}: contiguous array split into one reference per time step", var.variable));
+                notes.insert(format!(
+                    "{}: contiguous array split into one reference per time step",
+                    var.variable
+                ));
             }
             let refs = chunks
                 .iter()
@@ -185,12 +247,24 @@ pub fn build_group(batch: &BatchDescriptor, scans: &[FileScan]) -> Result<GroupB
                     let year = *tv.years.get(c.index[0] as usize)?;
                     let mut index: Vec<u32> = c.index.iter().map(|&i| i as u32).collect();
                     index[0] = position[&year];
-                    Some(VirtualRef { index, source: tv.scan_index as u32, offset: c.offset, length: c.length })
+                    Some(VirtualRef {
+                        index,
+                        source: tv.scan_index as u32,
+                        offset: c.offset,
+                        length: c.length,
+                    })
                 })
                 .collect();
             let mut shape = var.shape.clone();
             shape[0] = union.len() as u64;
-            arrays.push(data_array(var, &shape, &chunk_shape, &dims, refs, &mut notes));
+            arrays.push(data_array(
+                var,
+                &shape,
+                &chunk_shape,
+                &dims,
+                refs,
+                &mut notes,
+            ));
             continue;
         } else {
             (var.chunk_shape.clone(), own_axis_refs(var, tv.scan_index))
@@ -198,15 +272,46 @@ pub fn build_group(batch: &BatchDescriptor, scans: &[FileScan]) -> Result<GroupB
         // Chunks span several steps: own time axis.
         let axis_name = format!("time_{}", var.variable);
         dims[0] = axis_name.clone();
-        let values: Vec<f64> = tv.dates.iter().map(|d| days_since_2000(CivilDate { year: d.year, month: 1, day: 1 })).collect();
+        let values: Vec<f64> = tv
+            .dates
+            .iter()
+            .map(|d| {
+                days_since_2000(CivilDate {
+                    year: d.year,
+                    month: 1,
+                    day: 1,
+                })
+            })
+            .collect();
         arrays.push(time_array(&axis_name, &values));
-        arrays.push(data_array(var, &var.shape, &chunk_shape, &dims, refs, &mut notes));
-        notes.insert(format!("{}: chunks span {} time steps; kept on its own axis {axis_name}", var.variable, chunk_shape[0]));
+        arrays.push(data_array(
+            var,
+            &var.shape,
+            &chunk_shape,
+            &dims,
+            refs,
+            &mut notes,
+        ));
+        notes.insert(format!(
+            "{}: chunks span {} time steps; kept on its own axis {axis_name}",
+            var.variable, chunk_shape[0]
+        ));
     }
     for (i, var) in &static_vars {
-        let dims: Vec<String> = if spatial_dims(var).is_some() { vec!["y".into(), "x".into()] } else { var.dimensions.clone() };
+        let dims: Vec<String> = if spatial_dims(var).is_some() {
+            vec!["y".into(), "x".into()]
+        } else {
+            var.dimensions.clone()
+        };
         let refs = own_axis_refs(var, *i);
-        arrays.push(data_array(var, &var.shape, &var.chunk_shape, &dims, refs, &mut notes));
+        arrays.push(data_array(
+            var,
+            &var.shape,
+            &var.chunk_shape,
+            &dims,
+            refs,
+            &mut notes,
+        ));
     }
 
     // 4. Grid mappings named by the data variables, from the first file that has them.
@@ -215,24 +320,46 @@ pub fn build_group(batch: &BatchDescriptor, scans: &[FileScan]) -> Result<GroupB
         if let Some(Value::String(m)) = tv.var.attributes.get("grid_mapping") {
             if mappings.insert(m.clone()) {
                 let scan = &scans[tv.scan_index];
-                if let Some(mv) = scan.manifest.variables.iter().find(|v| &v.variable == m && v.shape.is_empty()) {
+                if let Some(mv) = scan
+                    .manifest
+                    .variables
+                    .iter()
+                    .find(|v| &v.variable == m && v.shape.is_empty())
+                {
                     arrays.push(mapping_array(mv, tv.scan_index));
                 }
             }
         }
     }
 
-    if arrays.iter().all(|a| a.name == "time" || a.name == "x" || a.name == "y") {
-        return Err(GroupError::Empty { group: group_path, warnings });
+    if arrays
+        .iter()
+        .all(|a| a.name == "time" || a.name == "x" || a.name == "y")
+    {
+        return Err(GroupError::Empty {
+            group: group_path,
+            warnings,
+        });
     }
     arrays.sort_by(|a, b| a.name.cmp(&b.name));
     let notes: Vec<String> = notes.into_iter().collect();
     let mut attrs = Map::new();
     attrs.insert("floe_batch_id".into(), Value::from(batch.batch_id.clone()));
     attrs.insert("floe_group".into(), json!({"ice_sheet": batch.group.ice_sheet, "institution": batch.group.institution, "model": batch.group.model, "experiment": batch.group.experiment}));
-    attrs.insert("floe_source_files".into(), Value::from(scans.iter().map(|s| s.source.url.clone()).collect::<Vec<_>>()));
+    attrs.insert(
+        "floe_source_files".into(),
+        Value::from(
+            scans
+                .iter()
+                .map(|s| s.source.url.clone())
+                .collect::<Vec<_>>(),
+        ),
+    );
     attrs.insert("floe_normalizations".into(), Value::from(notes.clone()));
-    attrs.insert("floe_warnings".into(), serde_json::to_value(&warnings).unwrap_or(Value::Null));
+    attrs.insert(
+        "floe_warnings".into(),
+        serde_json::to_value(&warnings).unwrap_or(Value::Null),
+    );
     let fragment = ManifestFragment {
         schema_version: SCHEMA_VERSION,
         batch_id: batch.batch_id.clone(),
@@ -241,20 +368,30 @@ pub fn build_group(batch: &BatchDescriptor, scans: &[FileScan]) -> Result<GroupB
         sources: scans.iter().map(|s| s.source.clone()).collect(),
         arrays,
     };
-    Ok(GroupBuild { fragment, warnings, notes })
+    Ok(GroupBuild {
+        fragment,
+        warnings,
+        notes,
+    })
 }
 
 /// The file's variable named like its path says, else its only non-coordinate
 /// variable with more than a scalar shape.
 fn data_variable(scan: &FileScan) -> Option<&VariableManifest> {
     let vars = &scan.manifest.variables;
-    vars.iter().find(|v| v.variable == scan.source.variable).or_else(|| {
-        let candidates: Vec<&VariableManifest> = vars
-            .iter()
-            .filter(|v| !v.shape.is_empty() && !(v.dimensions.len() == 1 && v.dimensions[0] == v.variable) && !v.variable.ends_with("_bnds"))
-            .collect();
-        (candidates.len() == 1).then(|| candidates[0])
-    })
+    vars.iter()
+        .find(|v| v.variable == scan.source.variable)
+        .or_else(|| {
+            let candidates: Vec<&VariableManifest> = vars
+                .iter()
+                .filter(|v| {
+                    !v.shape.is_empty()
+                        && !(v.dimensions.len() == 1 && v.dimensions[0] == v.variable)
+                        && !v.variable.ends_with("_bnds")
+                })
+                .collect();
+            (candidates.len() == 1).then(|| candidates[0])
+        })
 }
 
 /// The (y, x) dimension names of a variable with two trailing spatial dims.
@@ -277,18 +414,37 @@ fn check_grid(
     let (ny, nx) = (var.shape[n - 2] as usize, var.shape[n - 1] as usize);
     if let Some(g) = grid {
         if g.y.len() != ny || g.x.len() != nx {
-            return Err(format!("grid {ny}x{nx} does not match the group's {}x{}", g.y.len(), g.x.len()));
+            return Err(format!(
+                "grid {ny}x{nx} does not match the group's {}x{}",
+                g.y.len(),
+                g.x.len()
+            ));
         }
         return Ok(());
     }
-    let attrs_of = |name: &str| scan.manifest.variables.iter().find(|v| v.variable == name).map(|v| v.attributes.clone()).unwrap_or_default();
+    let attrs_of = |name: &str| {
+        scan.manifest
+            .variables
+            .iter()
+            .find(|v| v.variable == name)
+            .map(|v| v.attributes.clone())
+            .unwrap_or_default()
+    };
     let mut coordinate = |name: &str, len: usize, axis: &str| -> Vec<f64> {
         match scan.coords.get(name) {
             Some(v) if grid::is_usable(v, len) => v.clone(),
             other => {
                 let (values, spacing) = grid::regenerate(len);
-                let why = if other.is_some() { "unusable (duplicates, gaps or wrong length)" } else { "missing" };
-                notes.insert(format!("grid: {axis} {why} in {}; regenerated at {} km", scan.source.url, spacing / 1000.0));
+                let why = if other.is_some() {
+                    "unusable (duplicates, gaps or wrong length)"
+                } else {
+                    "missing"
+                };
+                notes.insert(format!(
+                    "grid: {axis} {why} in {}; regenerated at {} km",
+                    scan.source.url,
+                    spacing / 1000.0
+                ));
                 values
             }
         }
@@ -298,10 +454,16 @@ fn check_grid(
     let with_units = |mut a: Map<String, Value>, axis: &str| {
         a.remove("_FillValue");
         a.entry("units").or_insert(Value::from("m"));
-        a.entry("standard_name").or_insert(Value::from(format!("projection_{axis}_coordinate")));
+        a.entry("standard_name")
+            .or_insert(Value::from(format!("projection_{axis}_coordinate")));
         a
     };
-    *grid = Some(Grid { x, y, x_attrs: with_units(attrs_of(xdim), "x"), y_attrs: with_units(attrs_of(ydim), "y") });
+    *grid = Some(Grid {
+        x,
+        y,
+        x_attrs: with_units(attrs_of(xdim), "x"),
+        y_attrs: with_units(attrs_of(ydim), "y"),
+    });
     Ok(())
 }
 
@@ -310,7 +472,9 @@ fn check_grid(
 fn split_contiguous(var: &VariableManifest) -> (Vec<u64>, Vec<ChunkRef>) {
     let mut chunk_shape = var.shape.clone();
     chunk_shape[0] = 1;
-    let Some(whole) = var.chunks.first() else { return (chunk_shape, Vec::new()) };
+    let Some(whole) = var.chunks.first() else {
+        return (chunk_shape, Vec::new());
+    };
     let step_bytes = var.shape[1..].iter().product::<u64>() * var.item_size().unwrap_or(0);
     let rest = vec![0u64; var.shape.len() - 1];
     let chunks = (0..var.shape[0])
@@ -326,7 +490,12 @@ fn split_contiguous(var: &VariableManifest) -> (Vec<u64>, Vec<ChunkRef>) {
 fn own_axis_refs(var: &VariableManifest, source: usize) -> Vec<VirtualRef> {
     var.chunks
         .iter()
-        .map(|c| VirtualRef { index: c.index.iter().map(|&i| i as u32).collect(), source: source as u32, offset: c.offset, length: c.length })
+        .map(|c| VirtualRef {
+            index: c.index.iter().map(|&i| i as u32).collect(),
+            source: source as u32,
+            offset: c.offset,
+            length: c.length,
+        })
         .collect()
 }
 
@@ -344,7 +513,10 @@ fn data_array(
     let fill_value = if is_float {
         if let Some(f) = source_fill.filter(|f| f.as_f64().is_some()) {
             if !attributes.contains_key("missing_value") {
-                notes.insert(format!("{}: fill value NaN; source _FillValue kept as missing_value", var.variable));
+                notes.insert(format!(
+                    "{}: fill value NaN; source _FillValue kept as missing_value",
+                    var.variable
+                ));
                 attributes.insert("missing_value".into(), f);
             }
         }
@@ -355,21 +527,56 @@ fn data_array(
     let inline_chunks = var
         .inline_data
         .as_ref()
-        .map(|d| vec![InlineChunk { index: vec![0; shape.len()], data: d.clone() }])
+        .map(|d| {
+            vec![InlineChunk {
+                index: vec![0; shape.len()],
+                data: d.clone(),
+            }]
+        })
         .unwrap_or_default();
-    let document = zarr::array_document(shape, chunk_shape, zarr::data_type(&var.dtype).unwrap_or("float32"), fill_value, &var.codecs, attributes, dims);
-    ArrayFragment { name: var.variable.clone(), zarr_json: document, refs, inline_chunks }
+    let document = zarr::array_document(
+        shape,
+        chunk_shape,
+        zarr::data_type(&var.dtype).unwrap_or("float32"),
+        fill_value,
+        &var.codecs,
+        attributes,
+        dims,
+    );
+    ArrayFragment {
+        name: var.variable.clone(),
+        zarr_json: document,
+        refs,
+        inline_chunks,
+    }
 }
 
 fn mapping_array(var: &VariableManifest, source: usize) -> ArrayFragment {
     let mut attributes = var.attributes.clone();
     attributes.remove("_FillValue");
-    let document = zarr::array_document(&[], &[], zarr::data_type(&var.dtype).unwrap_or("int32"), var.fill_value.clone(), &var.codecs, attributes, &[]);
+    let document = zarr::array_document(
+        &[],
+        &[],
+        zarr::data_type(&var.dtype).unwrap_or("int32"),
+        var.fill_value.clone(),
+        &var.codecs,
+        attributes,
+        &[],
+    );
     ArrayFragment {
         name: var.variable.clone(),
         zarr_json: document,
         refs: own_axis_refs(var, source),
-        inline_chunks: var.inline_data.as_ref().map(|d| vec![InlineChunk { index: vec![], data: d.clone() }]).unwrap_or_default(),
+        inline_chunks: var
+            .inline_data
+            .as_ref()
+            .map(|d| {
+                vec![InlineChunk {
+                    index: vec![],
+                    data: d.clone(),
+                }]
+            })
+            .unwrap_or_default(),
     }
 }
 
@@ -379,8 +586,24 @@ fn f64_bytes(values: &[f64]) -> Vec<u8> {
 
 fn coordinate_array(name: &str, values: &[f64], attributes: Map<String, Value>) -> ArrayFragment {
     let n = values.len() as u64;
-    let document = zarr::array_document(&[n], &[n.max(1)], "float64", Value::from("NaN"), &[zarr::little_endian()], attributes, &[name.to_string()]);
-    ArrayFragment { name: name.to_string(), zarr_json: document, refs: Vec::new(), inline_chunks: vec![InlineChunk { index: vec![0], data: f64_bytes(values) }] }
+    let document = zarr::array_document(
+        &[n],
+        &[n.max(1)],
+        "float64",
+        Value::from("NaN"),
+        &[zarr::little_endian()],
+        attributes,
+        &[name.to_string()],
+    );
+    ArrayFragment {
+        name: name.to_string(),
+        zarr_json: document,
+        refs: Vec::new(),
+        inline_chunks: vec![InlineChunk {
+            index: vec![0],
+            data: f64_bytes(values),
+        }],
+    }
 }
 
 fn time_array(name: &str, values: &[f64]) -> ArrayFragment {

@@ -57,7 +57,9 @@ pub enum TimeError {
     #[error("cannot decode time units {0:?}")]
     Units(String),
     /// Unitless values outside the accepted year range.
-    #[error("time has no units and values {0}..{1} are neither years 1850-2200 nor projection offsets")]
+    #[error(
+        "time has no units and values {0}..{1} are neither years 1850-2200 nor projection offsets"
+    )]
     UnitlessOutOfRange(f64, f64),
     /// Too few valid values to repair garbage.
     #[error("time values are garbage and fewer than two valid values remain to repair them")]
@@ -104,22 +106,34 @@ pub fn decode_time(values: &[f64], attrs: &Map<String, Value>) -> Result<TimeAxi
         "minutes" | "minute" | "min" => 1.0 / 1440.0,
         "seconds" | "second" | "secs" | "s" => 1.0 / 86400.0,
         "years" | "year" | "yr" | "a" => {
-            let reference = parse_reference(reference, &mut notes).ok_or_else(|| TimeError::Units(units.clone()))?;
+            let reference = parse_reference(reference, &mut notes)
+                .ok_or_else(|| TimeError::Units(units.clone()))?;
             let dates = values
                 .iter()
-                .map(|v| CivilDate { year: reference.year + v.floor() as i32, month: reference.month, day: reference.day })
+                .map(|v| CivilDate {
+                    year: reference.year + v.floor() as i32,
+                    month: reference.month,
+                    day: reference.day,
+                })
                 .collect();
             return Ok(TimeAxis { dates, notes });
         }
         _ => return Err(TimeError::Units(units.clone())),
     };
-    let reference = parse_reference(reference, &mut notes).ok_or_else(|| TimeError::Units(units.clone()))?;
+    let reference =
+        parse_reference(reference, &mut notes).ok_or_else(|| TimeError::Units(units.clone()))?;
     let days: Vec<f64> = values.iter().map(|v| v * step_days).collect();
     if calendar == Calendar::Gregorian && constant_365_day_steps(&days) {
-        notes.push("time: calendar says gregorian but steps are exactly 365 days, treated as 365_day".to_string());
+        notes.push(
+            "time: calendar says gregorian but steps are exactly 365 days, treated as 365_day"
+                .to_string(),
+        );
         calendar = Calendar::NoLeap;
     }
-    let dates = days.iter().map(|d| add_days(reference, d.floor() as i64, calendar)).collect();
+    let dates = days
+        .iter()
+        .map(|d| add_days(reference, d.floor() as i64, calendar))
+        .collect();
     Ok(TimeAxis { dates, notes })
 }
 
@@ -137,7 +151,9 @@ fn parse_calendar(name: &str) -> Result<Calendar, TimeError> {
 /// the regular step of the valid values.
 fn repair_garbage(values: &[f64], notes: &mut Vec<String>) -> Result<Vec<f64>, TimeError> {
     let is_garbage = |v: f64| !v.is_finite() || v.abs() > 1e9 || (v != 0.0 && v.abs() < 1e-30);
-    let good: Vec<usize> = (0..values.len()).filter(|&i| !is_garbage(values[i])).collect();
+    let good: Vec<usize> = (0..values.len())
+        .filter(|&i| !is_garbage(values[i]))
+        .collect();
     if good.len() == values.len() {
         return Ok(values.to_vec());
     }
@@ -147,7 +163,13 @@ fn repair_garbage(values: &[f64], notes: &mut Vec<String>) -> Result<Vec<f64>, T
     let (first, last) = (good[0], good[good.len() - 1]);
     let step = (values[last] - values[first]) / (last - first) as f64;
     let repaired: Vec<f64> = (0..values.len())
-        .map(|i| if is_garbage(values[i]) { values[first] + (i as f64 - first as f64) * step } else { values[i] })
+        .map(|i| {
+            if is_garbage(values[i]) {
+                values[first] + (i as f64 - first as f64) * step
+            } else {
+                values[i]
+            }
+        })
         .collect();
     notes.push(format!(
         "time: {} garbage value(s) replaced by the regular step {step} of the valid values",
@@ -156,13 +178,26 @@ fn repair_garbage(values: &[f64], notes: &mut Vec<String>) -> Result<Vec<f64>, T
     Ok(repaired)
 }
 
-fn decode_unitless(values: &[f64], units: &str, mut notes: Vec<String>) -> Result<TimeAxis, TimeError> {
-    let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+fn decode_unitless(
+    values: &[f64],
+    units: &str,
+    mut notes: Vec<String>,
+) -> Result<TimeAxis, TimeError> {
+    let (lo, hi) = values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
     if values.is_empty() {
-        return Ok(TimeAxis { dates: Vec::new(), notes });
+        return Ok(TimeAxis {
+            dates: Vec::new(),
+            notes,
+        });
     }
     let year_of = if PLAIN_YEARS.contains(&lo) && PLAIN_YEARS.contains(&hi) {
-        notes.push(format!("time: units {units:?} without epoch, values read as calendar years"));
+        notes.push(format!(
+            "time: units {units:?} without epoch, values read as calendar years"
+        ));
         0
     } else if lo >= 0.0 && hi <= 2200.0 - f64::from(PROJECTION_START_YEAR) {
         notes.push(format!(
@@ -172,7 +207,14 @@ fn decode_unitless(values: &[f64], units: &str, mut notes: Vec<String>) -> Resul
     } else {
         return Err(TimeError::UnitlessOutOfRange(lo, hi));
     };
-    let dates = values.iter().map(|v| CivilDate { year: year_of + v.floor() as i32, month: 1, day: 1 }).collect();
+    let dates = values
+        .iter()
+        .map(|v| CivilDate {
+            year: year_of + v.floor() as i32,
+            month: 1,
+            day: 1,
+        })
+        .collect();
     Ok(TimeAxis { dates, notes })
 }
 
@@ -184,7 +226,12 @@ fn decode_packed(values: &[f64], mut notes: Vec<String>) -> Result<TimeAxis, Tim
             .iter()
             .map(|v| {
                 let n = v.floor() as i64;
-                normalize_date((n / 10_000) as i32, ((n / 100) % 100) as i64, (n % 100) as i64, &mut notes)
+                normalize_date(
+                    (n / 10_000) as i32,
+                    ((n / 100) % 100) as i64,
+                    (n % 100) as i64,
+                    &mut notes,
+                )
             })
             .collect();
         return Ok(TimeAxis { dates, notes });
@@ -192,8 +239,18 @@ fn decode_packed(values: &[f64], mut notes: Vec<String>) -> Result<TimeAxis, Tim
     notes.push(format!(
         "time: packed %Y%m%d units but values are day offsets; read as days since {PROJECTION_START_YEAR}-01-01 (365_day)"
     ));
-    let start = CivilDate { year: PROJECTION_START_YEAR, month: 1, day: 1 };
-    Ok(TimeAxis { dates: values.iter().map(|d| add_days(start, d.floor() as i64, Calendar::NoLeap)).collect(), notes })
+    let start = CivilDate {
+        year: PROJECTION_START_YEAR,
+        month: 1,
+        day: 1,
+    };
+    Ok(TimeAxis {
+        dates: values
+            .iter()
+            .map(|d| add_days(start, d.floor() as i64, Calendar::NoLeap))
+            .collect(),
+        notes,
+    })
 }
 
 fn constant_365_day_steps(days: &[f64]) -> bool {
@@ -207,7 +264,10 @@ fn parse_reference(text: &str, notes: &mut Vec<String>) -> Option<CivilDate> {
     if parts.len() != 3 {
         return None;
     }
-    let nums: Vec<i64> = parts.iter().map(|p| p.trim().parse::<i64>().ok()).collect::<Option<_>>()?;
+    let nums: Vec<i64> = parts
+        .iter()
+        .map(|p| p.trim().parse::<i64>().ok())
+        .collect::<Option<_>>()?;
     let (y, m, d) = if parts[0].len() <= 2 && parts[2].len() == 4 {
         notes.push(format!("time: reference date {date:?} read as MM-DD-YYYY"));
         (nums[2], nums[0], nums[1])
@@ -224,7 +284,9 @@ fn normalize_date(mut year: i32, month: i64, day: i64, notes: &mut Vec<String>) 
         let shifted = m - 1;
         year += shifted.div_euclid(12) as i32;
         m = shifted.rem_euclid(12) + 1;
-        notes.push(format!("time: impossible month {month} rolled over to {year}-{m:02}"));
+        notes.push(format!(
+            "time: impossible month {month} rolled over to {year}-{m:02}"
+        ));
     }
     let month = m as u32;
     let max = days_in_month(year, month, Calendar::Gregorian) as i64;
@@ -232,12 +294,18 @@ fn normalize_date(mut year: i32, month: i64, day: i64, notes: &mut Vec<String>) 
         notes.push(format!("time: day {day} of a reference date read as day 1"));
         1
     } else if day > max {
-        notes.push(format!("time: impossible date {year}-{month:02}-{day:02} clamped to day {max}"));
+        notes.push(format!(
+            "time: impossible date {year}-{month:02}-{day:02} clamped to day {max}"
+        ));
         max
     } else {
         day
     };
-    CivilDate { year, month, day: day as u32 }
+    CivilDate {
+        year,
+        month,
+        day: day as u32,
+    }
 }
 
 fn is_leap(year: i32) -> bool {
@@ -270,7 +338,9 @@ pub fn add_days(date: CivilDate, days: i64, calendar: Calendar) -> CivilDate {
         return civil_from_days(days_from_civil(date) + days);
     }
     let mut year = date.year;
-    let mut doy: i64 = (1..date.month).map(|m| i64::from(days_in_month(year, m, calendar))).sum::<i64>()
+    let mut doy: i64 = (1..date.month)
+        .map(|m| i64::from(days_in_month(year, m, calendar)))
+        .sum::<i64>()
         + i64::from(date.day.min(days_in_month(year, date.month, calendar)))
         - 1
         + days;
@@ -282,7 +352,11 @@ pub fn add_days(date: CivilDate, days: i64, calendar: Calendar) -> CivilDate {
         doy -= i64::from(days_in_month(year, month, calendar));
         month += 1;
     }
-    CivilDate { year, month, day: doy as u32 + 1 }
+    CivilDate {
+        year,
+        month,
+        day: doy as u32 + 1,
+    }
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
@@ -312,8 +386,15 @@ fn civil_from_days(z: i64) -> CivilDate {
 /// Days since 2000-01-01 (proleptic Gregorian) of a date; a day that does not
 /// exist in that calendar (Feb 30 of a 360-day model) is clamped to the month's end.
 pub fn days_since_2000(date: CivilDate) -> f64 {
-    let day = date.day.min(days_in_month(date.year, date.month, Calendar::Gregorian));
-    (days_from_civil(CivilDate { day, ..date }) - days_from_civil(CivilDate { year: 2000, month: 1, day: 1 })) as f64
+    let day = date
+        .day
+        .min(days_in_month(date.year, date.month, Calendar::Gregorian));
+    (days_from_civil(CivilDate { day, ..date })
+        - days_from_civil(CivilDate {
+            year: 2000,
+            month: 1,
+            day: 1,
+        })) as f64
 }
 
 #[cfg(test)]
@@ -331,33 +412,67 @@ mod tests {
 
     #[test]
     fn standard_units_in_noleap() {
-        let a = decode_time(&[0.0, 365.0, 730.0], &attrs(json!({"units": "days since 2015-01-01", "calendar": "365_day"})))
-            .expect("decode");
+        let a = decode_time(
+            &[0.0, 365.0, 730.0],
+            &attrs(json!({"units": "days since 2015-01-01", "calendar": "365_day"})),
+        )
+        .expect("decode");
         assert_eq!(years(&a), vec![2015, 2016, 2017]);
         assert!(a.notes.is_empty());
     }
 
     #[test]
     fn unit_instead_of_units_and_missing_calendar() {
-        let a = decode_time(&[181.0], &attrs(json!({"unit": "days since 2015-1-1"}))).expect("decode");
-        assert_eq!(a.dates[0], CivilDate { year: 2015, month: 7, day: 1 });
+        let a =
+            decode_time(&[181.0], &attrs(json!({"unit": "days since 2015-1-1"}))).expect("decode");
+        assert_eq!(
+            a.dates[0],
+            CivilDate {
+                year: 2015,
+                month: 7,
+                day: 1
+            }
+        );
         assert_eq!(a.notes.len(), 2);
     }
 
     #[test]
     fn mm_dd_yyyy_reference_and_day_zero() {
-        let a = decode_time(&[0.0], &attrs(json!({"units": "days since 01-01-2015", "calendar": "noleap"}))).expect("decode");
+        let a = decode_time(
+            &[0.0],
+            &attrs(json!({"units": "days since 01-01-2015", "calendar": "noleap"})),
+        )
+        .expect("decode");
         assert_eq!(a.dates[0].year, 2015);
         assert!(a.notes[0].contains("MM-DD-YYYY"));
-        let b = decode_time(&[0.0], &attrs(json!({"units": "days since 2015-01-00", "calendar": "noleap"}))).expect("decode");
-        assert_eq!(b.dates[0], CivilDate { year: 2015, month: 1, day: 1 });
+        let b = decode_time(
+            &[0.0],
+            &attrs(json!({"units": "days since 2015-01-00", "calendar": "noleap"})),
+        )
+        .expect("decode");
+        assert_eq!(
+            b.dates[0],
+            CivilDate {
+                year: 2015,
+                month: 1,
+                day: 1
+            }
+        );
     }
 
     #[test]
     fn impossible_dates_are_fixed() {
-        let a = decode_time(&[0.0], &attrs(json!({"units": "days since 2015-14-01", "calendar": "noleap"}))).expect("decode");
+        let a = decode_time(
+            &[0.0],
+            &attrs(json!({"units": "days since 2015-14-01", "calendar": "noleap"})),
+        )
+        .expect("decode");
         assert_eq!((a.dates[0].year, a.dates[0].month), (2016, 2));
-        let b = decode_time(&[0.0], &attrs(json!({"units": "days since 2015-02-30", "calendar": "360_day"}))).expect("decode");
+        let b = decode_time(
+            &[0.0],
+            &attrs(json!({"units": "days since 2015-02-30", "calendar": "360_day"})),
+        )
+        .expect("decode");
         assert_eq!(b.dates[0].day, 28);
     }
 
@@ -367,14 +482,24 @@ mod tests {
         assert_eq!(years(&a), vec![2015, 2016]);
         let b = decode_time(&[0.0, 1.0, 85.0], &attrs(json!({"units": "years"}))).expect("decode");
         assert_eq!(years(&b), vec![2015, 2016, 2100]);
-        assert!(matches!(decode_time(&[-5000.0], &attrs(json!({}))), Err(TimeError::UnitlessOutOfRange(..))));
+        assert!(matches!(
+            decode_time(&[-5000.0], &attrs(json!({}))),
+            Err(TimeError::UnitlessOutOfRange(..))
+        ));
     }
 
     #[test]
     fn packed_dates_and_packed_offsets() {
         let u = json!({"units": "day as %Y%m%d.%f"});
         let a = decode_time(&[20150101.0, 20160701.5], &attrs(u.clone())).expect("decode");
-        assert_eq!(a.dates[1], CivilDate { year: 2016, month: 7, day: 1 });
+        assert_eq!(
+            a.dates[1],
+            CivilDate {
+                year: 2016,
+                month: 7,
+                day: 1
+            }
+        );
         let b = decode_time(&[0.0, 365.0], &attrs(u)).expect("decode");
         assert_eq!(years(&b), vec![2015, 2016]);
     }
@@ -388,7 +513,10 @@ mod tests {
         .expect("decode");
         assert_eq!(years(&a), vec![2015, 2016, 2017, 2018]);
         assert!(matches!(
-            decode_time(&[f64::NAN, 1e300], &attrs(json!({"units": "days since 2015-01-01"}))),
+            decode_time(
+                &[f64::NAN, 1e300],
+                &attrs(json!({"units": "days since 2015-01-01"}))
+            ),
             Err(TimeError::Garbage)
         ));
     }
@@ -396,17 +524,57 @@ mod tests {
     #[test]
     fn gregorian_with_365_day_steps_is_noleap() {
         let v: Vec<f64> = (0..10).map(|i| f64::from(i) * 365.0).collect();
-        let a = decode_time(&v, &attrs(json!({"units": "days since 2015-01-01", "calendar": "gregorian"}))).expect("decode");
-        assert!(a.dates.iter().all(|d| d.month == 1 && d.day == 1), "{:?}", a.dates);
+        let a = decode_time(
+            &v,
+            &attrs(json!({"units": "days since 2015-01-01", "calendar": "gregorian"})),
+        )
+        .expect("decode");
+        assert!(
+            a.dates.iter().all(|d| d.month == 1 && d.day == 1),
+            "{:?}",
+            a.dates
+        );
         assert!(a.notes.iter().any(|n| n.contains("365_day")));
     }
 
     #[test]
     fn output_encoding() {
-        assert_eq!(days_since_2000(CivilDate { year: 2000, month: 1, day: 1 }), 0.0);
-        assert_eq!(days_since_2000(CivilDate { year: 2001, month: 1, day: 1 }), 366.0);
-        assert_eq!(days_since_2000(CivilDate { year: 1999, month: 12, day: 31 }), -1.0);
-        let d = civil_from_days(days_from_civil(CivilDate { year: 2100, month: 3, day: 1 }));
-        assert_eq!(d, CivilDate { year: 2100, month: 3, day: 1 });
+        assert_eq!(
+            days_since_2000(CivilDate {
+                year: 2000,
+                month: 1,
+                day: 1
+            }),
+            0.0
+        );
+        assert_eq!(
+            days_since_2000(CivilDate {
+                year: 2001,
+                month: 1,
+                day: 1
+            }),
+            366.0
+        );
+        assert_eq!(
+            days_since_2000(CivilDate {
+                year: 1999,
+                month: 12,
+                day: 31
+            }),
+            -1.0
+        );
+        let d = civil_from_days(days_from_civil(CivilDate {
+            year: 2100,
+            month: 3,
+            day: 1,
+        }));
+        assert_eq!(
+            d,
+            CivilDate {
+                year: 2100,
+                month: 3,
+                day: 1
+            }
+        );
     }
 }

@@ -1,1 +1,69 @@
-//! stub
+//! # floe-store: manifest fragments into Icechunk
+//!
+//! The committer's core, usable from the Lambda, the worker and the local run:
+//! - [`location`]: local or S3 repositories, virtual chunk containers for source prefixes;
+//! - [`open_repository`]: open or create a repository with its containers declared;
+//! - [`write`]: one fragment into an open session, idempotent by batch id;
+//! - [`commit`]: many fragments per commit, rebase on contention, bounded jittered retries.
+//!
+//! ```text
+//! fragments ─▶ Committer::commit ─▶ writable session ─▶ apply_fragment × N ─▶ commit
+//!                     ▲                                                         │ conflict
+//!                     └──────── backoff, fresh session ◀── rebase failed ◀──────┘
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod commit;
+mod error;
+pub mod location;
+pub mod write;
+
+use std::collections::HashMap;
+
+pub use commit::{CommitItem, CommitPolicy, CommitReport, Committer, LogEntry};
+pub use error::{Result, StoreError};
+use icechunk::{Repository, RepositoryConfig};
+pub use location::{S3Settings, StoreLocation};
+
+/// Opens the repository at `location`, creating it if needed, with a virtual
+/// chunk container (and read authorization) for each source prefix. When the
+/// persisted config lacks one of the containers, it is added and saved, so
+/// that readers such as Python icechunk find it.
+pub async fn open_repository(
+    location: &StoreLocation,
+    s3: &S3Settings,
+    source_prefixes: &[String],
+) -> Result<Repository> {
+    let storage = location.storage(s3).await?;
+    let mut config = RepositoryConfig::default();
+    let mut authorize = HashMap::new();
+    for prefix in source_prefixes {
+        let (container, credentials) = location::container(prefix, s3)?;
+        authorize.insert(container.url_prefix().to_string(), credentials);
+        config
+            .set_virtual_chunk_container(container)
+            .map_err(StoreError::Location)?;
+    }
+    let repo = Repository::open_or_create(storage)
+        .config(config.clone())
+        .authorize_virtual_chunk_access(authorize)
+        .execute()
+        .await
+        .map_err(|e| StoreError::Location(format!("{location}: {e}")))?;
+    let persisted = Repository::fetch_config(repo.storage().clone())
+        .await
+        .map_err(|e| StoreError::Icechunk(e.to_string()))?;
+    let missing = source_prefixes.iter().any(|p| {
+        let prefix = location::container_prefix(p);
+        persisted
+            .as_ref()
+            .is_none_or(|(c, _)| c.get_virtual_chunk_container(&prefix).is_none())
+    });
+    if missing {
+        repo.save_config()
+            .await
+            .map_err(|e| StoreError::Icechunk(format!("saving config: {e}")))?;
+    }
+    Ok(repo)
+}

@@ -1,0 +1,332 @@
+//! Coalesced commits: many fragments, one writable session, one commit; on
+//! contention, rebase with `ConflictDetector`, and if that fails, start over
+//! from a fresh session after a jittered exponential backoff (`backon`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use floe_wire::ManifestFragment;
+use icechunk::conflicts::detector::ConflictDetector;
+use icechunk::repository::VersionInfo;
+use icechunk::{Repository, Store};
+use serde_json::Value;
+use tokio::sync::RwLock;
+
+use crate::error::{from_repo, from_session};
+use crate::write::{apply_fragment, ensure_ancestors, inputs_key, ApplyOutcome};
+use crate::{Result, StoreError};
+
+/// Branch floe writes to.
+pub const BRANCH: &str = "main";
+
+/// One fragment to commit, named by its message id (or file name).
+#[derive(Debug, Clone)]
+pub struct CommitItem {
+    /// Message id; failures are reported against it.
+    pub id: String,
+    /// The fragment.
+    pub fragment: ManifestFragment,
+}
+
+/// What happened to each item of a batch.
+#[derive(Debug, Clone, Default)]
+pub struct CommitReport {
+    /// Snapshot id of the commit, when one was made.
+    pub snapshot: Option<String>,
+    /// Items whose group was written in that commit.
+    pub written: Vec<String>,
+    /// Items acknowledged without writing, and why (already committed, stale).
+    pub skipped: Vec<(String, String)>,
+    /// Items that failed permanently, with the reason. Only these are not acknowledged.
+    pub failed: Vec<(String, String)>,
+    /// Commit attempts (1 = no contention).
+    pub attempts: u32,
+    /// Virtual references written.
+    pub refs: usize,
+}
+
+/// Retry and rebase settings.
+#[derive(Debug, Clone)]
+pub struct CommitPolicy {
+    /// Rebase attempts inside one commit call.
+    pub rebase_attempts: u16,
+    /// Fresh-session retries after a failed rebase.
+    pub max_retries: usize,
+    /// First backoff delay.
+    pub min_delay: Duration,
+    /// Largest backoff delay.
+    pub max_delay: Duration,
+}
+
+impl Default for CommitPolicy {
+    fn default() -> Self {
+        CommitPolicy {
+            rebase_attempts: 10,
+            max_retries: 20,
+            min_delay: Duration::from_millis(50),
+            max_delay: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Commits batches of fragments into one repository.
+pub struct Committer {
+    repo: Repository,
+    policy: CommitPolicy,
+}
+
+impl Committer {
+    /// A committer over an open repository.
+    pub fn new(repo: Repository, policy: CommitPolicy) -> Self {
+        Committer { repo, policy }
+    }
+
+    /// The repository.
+    pub fn repository(&self) -> &Repository {
+        &self.repo
+    }
+
+    /// Writes every fragment in one commit. Never fails as a whole for a bad
+    /// fragment: bad ones are in [`CommitReport::failed`]. Fails as a whole only
+    /// when the store itself cannot be written (then nothing is acknowledged).
+    pub async fn commit(&self, items: Vec<CommitItem>) -> Result<CommitReport> {
+        let mut report = CommitReport::default();
+        // Within one batch, one fragment per group: the newest inputs win.
+        let mut by_group: BTreeMap<String, CommitItem> = BTreeMap::new();
+        for item in items {
+            let group = item.fragment.group_path.clone();
+            match by_group.remove(&group) {
+                None => {
+                    by_group.insert(group, item);
+                }
+                Some(other) => {
+                    let (keep, drop) = if inputs_key(&item.fragment) >= inputs_key(&other.fragment)
+                    {
+                        (item, other)
+                    } else {
+                        (other, item)
+                    };
+                    let why = if keep.fragment.batch_id == drop.fragment.batch_id {
+                        "duplicate in this batch"
+                    } else {
+                        "superseded by newer inputs in this batch"
+                    };
+                    report.skipped.push((drop.id, why.to_string()));
+                    by_group.insert(group, keep);
+                }
+            }
+        }
+        let pending: Vec<CommitItem> = by_group.into_values().collect();
+        let failed: Arc<std::sync::Mutex<HashMap<String, String>>> = Arc::default();
+        let attempts = std::sync::atomic::AtomicU32::new(0);
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(self.policy.min_delay)
+            .with_max_delay(self.policy.max_delay)
+            .with_max_times(self.policy.max_retries)
+            .with_jitter();
+        let outcome = (|| async {
+            attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.attempt(&pending, &failed).await
+        })
+        .retry(backoff)
+        .when(|e: &StoreError| e.is_retryable())
+        .notify(|e, delay| tracing::info!(error = %e, ?delay, "commit contention, retrying from a fresh session"))
+        .await?;
+        report.attempts = attempts.into_inner();
+        report.snapshot = outcome.snapshot;
+        report.refs = outcome.refs;
+        report.written.extend(outcome.written);
+        report.skipped.extend(outcome.skipped);
+        let failed = failed.lock().map(|f| f.clone()).unwrap_or_default();
+        report.failed.extend(failed);
+        Ok(report)
+    }
+
+    async fn attempt(
+        &self,
+        pending: &[CommitItem],
+        failed: &std::sync::Mutex<HashMap<String, String>>,
+    ) -> Result<AttemptOutcome> {
+        'session: loop {
+            let session = self
+                .repo
+                .writable_session(BRANCH)
+                .await
+                .map_err(from_repo)?;
+            let store = Store::from_session(Arc::new(RwLock::new(session))).await;
+            let mut out = AttemptOutcome::default();
+            for item in pending {
+                if failed
+                    .lock()
+                    .map(|f| f.contains_key(&item.id))
+                    .unwrap_or(false)
+                {
+                    continue;
+                }
+                match apply_fragment(&store, &item.fragment, &item.id).await {
+                    Ok(ApplyOutcome::Written { refs }) => {
+                        out.refs += refs;
+                        out.written.push(item.id.clone());
+                    }
+                    Ok(ApplyOutcome::AlreadyCommitted) => out
+                        .skipped
+                        .push((item.id.clone(), "already committed".into())),
+                    Ok(ApplyOutcome::Superseded { current }) => out.skipped.push((
+                        item.id.clone(),
+                        format!("stale: the store holds newer batch {current}"),
+                    )),
+                    Err(e @ StoreError::Fragment { .. }) => {
+                        // The session may hold part of this fragment: drop it and start over without it.
+                        if let Ok(mut f) = failed.lock() {
+                            f.insert(item.id.clone(), e.to_string());
+                        }
+                        continue 'session;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if out.written.is_empty() {
+                return Ok(out);
+            }
+            let groups: Vec<Value> = pending
+                .iter()
+                .filter(|i| out.written.contains(&i.id))
+                .map(|i| Value::from(i.fragment.group_path.clone()))
+                .collect();
+            let batch_ids: Vec<Value> = pending
+                .iter()
+                .filter(|i| out.written.contains(&i.id))
+                .map(|i| Value::from(i.fragment.batch_id.clone()))
+                .collect();
+            let mut properties = BTreeMap::new();
+            properties.insert("floe_groups".to_string(), Value::from(groups.clone()));
+            properties.insert("floe_batch_ids".to_string(), Value::from(batch_ids));
+            let message = format!("floe: {} group(s)", groups.len());
+            let session = store.session();
+            let mut session = session.write().await;
+            let snapshot = session
+                .commit(message)
+                .properties(properties)
+                .rebase(&ConflictDetector, self.policy.rebase_attempts)
+                .execute()
+                .await
+                .map_err(from_session)?;
+            out.snapshot = Some(snapshot.to_string());
+            return Ok(out);
+        }
+    }
+
+    /// Creates the root group and the given groups (parents such as
+    /// `AWI_PISM1`) that are missing, in one commit. Idempotent; returns the
+    /// snapshot id when it had to commit.
+    pub async fn ensure_groups(&self, groups: &[String]) -> Result<Option<String>> {
+        let backoff = ExponentialBuilder::default()
+            .with_max_times(self.policy.max_retries)
+            .with_jitter();
+        (|| async {
+            let session = self
+                .repo
+                .writable_session(BRANCH)
+                .await
+                .map_err(from_repo)?;
+            let store = Store::from_session(Arc::new(RwLock::new(session))).await;
+            ensure_ancestors(&store, "").await?;
+            for g in groups {
+                ensure_ancestors(&store, &format!("{g}/_")).await?;
+            }
+            let session = store.session();
+            let mut session = session.write().await;
+            if !session.has_uncommitted_changes() {
+                return Ok(None);
+            }
+            let id = session
+                .commit("floe: create parent groups")
+                .rebase(&ConflictDetector, self.policy.rebase_attempts)
+                .execute()
+                .await
+                .map_err(from_session)?;
+            Ok(Some(id.to_string()))
+        })
+        .retry(backoff)
+        .when(|e: &StoreError| e.is_retryable())
+        .await
+    }
+}
+
+#[derive(Debug, Default)]
+struct AttemptOutcome {
+    snapshot: Option<String>,
+    written: Vec<String>,
+    skipped: Vec<(String, String)>,
+    refs: usize,
+}
+
+/// One commit of the branch history.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LogEntry {
+    /// Snapshot id.
+    pub id: String,
+    /// When, RFC 3339.
+    pub at: String,
+    /// Commit message.
+    pub message: String,
+    /// Batch ids written by the commit.
+    pub batch_ids: Vec<String>,
+    /// Groups written by the commit.
+    pub groups: Vec<String>,
+}
+
+/// The most recent commits of `main`, newest first.
+pub async fn log(repo: &Repository, limit: usize) -> Result<Vec<LogEntry>> {
+    use futures::StreamExt;
+    let stream = repo
+        .ancestry(&VersionInfo::BranchTipRef(BRANCH.into()))
+        .await
+        .map_err(from_repo)?;
+    let infos: Vec<_> = stream.take(limit).collect().await;
+    let strings = |v: Option<&Value>| -> Vec<String> {
+        v.and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    infos
+        .into_iter()
+        .map(|info| {
+            let info = info.map_err(from_repo)?;
+            Ok(LogEntry {
+                id: info.id.to_string(),
+                at: info.flushed_at.to_rfc3339(),
+                message: info.message.clone(),
+                batch_ids: strings(info.metadata.get("floe_batch_ids")),
+                groups: strings(info.metadata.get("floe_groups")),
+            })
+        })
+        .collect()
+}
+
+/// Batch ids of the given groups as committed on `main` (absent groups are absent).
+pub async fn committed_batches(
+    repo: &Repository,
+    groups: &[String],
+) -> Result<BTreeMap<String, String>> {
+    let session = repo
+        .readonly_session(&VersionInfo::BranchTipRef(BRANCH.into()))
+        .await
+        .map_err(from_repo)?;
+    let store = Store::from_session(Arc::new(RwLock::new(session))).await;
+    let mut out = BTreeMap::new();
+    for g in groups {
+        if let Some(attrs) = crate::write::group_attributes(&store, g).await? {
+            if let Some(id) = attrs.get("floe_batch_id").and_then(Value::as_str) {
+                out.insert(g.clone(), id.to_string());
+            }
+        }
+    }
+    Ok(out)
+}

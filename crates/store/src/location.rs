@@ -1,0 +1,175 @@
+//! Where the store lives and which source prefixes its virtual chunks may point into.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use icechunk::config::{Credentials, GcsCredentials, S3Credentials, S3Options};
+use icechunk::virtual_chunks::VirtualChunkContainer;
+use icechunk::{ObjectStoreConfig, Storage};
+
+use crate::{Result, StoreError};
+
+/// S3 settings shared by the store and S3 virtual chunk containers.
+#[derive(Debug, Clone, Default)]
+pub struct S3Settings {
+    /// Custom endpoint (LocalStack, MinIO); `AWS_ENDPOINT_URL` by default.
+    pub endpoint: Option<String>,
+    /// Region; `AWS_REGION` by default, else `us-east-1`.
+    pub region: Option<String>,
+}
+
+impl S3Settings {
+    /// From the standard AWS environment variables.
+    pub fn from_env() -> Self {
+        S3Settings {
+            endpoint: std::env::var("AWS_ENDPOINT_URL_S3")
+                .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+                .ok(),
+            region: std::env::var("AWS_REGION")
+                .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+                .ok(),
+        }
+    }
+
+    fn options(&self) -> S3Options {
+        let mut o = S3Options::default();
+        o.region = Some(self.region.clone().unwrap_or_else(|| "us-east-1".into()));
+        if let Some(endpoint) = &self.endpoint {
+            o.endpoint_url = Some(endpoint.clone());
+            o.allow_http = endpoint.starts_with("http://");
+            o.force_path_style = true;
+        }
+        o
+    }
+}
+
+/// A repository location: a local directory or an S3 prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// Local filesystem. Safe for one committer only (see DESIGN.md).
+    Local(PathBuf),
+    /// `s3://bucket/prefix`.
+    S3 {
+        /// Bucket.
+        bucket: String,
+        /// Key prefix.
+        prefix: String,
+    },
+}
+
+impl StoreLocation {
+    /// Parses `s3://bucket/prefix`, `file:///dir` or a plain directory path.
+    pub fn parse(url: &str) -> Result<StoreLocation> {
+        if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(StoreError::Location(format!("{url}: no bucket")));
+            }
+            return Ok(StoreLocation::S3 {
+                bucket: bucket.into(),
+                prefix: prefix.trim_matches('/').into(),
+            });
+        }
+        if url.contains("://") && !url.starts_with("file://") {
+            return Err(StoreError::Location(format!(
+                "{url}: a store is a local path, file:// or s3:// URL"
+            )));
+        }
+        let path = PathBuf::from(url.strip_prefix("file://").unwrap_or(url));
+        Ok(StoreLocation::Local(
+            std::path::absolute(&path).unwrap_or(path),
+        ))
+    }
+
+    /// The icechunk storage for this location.
+    pub async fn storage(&self, s3: &S3Settings) -> Result<Arc<dyn Storage + Send + Sync>> {
+        match self {
+            StoreLocation::Local(path) => {
+                std::fs::create_dir_all(path)
+                    .map_err(|e| StoreError::Location(format!("{}: {e}", path.display())))?;
+                icechunk::storage::new_local_filesystem_storage(path)
+                    .await
+                    .map_err(|e| StoreError::Location(format!("{}: {e}", path.display())))
+            }
+            StoreLocation::S3 { bucket, prefix } => icechunk::storage::new_s3_storage(
+                s3.options(),
+                bucket.clone(),
+                (!prefix.is_empty()).then(|| prefix.clone()),
+                Some(S3Credentials::FromEnv),
+                Vec::new(),
+                Vec::new(),
+                None,
+            )
+            .map_err(|e| StoreError::Location(format!("s3://{bucket}/{prefix}: {e}"))),
+        }
+    }
+}
+
+impl std::fmt::Display for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreLocation::Local(p) => write!(f, "{}", p.display()),
+            StoreLocation::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+        }
+    }
+}
+
+/// Normalizes a source prefix URL to end with `/` (containers match by prefix).
+pub fn container_prefix(url: &str) -> String {
+    let url = if url.contains("://") {
+        url.to_string()
+    } else {
+        let p = std::path::Path::new(url);
+        format!(
+            "file://{}",
+            std::path::absolute(p)
+                .unwrap_or_else(|_| p.to_path_buf())
+                .display()
+        )
+    };
+    if url.ends_with('/') {
+        url
+    } else {
+        format!("{url}/")
+    }
+}
+
+/// The virtual chunk container for a source prefix (`gs://ismip6/`,
+/// `s3://bucket/prefix/`, `file:///dir/`), and the credentials a reader passes.
+pub fn container(
+    prefix_url: &str,
+    s3: &S3Settings,
+) -> Result<(VirtualChunkContainer, Option<Credentials>)> {
+    let prefix = container_prefix(prefix_url);
+    let (store, credentials) = if let Some(path) = prefix.strip_prefix("file://") {
+        (
+            ObjectStoreConfig::LocalFileSystem(PathBuf::from(path)),
+            Some(Credentials::LocalFileSystemAccess),
+        )
+    } else if prefix.starts_with("s3://") {
+        let config = if s3.endpoint.is_some() {
+            ObjectStoreConfig::S3Compatible(s3.options())
+        } else {
+            ObjectStoreConfig::S3(s3.options())
+        };
+        (config, Some(Credentials::S3(S3Credentials::FromEnv)))
+    } else if prefix.starts_with("gs://") {
+        (
+            ObjectStoreConfig::Gcs(HashMap::new()),
+            Some(Credentials::Gcs(GcsCredentials::Anonymous)),
+        )
+    } else if prefix.starts_with("https://") || prefix.starts_with("http://") {
+        (
+            ObjectStoreConfig::Http(Default::default()),
+            Some(Credentials::HttpAccess),
+        )
+    } else {
+        return Err(StoreError::Location(format!(
+            "{prefix_url}: no virtual chunk container for this kind of URL"
+        )));
+    };
+    let container = VirtualChunkContainer::new(prefix.clone(), store)
+        .map_err(|e| StoreError::Location(format!("{prefix}: {e}")))?;
+    Ok((container, credentials))
+}

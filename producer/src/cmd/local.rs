@@ -1,0 +1,255 @@
+//! `producer local`: the whole pipeline in one process, no queues, no cloud.
+//! Same library code as the fleet: plan → virtualize each batch → commit
+//! fragments in coalesced commits (one committer: a local-filesystem
+//! repository is not safe for concurrent committers).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use floe_source::SourceOptions;
+use floe_store::{CommitItem, CommitPolicy, Committer, S3Settings, StoreLocation};
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::archive::{load_skip_list, plan_archive, GroupFilter};
+
+/// Options of the local run.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LocalArgs {
+    /// Archive root: a directory or s3://bucket/prefix. Without it, a small sample
+    /// archive is generated under the store's parent directory and used.
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Icechunk repository to write (a directory or s3://bucket/prefix).
+    #[arg(long, default_value = "floe-demo/store")]
+    pub store: String,
+    /// Only groups matching INST[/MODEL[/EXP]] glob patterns (repeatable).
+    #[arg(long)]
+    pub filter: Vec<String>,
+    /// Groups per commit.
+    #[arg(long, default_value_t = 50)]
+    pub commit_every: usize,
+    /// Batches virtualized at the same time.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Skip list file (default: the built-in one).
+    #[arg(long)]
+    pub skip_list: Option<PathBuf>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What the run did.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct LocalSummary {
+    /// Archive root used.
+    pub source: String,
+    /// Store written.
+    pub store: String,
+    /// Groups planned.
+    pub planned: usize,
+    /// Groups written.
+    pub written: usize,
+    /// Groups already committed from the same inputs.
+    pub unchanged: usize,
+    /// Failed batches: group and reason.
+    pub failed: Vec<(String, String)>,
+    /// Files skipped by the plan, with reasons.
+    pub skipped_files: Vec<(String, String)>,
+    /// Variables left out of groups, with reasons.
+    pub warnings: Vec<String>,
+    /// Commits made.
+    pub commits: usize,
+    /// Virtual references written.
+    pub refs: usize,
+    /// Wall time, seconds.
+    pub seconds: f64,
+}
+
+/// Runs the pipeline.
+pub async fn run(args: LocalArgs) -> Result<LocalSummary> {
+    let started = Instant::now();
+    let source = match &args.source {
+        Some(s) => s.clone(),
+        None => {
+            let store_dir = PathBuf::from(&args.store);
+            let root = store_dir
+                .parent()
+                .map(|p| p.join("sample-archive"))
+                .unwrap_or_else(|| PathBuf::from("sample-archive"));
+            let files = crate::sample::write_archive(&root)?;
+            eprintln!(
+                "No --source given: generated a sample archive of {} files in {}",
+                files.len(),
+                root.display()
+            );
+            root.display().to_string()
+        }
+    };
+    let options = SourceOptions::from_env();
+    let skip = load_skip_list(args.skip_list.as_deref())?;
+    let filter = GroupFilter::new(&args.filter)?;
+    let plan = plan_archive(&source, &options, &skip, &filter).await?;
+    let location = StoreLocation::parse(&args.store)?;
+    let s3 = S3Settings::from_env();
+    let prefix = floe_store::location::container_prefix(&floe_source::normalize_url(&source));
+    let repo = floe_store::open_repository(&location, &s3, std::slice::from_ref(&prefix))
+        .await
+        .with_context(|| format!("opening store {location}"))?;
+    let committer = Committer::new(repo, CommitPolicy::default());
+    let parents: Vec<String> = plan
+        .batches
+        .iter()
+        .map(|b| b.group.parent_path())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    committer.ensure_groups(&parents).await?;
+
+    let mut summary = LocalSummary {
+        source: source.clone(),
+        store: location.to_string(),
+        planned: plan.batches.len(),
+        skipped_files: plan
+            .skipped
+            .iter()
+            .map(|s| (s.url.clone(), s.reason.clone()))
+            .collect(),
+        ..Default::default()
+    };
+    let groups: Vec<String> = plan.batches.iter().map(|b| b.group.group_path()).collect();
+    let committed = floe_store::commit::committed_batches(committer.repository(), &groups).await?;
+    let (todo, done): (Vec<_>, Vec<_>) = plan
+        .batches
+        .into_iter()
+        .partition(|b| committed.get(&b.group.group_path()) != Some(&b.batch_id));
+    summary.unchanged = done.len();
+
+    let bar = ProgressBar::new(todo.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} groups {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut results = futures::stream::iter(todo.into_iter())
+        .map(|batch| {
+            let options = options.clone();
+            async move {
+                let result = floe_virtualizer::virtualize_batch(&batch, &options).await;
+                (batch, result)
+            }
+        })
+        .buffer_unordered(args.concurrency.max(1));
+    let mut pending: Vec<CommitItem> = Vec::new();
+    while let Some((batch, result)) = results.next().await {
+        let group = batch.group.group_path();
+        match result {
+            Ok(build) => {
+                summary.warnings.extend(
+                    build
+                        .warnings
+                        .iter()
+                        .map(|w| format!("{group}: {}: {}: {}", w.file, w.variable, w.reason)),
+                );
+                pending.push(CommitItem {
+                    id: group.clone(),
+                    fragment: build.fragment,
+                });
+            }
+            Err(e) => {
+                bar.println(format!("FAILED {group}: {e}"));
+                summary.failed.push((group.clone(), e.to_string()));
+            }
+        }
+        bar.inc(1);
+        bar.set_message(group);
+        if pending.len() >= args.commit_every.max(1) {
+            flush(&committer, &mut pending, &mut summary, &bar).await?;
+        }
+    }
+    flush(&committer, &mut pending, &mut summary, &bar).await?;
+    bar.finish_and_clear();
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+async fn flush(
+    committer: &Committer,
+    pending: &mut Vec<CommitItem>,
+    summary: &mut LocalSummary,
+    bar: &ProgressBar,
+) -> Result<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let report = committer.commit(std::mem::take(pending)).await?;
+    if report.snapshot.is_some() {
+        summary.commits += 1;
+    }
+    summary.written += report.written.len();
+    summary.unchanged += report.skipped.len();
+    summary.refs += report.refs;
+    for (id, reason) in report.failed {
+        bar.println(format!("FAILED {id}: {reason}"));
+        summary.failed.push((id, reason));
+    }
+    Ok(())
+}
+
+/// The human-readable summary, with the snippet that opens the result.
+pub fn render(summary: &LocalSummary) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "floe local: {} groups planned from {}",
+        summary.planned, summary.source
+    );
+    let _ = writeln!(
+        s,
+        "  written:   {} groups, {} virtual references, {} commit(s)",
+        summary.written, summary.refs, summary.commits
+    );
+    let _ = writeln!(
+        s,
+        "  unchanged: {} groups (already committed from the same inputs)",
+        summary.unchanged
+    );
+    let _ = writeln!(s, "  failed:    {}", summary.failed.len());
+    for (g, r) in &summary.failed {
+        let _ = writeln!(s, "    {g}: {r}");
+    }
+    if !summary.skipped_files.is_empty() {
+        let _ = writeln!(s, "  skipped files: {}", summary.skipped_files.len());
+        for (u, r) in summary.skipped_files.iter().take(20) {
+            let _ = writeln!(s, "    {u}: {r}");
+        }
+    }
+    if !summary.warnings.is_empty() {
+        let _ = writeln!(s, "  variables left out: {}", summary.warnings.len());
+        for w in summary.warnings.iter().take(20) {
+            let _ = writeln!(s, "    {w}");
+        }
+    }
+    let _ = writeln!(s, "  time: {:.1} s", summary.seconds);
+    let prefix =
+        floe_store::location::container_prefix(&floe_source::normalize_url(&summary.source));
+    let _ = writeln!(
+        s,
+        "\nOpen it with Python (pip install icechunk xarray zarr):\n"
+    );
+    let storage = if let Some(rest) = summary.store.strip_prefix("s3://") {
+        let (bucket, p) = rest.split_once('/').unwrap_or((rest, ""));
+        format!("icechunk.s3_storage(bucket={bucket:?}, prefix={p:?}, from_env=True)")
+    } else {
+        format!("icechunk.local_filesystem_storage({:?})", summary.store)
+    };
+    let _ = writeln!(
+        s,
+        "    import icechunk, xarray as xr\n    repo = icechunk.Repository.open({storage},\n        authorize_virtual_chunk_access={{{prefix:?}: None}})\n    ds = xr.open_zarr(repo.readonly_session(\"main\").store, group=\"AWI_PISM1/exp05\",\n        zarr_format=3, consolidated=False)"
+    );
+    s
+}

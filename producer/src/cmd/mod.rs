@@ -1,0 +1,3 @@
+//! One module per `producer` subcommand.
+
+pub mod local;

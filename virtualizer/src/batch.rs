@@ -1,0 +1,74 @@
+//! One batch descriptor → one group fragment: read every file's headers and
+//! coordinates (concurrently), then merge with `floe-group`.
+
+use floe_group::{build_group, FileScan, GroupBuild};
+use floe_source::{ObjectInfo, Source, SourceOptions};
+use floe_wire::{BatchDescriptor, SourceFile};
+use futures::{StreamExt, TryStreamExt};
+
+use crate::inspect::{read, InspectError};
+
+/// Files of one batch read at the same time.
+pub const FILE_CONCURRENCY: usize = 8;
+
+/// Why a batch failed: the file at fault (when there is one) and the reason.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}{reason}", file.as_ref().map(|f| format!("{f}: ")).unwrap_or_default())]
+pub struct BatchError {
+    /// The file at fault.
+    pub file: Option<String>,
+    /// What is wrong.
+    pub reason: String,
+    /// Whether a retry may succeed (network), as opposed to a bad input.
+    pub retryable: bool,
+}
+
+impl From<InspectError> for BatchError {
+    fn from(e: InspectError) -> Self {
+        let retryable = e.is_retryable();
+        let (file, reason) = match &e {
+            InspectError::Format { url, source } => (Some(url.clone()), source.to_string()),
+            InspectError::Task { url, reason } => (Some(url.clone()), reason.clone()),
+            InspectError::Source(s) => (None, s.to_string()),
+        };
+        BatchError {
+            file,
+            reason,
+            retryable,
+        }
+    }
+}
+
+/// Reads one input file: manifest plus coordinate values.
+pub async fn scan_file(file: &SourceFile, options: &SourceOptions) -> Result<FileScan, BatchError> {
+    let source = Source::resolve(&file.url, options).map_err(InspectError::from)?;
+    let info = ObjectInfo {
+        url: source.url().to_string(),
+        size: file.size,
+        etag: file.etag.clone(),
+        last_modified: file.last_modified.clone().unwrap_or_default(),
+    };
+    let (inspected, coords) = read(source, info, options, true).await?;
+    Ok(FileScan {
+        source: file.clone(),
+        manifest: inspected.manifest,
+        coords,
+    })
+}
+
+/// Virtualizes a whole batch into one group.
+pub async fn virtualize_batch(
+    batch: &BatchDescriptor,
+    options: &SourceOptions,
+) -> Result<GroupBuild, BatchError> {
+    let scans: Vec<FileScan> = futures::stream::iter(batch.files.iter())
+        .map(|f| scan_file(f, options))
+        .buffered(FILE_CONCURRENCY)
+        .try_collect()
+        .await?;
+    build_group(batch, &scans).map_err(|e| BatchError {
+        file: None,
+        reason: e.to_string(),
+        retryable: false,
+    })
+}
