@@ -385,9 +385,8 @@ fn data_variable(scan: &FileScan) -> Option<&VariableManifest> {
             let candidates: Vec<&VariableManifest> = vars
                 .iter()
                 .filter(|v| {
-                    !v.shape.is_empty()
-                        && !(v.dimensions.len() == 1 && v.dimensions[0] == v.variable)
-                        && !v.variable.ends_with("_bnds")
+                    let is_coordinate = v.dimensions.len() == 1 && v.dimensions[0] == v.variable;
+                    !(v.shape.is_empty() || is_coordinate || v.variable.ends_with("_bnds"))
                 })
                 .collect();
             (candidates.len() == 1).then(|| candidates[0])

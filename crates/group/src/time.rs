@@ -222,14 +222,15 @@ fn decode_unitless(
 /// dates are day offsets from the projection start (ISMIP6.md).
 fn decode_packed(values: &[f64], mut notes: Vec<String>) -> Result<TimeAxis, TimeError> {
     if values.iter().all(|v| *v >= 10_000_101.0) {
+        notes.push("time: packed %Y%m%d values decoded as calendar dates".to_string());
         let dates = values
             .iter()
             .map(|v| {
                 let n = v.floor() as i64;
                 normalize_date(
                     (n / 10_000) as i32,
-                    ((n / 100) % 100) as i64,
-                    (n % 100) as i64,
+                    (n / 100) % 100,
+                    n % 100,
                     &mut notes,
                 )
             })

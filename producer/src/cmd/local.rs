@@ -134,7 +134,7 @@ pub async fn run(args: LocalArgs) -> Result<LocalSummary> {
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let mut results = futures::stream::iter(todo.into_iter())
+    let mut results = futures::stream::iter(todo)
         .map(|batch| {
             let options = options.clone();
             async move {
@@ -247,9 +247,14 @@ pub fn render(summary: &LocalSummary) -> String {
     } else {
         format!("icechunk.local_filesystem_storage({:?})", summary.store)
     };
+    let access = if prefix.starts_with("file://") {
+        "icechunk.credentials.LocalFileSystemAccess"
+    } else {
+        "icechunk.s3_from_env_credentials()"
+    };
     let _ = writeln!(
         s,
-        "    import icechunk, xarray as xr\n    repo = icechunk.Repository.open({storage},\n        authorize_virtual_chunk_access={{{prefix:?}: None}})\n    ds = xr.open_zarr(repo.readonly_session(\"main\").store, group=\"AWI_PISM1/exp05\",\n        zarr_format=3, consolidated=False)"
+        "    import icechunk, xarray as xr\n    repo = icechunk.Repository.open({storage},\n        authorize_virtual_chunk_access={{{prefix:?}: {access}}})\n    ds = xr.open_zarr(repo.readonly_session(\"main\").store, group=\"AWI_PISM1/exp05\",\n        zarr_format=3, consolidated=False)"
     );
     s
 }
