@@ -31,8 +31,8 @@ ORACLE_VENV=.ci/.oracle-venv
 stamp="$ORACLE_VENV/.stamp-$(sha256sum tests/oracle/requirements.txt | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "setup: oracle venv"
-  rm -rf "$ORACLE_VENV"
-  "$PY313" -m venv "$ORACLE_VENV"
+  [ -x "$ORACLE_VENV/bin/python" ] || "$PY313" -m venv "$ORACLE_VENV"
+  rm -f "$ORACLE_VENV"/.stamp-*
   "$ORACLE_VENV/bin/pip" install -q --upgrade pip
   "$ORACLE_VENV/bin/pip" install -q -r tests/oracle/requirements.txt
   touch "$stamp"
