@@ -227,12 +227,7 @@ fn decode_packed(values: &[f64], mut notes: Vec<String>) -> Result<TimeAxis, Tim
             .iter()
             .map(|v| {
                 let n = v.floor() as i64;
-                normalize_date(
-                    (n / 10_000) as i32,
-                    (n / 100) % 100,
-                    n % 100,
-                    &mut notes,
-                )
+                normalize_date((n / 10_000) as i32, (n / 100) % 100, n % 100, &mut notes)
             })
             .collect();
         return Ok(TimeAxis { dates, notes });

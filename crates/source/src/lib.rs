@@ -22,7 +22,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 
 /// Block size of the read cache. Most NetCDF headers fit in the first block;
 /// chunk indexes scattered through the file cost one more block each.
-pub const DEFAULT_BLOCK_SIZE: usize = 256 * 1024;
+pub const DEFAULT_BLOCK_SIZE: usize = 64 * 1024;
 
 /// Errors of source access.
 #[derive(Debug, thiserror::Error)]
@@ -81,12 +81,16 @@ pub struct SourceOptions {
 }
 
 impl SourceOptions {
-    /// Options from the standard environment (`AWS_ENDPOINT_URL`).
+    /// Options from the standard environment (`AWS_ENDPOINT_URL`, and
+    /// `FLOE_BLOCK_SIZE` for the cache block size).
     pub fn from_env() -> Self {
         SourceOptions {
             s3_endpoint: std::env::var("AWS_ENDPOINT_URL_S3")
                 .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
                 .ok(),
+            block_size: std::env::var("FLOE_BLOCK_SIZE")
+                .ok()
+                .and_then(|v| v.parse().ok()),
             ..Default::default()
         }
     }
