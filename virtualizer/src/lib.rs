@@ -1,7 +1,8 @@
 //! # floe-virtualizer: NetCDF headers to manifest fragments
 //!
 //! - [`inspect`]: one file's raw view (`virtualizer inspect`);
-//! - [`batch`]: one batch descriptor to one group fragment (the handler's core).
+//! - [`batch`]: one batch descriptor to one group fragment (the handler's core);
+//! - [`build_group`]: the merged group of some files (`virtualizer build-group`).
 //!
 //! The virtualizer reads only headers, by ranged reads through
 //! [`floe_source`], parses them with [`floe_formats`], and merges each group
@@ -10,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod batch;
+pub mod build_group;
 pub mod inspect;
 
 pub use batch::{virtualize_batch, BatchError};

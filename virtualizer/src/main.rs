@@ -36,6 +36,18 @@ enum Command {
         #[arg(long)]
         anonymous: bool,
     },
+    /// Merge files of one group (ISMIP6 rules) and print the group as the committer would write it.
+    BuildGroup {
+        /// Files of the group.
+        #[arg(required = true)]
+        urls: Vec<String>,
+        /// One JSON object per array instead of a summary.
+        #[arg(long)]
+        json: bool,
+        /// Also write the encoded manifest fragment to this file (for `committer apply`).
+        #[arg(long)]
+        fragment: Option<std::path::PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -63,6 +75,51 @@ fn main() -> ExitCode {
                 ..SourceOptions::from_env()
             };
             runtime.block_on(inspect_all(urls, json, options))
+        }
+        Command::BuildGroup {
+            urls,
+            json,
+            fragment,
+        } => runtime.block_on(build_group(urls, json, fragment)),
+    }
+}
+
+async fn build_group(
+    urls: Vec<String>,
+    json: bool,
+    fragment: Option<std::path::PathBuf>,
+) -> ExitCode {
+    use floe_virtualizer::build_group as bg;
+    let options = SourceOptions::from_env();
+    match bg::build(&urls, &options).await {
+        Ok((_, build)) => {
+            if json {
+                for a in bg::arrays_json(&build) {
+                    println!("{a}");
+                }
+                println!(
+                    "{}",
+                    serde_json::json!({"group": build.fragment.group_path, "batch_id": build.fragment.batch_id, "normalizations": build.notes, "warnings": build.warnings})
+                );
+            } else {
+                print!("{}", bg::summary(&build));
+            }
+            if let Some(path) = fragment {
+                let written = build
+                    .fragment
+                    .encode()
+                    .map_err(|e| e.to_string())
+                    .and_then(|bytes| std::fs::write(&path, bytes).map_err(|e| e.to_string()));
+                if let Err(e) = written {
+                    eprintln!("virtualizer: writing {}: {e}", path.display());
+                    return ExitCode::FAILURE;
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("virtualizer: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -1,0 +1,139 @@
+//! `virtualizer build-group`: the merged group as the committer would write it.
+
+use floe_group::archive::parse_path;
+use floe_group::GroupBuild;
+use floe_source::{Source, SourceOptions};
+use floe_wire::{BatchDescriptor, GroupKey, SourceFile, SCHEMA_VERSION};
+use serde_json::{json, Value};
+
+use crate::batch::{virtualize_batch, BatchError};
+
+/// Builds a batch from URLs: the group comes from the ISMIP6 path rules of the
+/// first file that follows them; each file's identity from one HEAD.
+pub async fn batch_from_urls(
+    urls: &[String],
+    options: &SourceOptions,
+) -> Result<BatchDescriptor, BatchError> {
+    let mut files = Vec::new();
+    let mut group: Option<GroupKey> = None;
+    for url in urls {
+        let source = Source::resolve(url, options).map_err(|e| BatchError {
+            file: Some(url.clone()),
+            reason: e.to_string(),
+            retryable: false,
+        })?;
+        let info = source.info().await.map_err(|e| BatchError {
+            file: Some(url.clone()),
+            reason: e.to_string(),
+            retryable: true,
+        })?;
+        let parsed = parse_path(&info.url).ok();
+        let variable = parsed
+            .as_ref()
+            .map(|p| p.variable.clone())
+            .unwrap_or_else(|| {
+                info.url
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .split(['_', '.'])
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            });
+        if group.is_none() {
+            group = parsed.map(|p| p.group);
+        }
+        files.push(SourceFile {
+            url: info.url,
+            size: info.size,
+            etag: info.etag,
+            last_modified: Some(info.last_modified),
+            variable,
+        });
+    }
+    files.sort_by(|a, b| a.url.cmp(&b.url));
+    let group = group.unwrap_or(GroupKey {
+        ice_sheet: "AIS".into(),
+        institution: "unknown".into(),
+        model: "unknown".into(),
+        experiment: "unknown".into(),
+    });
+    let batch_id = floe_group::archive::batch_id(&group, &files);
+    Ok(BatchDescriptor {
+        schema_version: SCHEMA_VERSION,
+        batch_id,
+        group,
+        files,
+    })
+}
+
+/// Builds the group of the given files.
+pub async fn build(
+    urls: &[String],
+    options: &SourceOptions,
+) -> Result<(BatchDescriptor, GroupBuild), BatchError> {
+    let batch = batch_from_urls(urls, options).await?;
+    let build = virtualize_batch(&batch, options).await?;
+    Ok((batch, build))
+}
+
+/// One JSON object per array, as the committer would write it.
+pub fn arrays_json(build: &GroupBuild) -> Vec<Value> {
+    build
+        .fragment
+        .arrays
+        .iter()
+        .map(|a| {
+            let z = &a.zarr_json;
+            json!({
+                "group": build.fragment.group_path,
+                "array": a.name,
+                "dtype": z["data_type"],
+                "shape": z["shape"],
+                "chunk_shape": z["chunk_grid"]["configuration"]["chunk_shape"],
+                "dimensions": z["dimension_names"],
+                "fill_value": z["fill_value"],
+                "codecs": z["codecs"].as_array().map(|c| c.iter().map(|x| x["name"].clone()).collect::<Vec<_>>()),
+                "references": a.refs.len(),
+                "inline_chunks": a.inline_chunks.len(),
+            })
+        })
+        .collect()
+}
+
+/// A readable summary of the group.
+pub fn summary(build: &GroupBuild) -> String {
+    use std::fmt::Write;
+    let f = &build.fragment;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "group {} (batch {}, {} files, {} references)",
+        f.group_path,
+        f.batch_id,
+        f.sources.len(),
+        f.ref_count()
+    );
+    for a in arrays_json(build) {
+        let _ = writeln!(
+            s,
+            "  {:<12} {:<8} shape {} chunks {} dims {} fill {} refs {} inline {}",
+            a["array"].as_str().unwrap_or_default(),
+            a["dtype"].as_str().unwrap_or_default(),
+            a["shape"],
+            a["chunk_shape"],
+            a["dimensions"],
+            a["fill_value"],
+            a["references"],
+            a["inline_chunks"]
+        );
+    }
+    for n in &build.notes {
+        let _ = writeln!(s, "  normalization: {n}");
+    }
+    for w in &build.warnings {
+        let _ = writeln!(s, "  LEFT OUT {} ({}): {}", w.variable, w.file, w.reason);
+    }
+    s
+}
