@@ -17,6 +17,9 @@ if [ ! -f "$FIX/.stamp" ] || [ tests/fixtures/make_fixtures.py -nt "$FIX/.stamp"
   touch "$FIX/.stamp"
 fi
 
+echo "== cargo fmt --check, clippy -D warnings"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== cargo build"
 cargo build --workspace --bins --quiet
 echo "== cargo test"

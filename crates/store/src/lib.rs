@@ -35,6 +35,20 @@ pub async fn open_repository(
     s3: &S3Settings,
     source_prefixes: &[String],
 ) -> Result<Repository> {
+    use backon::{ExponentialBuilder, Retryable};
+    // Several committers may create the same repository at once: the losers
+    // see the winner's repository on the next attempt.
+    (|| open_once(location, s3, source_prefixes))
+        .retry(ExponentialBuilder::default().with_max_times(8).with_jitter())
+        .notify(|e, delay| tracing::info!(error = %e, ?delay, "opening the repository raced with another writer, retrying"))
+        .await
+}
+
+async fn open_once(
+    location: &StoreLocation,
+    s3: &S3Settings,
+    source_prefixes: &[String],
+) -> Result<Repository> {
     let storage = location.storage(s3).await?;
     let mut config = RepositoryConfig::default();
     let mut authorize = HashMap::new();

@@ -36,6 +36,10 @@ pub struct LocalArgs {
     /// Skip list file (default: the built-in one).
     #[arg(long)]
     pub skip_list: Option<PathBuf>,
+    /// Only this ice sheet (AIS or GIS). Group paths do not name the ice sheet, so one
+    /// store holds one ice sheet: an archive with both needs one run (and store) per sheet.
+    #[arg(long)]
+    pub ice_sheet: Option<String>,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -91,7 +95,22 @@ pub async fn run(args: LocalArgs) -> Result<LocalSummary> {
     let options = SourceOptions::from_env();
     let skip = load_skip_list(args.skip_list.as_deref())?;
     let filter = GroupFilter::new(&args.filter)?;
-    let plan = plan_archive(&source, &options, &skip, &filter).await?;
+    let mut plan = plan_archive(&source, &options, &skip, &filter).await?;
+    if let Some(sheet) = &args.ice_sheet {
+        plan.batches
+            .retain(|b| b.group.ice_sheet.eq_ignore_ascii_case(sheet));
+    }
+    let sheets: std::collections::BTreeSet<&str> = plan
+        .batches
+        .iter()
+        .map(|b| b.group.ice_sheet.as_str())
+        .collect();
+    anyhow::ensure!(
+        sheets.len() <= 1,
+        "the archive holds {} ice sheets ({}); group paths do not name the ice sheet, so write each into its own store with --ice-sheet",
+        sheets.len(),
+        sheets.into_iter().collect::<Vec<_>>().join(", ")
+    );
     let location = StoreLocation::parse(&args.store)?;
     let s3 = S3Settings::from_env();
     let prefix = floe_store::location::container_prefix(&floe_source::normalize_url(&source));

@@ -1,0 +1,148 @@
+//! Property tests of the merge: any set of per-variable time axes gives a union
+//! that contains every input step exactly once, and every reference lands at
+//! the index of its own time step.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use floe_formats::{ChunkRef, Codec, FileManifest, SourceFormat, VariableManifest};
+use floe_group::{build_group, FileScan};
+use floe_wire::{BatchDescriptor, GroupKey, SourceFile, SCHEMA_VERSION};
+use proptest::prelude::*;
+use serde_json::{json, Map, Value};
+
+fn scan(variable: &str, years: &[i32], file_index: usize) -> FileScan {
+    let nt = years.len() as u64;
+    let attrs: Map<String, Value> =
+        json!({"units": "days since 2000-01-01", "calendar": "365_day"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+    let time = VariableManifest {
+        variable: "time".into(),
+        dtype: "<f8".into(),
+        shape: vec![nt],
+        chunk_shape: vec![nt],
+        dimensions: vec!["time".into()],
+        fill_value: Value::Null,
+        codecs: vec![Codec::new("bytes", [("endian", Value::from("little"))])],
+        attributes: attrs,
+        chunks: vec![],
+        inline_data: None,
+        layout: "contiguous".into(),
+    };
+    let data = VariableManifest {
+        variable: variable.into(),
+        dtype: "<f4".into(),
+        shape: vec![nt, 4, 5],
+        chunk_shape: vec![1, 4, 5],
+        dimensions: vec!["time".into(), "y".into(), "x".into()],
+        fill_value: Value::from("NaN"),
+        codecs: vec![Codec::new("bytes", [("endian", Value::from("little"))])],
+        attributes: Map::new(),
+        // the offset encodes (file, step) so the test can tell where each ref came from
+        chunks: (0..nt)
+            .map(|t| ChunkRef {
+                index: vec![t, 0, 0],
+                offset: (file_index as u64) * 1_000_000 + t * 80,
+                length: 80,
+            })
+            .collect(),
+        inline_data: None,
+        layout: "chunked".into(),
+    };
+    let days: Vec<f64> = years
+        .iter()
+        .map(|y| {
+            f64::from(y - 2000) * 365.0
+                + if variable.starts_with('f') {
+                    181.0
+                } else {
+                    0.0
+                }
+        })
+        .collect();
+    let axis: Vec<f64> = (0..5).map(|i| f64::from(i) * 16000.0).collect();
+    let mut coords = BTreeMap::new();
+    coords.insert("time".to_string(), days);
+    coords.insert("x".to_string(), axis.clone());
+    coords.insert("y".to_string(), axis[..4].to_vec());
+    FileScan {
+        source: SourceFile {
+            url: format!("file:///a/{variable}.nc"),
+            size: 10_000_000,
+            etag: None,
+            last_modified: None,
+            variable: variable.into(),
+        },
+        manifest: FileManifest {
+            format: SourceFormat::Hdf5,
+            file_size: 10_000_000,
+            attributes: Map::new(),
+            variables: vec![time, data],
+            problems: vec![],
+        },
+        coords,
+    }
+}
+
+fn batch(files: &[FileScan]) -> BatchDescriptor {
+    BatchDescriptor {
+        schema_version: SCHEMA_VERSION,
+        batch_id: "id".into(),
+        group: GroupKey {
+            ice_sheet: "AIS".into(),
+            institution: "I".into(),
+            model: "M".into(),
+            experiment: "e".into(),
+        },
+        files: files.iter().map(|f| f.source.clone()).collect(),
+    }
+}
+
+fn year_of(days_since_2000: f64) -> i32 {
+    let mut y = 2000;
+    let mut left = days_since_2000 as i64;
+    loop {
+        let len = if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 {
+            366
+        } else {
+            365
+        };
+        if left < len {
+            return y;
+        }
+        left -= len;
+        y += 1;
+    }
+}
+
+fn year_sets() -> impl Strategy<Value = Vec<Vec<i32>>> {
+    prop::collection::vec(
+        prop::collection::btree_set(2000i32..2030, 1..12).prop_map(|s| s.into_iter().collect()),
+        1..5,
+    )
+}
+
+proptest! {
+    #[test]
+    fn union_holds_every_step_once_and_refs_land_on_their_year(axes in year_sets()) {
+        let names = ["lithk", "flux_a", "orog", "flux_b", "topg"];
+        let scans: Vec<FileScan> = axes.iter().enumerate().map(|(i, years)| scan(names[i], years, i)).collect();
+        let build = build_group(&batch(&scans), &scans).expect("merge");
+        let expected_union: BTreeSet<i32> = axes.iter().flatten().copied().collect();
+        let time = build.fragment.arrays.iter().find(|a| a.name == "time").expect("time array");
+        let years: Vec<i32> = time.inline_chunks[0].data.chunks(8).map(|b| year_of(f64::from_le_bytes(b.try_into().expect("8 bytes")))).collect();
+        prop_assert_eq!(years.iter().copied().collect::<BTreeSet<_>>(), expected_union.clone());
+        prop_assert_eq!(years.len(), expected_union.len(), "no year twice");
+        for (i, input_years) in axes.iter().enumerate() {
+            let array = build.fragment.arrays.iter().find(|a| a.name == names[i]).expect("array");
+            prop_assert_eq!(array.zarr_json["shape"][0].as_u64(), Some(expected_union.len() as u64));
+            prop_assert_eq!(array.refs.len(), input_years.len());
+            for r in &array.refs {
+                let step = ((r.offset % 1_000_000) / 80) as usize;
+                prop_assert_eq!(r.offset / 1_000_000, i as u64);
+                prop_assert_eq!(years[r.index[0] as usize], input_years[step]);
+            }
+        }
+    }
+}

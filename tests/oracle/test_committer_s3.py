@@ -1,0 +1,109 @@
+"""The committer on LocalStack S3 with the real icechunk crate: N committers in
+parallel over the same fragments, each delivered at least twice in random order;
+the store is read back by Python icechunk + xarray and equals the sources."""
+import json
+import random
+import subprocess
+import sys
+import warnings
+
+import icechunk
+import netCDF4
+import numpy as np
+import pytest
+import xarray as xr
+
+from conftest import ROOT, binary
+from localstack import ENDPOINT, aws_env, bucket, client, upload_tree  # noqa: F401
+
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+GROUPS = ["AWI_PISM1/exp05", "ILTS_PIK_SICOPOLIS1/hist_std", "UCIJPL_ISSM/exp13", "LSCE_GRISLI2/exp05"]
+
+
+@pytest.fixture(scope="module")
+def fragments(tmp_path_factory):
+    out = tmp_path_factory.mktemp("s3archive")
+    subprocess.run([sys.executable, str(ROOT / "tests/fixtures/make_archive.py"), str(out)], check=True)
+    s3 = client("s3")
+    name = f"floe-commit-{random.randrange(16**10):010x}"
+    s3.create_bucket(Bucket=name)
+    upload_tree(name, out / "archive", "archive")
+    frags = []
+    for group in GROUPS:
+        inst_model, exp = group.split("/")
+        listing = s3.list_objects_v2(Bucket=name, Prefix="archive/")["Contents"]
+        inst, model = next((k["Key"].split("/")[1], k["Key"].split("/")[2]) for k in listing
+                           if f'{k["Key"].split("/")[1]}_{k["Key"].split("/")[2]}' == inst_model)
+        urls = [f"s3://{name}/{k['Key']}" for k in listing if k["Key"].startswith(f"archive/{inst}/{model}/{exp}/")]
+        path = out / f"{inst_model}_{exp}.frag"
+        proc = subprocess.run([binary("virtualizer"), "build-group", *urls, "--fragment", str(path)],
+                              capture_output=True, text=True, env=aws_env(), timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        frags.append(path)
+    return {"bucket": name, "fragments": frags, "archive": out / "archive"}
+
+
+def open_store(bucket_name, prefix):
+    storage = icechunk.s3_storage(bucket=bucket_name, prefix=prefix, region="us-east-1", endpoint_url=ENDPOINT,
+                                  allow_http=True, force_path_style=True, access_key_id="test", secret_access_key="test")
+    creds = icechunk.containers_credentials(
+        {f"s3://{bucket_name}/archive/": icechunk.s3_static_credentials(access_key_id="test", secret_access_key="test")})
+    return icechunk.Repository.open(storage, authorize_virtual_chunk_access=creds)
+
+
+@pytest.mark.parametrize("n", [1, 4, 16])
+def test_parallel_committers_write_every_group_exactly_once(fragments, n):
+    store = f"s3://{fragments['bucket']}/store-n{n}"
+    rng = random.Random(n)
+    procs = []
+    for _ in range(n):
+        deliveries = fragments["fragments"] * (2 if n == 1 else 1)
+        rng.shuffle(deliveries)
+        procs.append(subprocess.Popen(
+            [binary("committer"), "apply", *map(str, deliveries), "--store", store, "--container", f"s3://{fragments['bucket']}/archive/"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=aws_env()))
+    for p in procs:
+        out, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err  # no error surfaced to the caller
+    if n > 1:  # every fragment delivered at least twice overall
+        assert n * 1 >= 2
+    log = subprocess.run([binary("committer"), "log", "--store", store, "--json", "-n", "1000"],
+                         capture_output=True, text=True, env=aws_env(), check=True)
+    entries = [json.loads(line) for line in log.stdout.splitlines()]
+    written = [g for e in entries for g in e["groups"]]
+    assert sorted(written) == sorted(GROUPS), f"each group written exactly once: {written}"
+    repo = open_store(fragments["bucket"], f"store-n{n}")
+    for group in GROUPS:
+        ds = xr.open_zarr(repo.readonly_session("main").store, group=group, zarr_format=3,
+                          consolidated=False, mask_and_scale=False)
+        assert len(ds.attrs["floe_batch_id"]) == 32
+    # values equal the source for one group
+    ds = xr.open_zarr(repo.readonly_session("main").store, group="AWI_PISM1/exp05", zarr_format=3,
+                      consolidated=False, mask_and_scale=False)
+    with netCDF4.Dataset(fragments["archive"] / "AWI/PISM1/exp05/lithk_AIS_AWI_PISM1_exp05.nc") as src:
+        src.set_auto_maskandscale(False)
+        np.testing.assert_array_equal(ds.lithk.values, src["lithk"][...])
+
+
+def test_bad_fragments_fail_alone_and_leave_the_store_untouched(fragments, tmp_path):
+    store = f"s3://{fragments['bucket']}/store-bad"
+    good = fragments["fragments"][0]
+    truncated = tmp_path / "truncated.frag"
+    truncated.write_bytes(good.read_bytes()[:100])
+    future = tmp_path / "future.frag"
+    data = bytearray(good.read_bytes())
+    data[8] = 99
+    future.write_bytes(bytes(data))
+    proc = subprocess.run([binary("committer"), "apply", str(truncated), str(future), str(tmp_path / "missing.frag"),
+                           "--store", store, "--container", f"s3://{fragments['bucket']}/elsewhere/"],
+                          capture_output=True, text=True, env=aws_env())
+    assert proc.returncode == 2
+    assert "truncated.frag" in proc.stderr and "checksum" in proc.stderr
+    assert "future.frag" in proc.stderr and "unknown schema version 99" in proc.stderr
+    assert "missing.frag" in proc.stderr and "not found" in proc.stderr
+    # a good fragment whose sources no container covers fails alone too
+    proc = subprocess.run([binary("committer"), "apply", str(good), "--store", store,
+                           "--container", f"s3://{fragments['bucket']}/elsewhere/"], capture_output=True, text=True, env=aws_env())
+    assert proc.returncode == 2 and "no virtual chunk container" in proc.stderr
+    log = subprocess.run([binary("committer"), "log", "--store", store, "--json"], capture_output=True, text=True, env=aws_env(), check=True)
+    assert all(not json.loads(line)["groups"] for line in log.stdout.splitlines()), "store must be untouched"
