@@ -32,49 +32,31 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("producer: cannot start runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Local(args) => {
-                let json = args.json;
-                let summary = cmd::local::run(args).await?;
-                if json {
-                    println!("{}", serde_json::to_string_pretty(&summary)?);
-                } else {
-                    print!("{}", cmd::local::render(&summary));
-                }
-                Ok::<_, anyhow::Error>(if summary.failed.is_empty() {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::from(2)
-                })
+    floe_runtime::run("producer", || run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Local(args) => {
+            let json = args.json;
+            let summary = cmd::local::run(args).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                print!("{}", cmd::local::render(&summary));
             }
-            Command::Sample { out } => {
-                let files = floe_producer::sample::write_archive(&out)?;
-                println!("wrote {} files under {}", files.len(), out.display());
-                Ok(ExitCode::SUCCESS)
-            }
+            // 2: the run completed, but some batches failed (listed above).
+            Ok(if summary.failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
         }
-    });
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("producer: {e:#}");
-            ExitCode::FAILURE
+        Command::Sample { out } => {
+            let files = floe_producer::sample::write_archive(&out)?;
+            println!("wrote {} files under {}", files.len(), out.display());
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -52,36 +52,28 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("virtualizer: cannot start runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match cli.command {
-        Command::Inspect {
-            urls,
-            json,
-            block_size,
-            anonymous,
-        } => {
-            let options = SourceOptions {
-                block_size: Some(block_size),
-                s3_anonymous: anonymous,
-                ..SourceOptions::from_env()
-            };
-            runtime.block_on(inspect_all(urls, json, options))
-        }
-        Command::BuildGroup {
-            urls,
-            json,
-            fragment,
-        } => runtime.block_on(build_group(urls, json, fragment)),
-    }
+    floe_runtime::run("virtualizer", || async move {
+        Ok(match cli.command {
+            Command::Inspect {
+                urls,
+                json,
+                block_size,
+                anonymous,
+            } => {
+                let options = SourceOptions {
+                    block_size: Some(block_size),
+                    s3_anonymous: anonymous,
+                    ..SourceOptions::from_env()
+                };
+                inspect_all(urls, json, options).await
+            }
+            Command::BuildGroup {
+                urls,
+                json,
+                fragment,
+            } => build_group(urls, json, fragment).await,
+        })
+    })
 }
 
 async fn build_group(

@@ -190,16 +190,16 @@ impl Committer {
             if out.written.is_empty() {
                 return Ok(out);
             }
-            let groups: Vec<Value> = pending
+            let (groups, batch_ids): (Vec<Value>, Vec<Value>) = pending
                 .iter()
                 .filter(|i| out.written.contains(&i.id))
-                .map(|i| Value::from(i.fragment.group_path.clone()))
-                .collect();
-            let batch_ids: Vec<Value> = pending
-                .iter()
-                .filter(|i| out.written.contains(&i.id))
-                .map(|i| Value::from(i.fragment.batch_id.clone()))
-                .collect();
+                .map(|i| {
+                    (
+                        Value::from(i.fragment.group_path.clone()),
+                        Value::from(i.fragment.batch_id.clone()),
+                    )
+                })
+                .unzip();
             let mut properties = BTreeMap::new();
             properties.insert("floe_groups".to_string(), Value::from(groups.clone()));
             properties.insert("floe_batch_ids".to_string(), Value::from(batch_ids));
