@@ -88,6 +88,25 @@ impl Committer {
         &self.repo
     }
 
+    /// Jittered exponential backoff between fresh-session attempts.
+    fn backoff(&self) -> ExponentialBuilder {
+        ExponentialBuilder::default()
+            .with_min_delay(self.policy.min_delay)
+            .with_max_delay(self.policy.max_delay)
+            .with_max_times(self.policy.max_retries)
+            .with_jitter()
+    }
+
+    /// A store over a new writable session on [`BRANCH`].
+    async fn writable_store(&self) -> Result<Store> {
+        let session = self
+            .repo
+            .writable_session(BRANCH)
+            .await
+            .map_err(from_repo)?;
+        Ok(Store::from_session(Arc::new(RwLock::new(session))).await)
+    }
+
     /// Writes every fragment in one commit. Never fails as a whole for a bad
     /// fragment: bad ones are in [`CommitReport::failed`]. Fails as a whole only
     /// when the store itself cannot be written (then nothing is acknowledged).
@@ -121,11 +140,7 @@ impl Committer {
         let pending: Vec<CommitItem> = by_group.into_values().collect();
         let failed: Arc<std::sync::Mutex<HashMap<String, String>>> = Arc::default();
         let attempts = std::sync::atomic::AtomicU32::new(0);
-        let backoff = ExponentialBuilder::default()
-            .with_min_delay(self.policy.min_delay)
-            .with_max_delay(self.policy.max_delay)
-            .with_max_times(self.policy.max_retries)
-            .with_jitter();
+        let backoff = self.backoff();
         let outcome = (|| async {
             attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             self.attempt(&pending, &failed).await
@@ -150,12 +165,7 @@ impl Committer {
         failed: &std::sync::Mutex<HashMap<String, String>>,
     ) -> Result<AttemptOutcome> {
         'session: loop {
-            let session = self
-                .repo
-                .writable_session(BRANCH)
-                .await
-                .map_err(from_repo)?;
-            let store = Store::from_session(Arc::new(RwLock::new(session))).await;
+            let store = self.writable_store().await?;
             let mut out = AttemptOutcome::default();
             for item in pending {
                 if failed
@@ -222,16 +232,9 @@ impl Committer {
     /// `AWI_PISM1`) that are missing, in one commit. Idempotent; returns the
     /// snapshot id when it had to commit.
     pub async fn ensure_groups(&self, groups: &[String]) -> Result<Option<String>> {
-        let backoff = ExponentialBuilder::default()
-            .with_max_times(self.policy.max_retries)
-            .with_jitter();
+        let backoff = self.backoff();
         (|| async {
-            let session = self
-                .repo
-                .writable_session(BRANCH)
-                .await
-                .map_err(from_repo)?;
-            let store = Store::from_session(Arc::new(RwLock::new(session))).await;
+            let store = self.writable_store().await?;
             ensure_ancestors(&store, "").await?;
             for g in groups {
                 ensure_ancestors(&store, &format!("{g}/_")).await?;
