@@ -1,11 +1,13 @@
 //! # floe-committer: manifest fragments into one Icechunk store
 //!
-//! The handler core shared by the CLI (`committer apply`), and (not finished:
-//! see the README) the worker loop and the Lambda entry point: decode each
-//! fragment, reject bad ones individually, then commit all good ones together
-//! through [`floe_store::Committer`].
+//! The handler core shared by the CLI (`committer apply`), the worker loop and
+//! the Lambda entry point ([`handler`]): decode each fragment, reject bad ones
+//! individually, then commit all good ones together through
+//! [`floe_store::Committer`].
 
 #![warn(missing_docs)]
+
+pub mod handler;
 
 use floe_store::{CommitItem, CommitReport, Committer};
 use floe_wire::ManifestFragment;

@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use floe_committer::{apply, common_source_prefix, decode, FragmentInput};
+use floe_fleet::worker::WorkerSettings;
+use floe_fleet::FleetArgs;
 use floe_store::{CommitPolicy, Committer, S3Settings, StoreLocation};
 
 #[derive(Parser)]
@@ -47,10 +49,35 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Consume the results queue: a long-polling SQS loop with Lambda's semantics.
+    ///
+    /// Each batch of result messages becomes one commit. Recommended for throughput:
+    /// --batch-size 100 --batching-window 5. --concurrency N runs N committers that rebase
+    /// on contention (object-storage stores only: a local-filesystem store is not safe
+    /// for concurrent commits). Stops on SIGTERM/Ctrl-C after committing the batch in hand.
+    Worker {
+        #[command(flatten)]
+        fleet: FleetArgs,
+        #[command(flatten)]
+        settings: WorkerSettings,
+    },
+    /// Serve AWS Lambda invocations (SQS event source mapping, ReportBatchItemFailures).
+    ///
+    /// Also what the binary does when started by the Lambda runtime (AWS_LAMBDA_RUNTIME_API
+    /// set, no arguments). Configuration from FLOE_* variables.
+    Lambda {
+        #[command(flatten)]
+        fleet: FleetArgs,
+    },
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli =
+        if std::env::args_os().len() == 1 && std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+            Cli::parse_from(["committer", "lambda"])
+        } else {
+            Cli::parse()
+        };
     floe_runtime::run("committer", || run(cli))
 }
 
@@ -128,5 +155,59 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Worker { fleet, settings } => serve(fleet, Some(settings)).await,
+        Command::Lambda { fleet } => serve(fleet, None).await,
     }
+}
+
+/// The worker (with settings) or the Lambda entry point (without).
+async fn serve(fleet: FleetArgs, worker: Option<WorkerSettings>) -> anyhow::Result<ExitCode> {
+    use floe_committer::handler::CommitterHandler;
+    use floe_fleet::records::Records;
+    use std::sync::Arc;
+
+    let config = fleet.resolve().await?;
+    let location = StoreLocation::parse(config.require_store()?)?;
+    if let Some(settings) = &worker {
+        anyhow::ensure!(
+            settings.concurrency <= 1 || !matches!(location, StoreLocation::Local(_)),
+            "--concurrency {} on a local-filesystem store: concurrent commits are only safe on object storage; use --concurrency 1",
+            settings.concurrency
+        );
+    }
+    let options = floe_source::SourceOptions::from_env();
+    let prefix = floe_store::location::container_prefix(&floe_source::normalize_url(
+        config.require_source()?,
+    ));
+    let repo = floe_store::open_repository(&location, &S3Settings::from_env(), &[prefix]).await?;
+    let records = config
+        .fragments_url
+        .as_deref()
+        .map(|f| Records::new(f, options.clone()));
+    let handler = Arc::new(CommitterHandler::new(
+        Committer::new(repo, CommitPolicy::default()),
+        options,
+        records,
+    ));
+    match worker {
+        None => floe_fleet::lambda::run(handler)
+            .await
+            .map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))?,
+        Some(settings) => {
+            let client = floe_fleet::sqs::client().await;
+            let results = floe_fleet::sqs::Queue::new(client, config.require_results_queue()?);
+            let stats = floe_fleet::worker::run(
+                results,
+                handler,
+                settings,
+                floe_fleet::worker::shutdown_on_signals(),
+            )
+            .await?;
+            eprintln!(
+                "committer worker: {} batch(es), {} message(s): {} done, {} failed",
+                stats.batches, stats.received, stats.succeeded, stats.failed
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

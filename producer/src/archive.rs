@@ -71,6 +71,37 @@ pub async fn plan_archive(
     Ok(p)
 }
 
+/// Keeps one ice sheet: `sheet` when given, else the archive must hold only one
+/// (group paths do not name the sheet, so one store holds one sheet).
+pub fn restrict_to_one_ice_sheet(plan: &mut Plan, sheet: Option<&str>) -> Result<()> {
+    if let Some(sheet) = sheet {
+        plan.batches
+            .retain(|b| b.group.ice_sheet.eq_ignore_ascii_case(sheet));
+    }
+    let sheets: std::collections::BTreeSet<&str> = plan
+        .batches
+        .iter()
+        .map(|b| b.group.ice_sheet.as_str())
+        .collect();
+    anyhow::ensure!(
+        sheets.len() <= 1,
+        "the archive holds {} ice sheets ({}); group paths do not name the ice sheet, so write each into its own store with --ice-sheet",
+        sheets.len(),
+        sheets.into_iter().collect::<Vec<_>>().join(", ")
+    );
+    Ok(())
+}
+
+/// The distinct parent groups (`{institution}_{model}`) of a plan.
+pub fn parent_groups(plan: &Plan) -> Vec<String> {
+    plan.batches
+        .iter()
+        .map(|b| b.group.parent_path())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
 /// The skip list from a file, or the built-in one.
 pub fn load_skip_list(path: Option<&std::path::Path>) -> Result<SkipList> {
     match path {

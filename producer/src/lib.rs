@@ -8,4 +8,5 @@
 
 pub mod archive;
 pub mod cmd;
+pub mod cost;
 pub mod sample;

@@ -3,13 +3,19 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use floe_fleet::FleetArgs;
 use floe_producer::cmd;
 
 #[derive(Parser)]
 #[command(
     name = "producer",
     version,
-    about = "Plan an archive of NetCDF files into groups and run or feed the floe pipeline"
+    about = "Plan an archive of NetCDF files into groups and run or feed the floe pipeline",
+    long_about = "Plan an archive of NetCDF files into groups and run or feed the floe pipeline.\n\n\
+Fleet commands (plan, enqueue, status, dlq, config) read their settings from, weakest first: \
+./floe.toml or --config FILE; the outputs of the deployed stack (--stack NAME); FLOE_* \
+environment variables; flags. AWS access follows the SDK's standard chain (AWS_PROFILE, \
+AWS_REGION, AWS_ENDPOINT_URL for LocalStack)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -28,6 +34,24 @@ enum Command {
         /// Output directory.
         #[arg(long, default_value = "floe-demo/sample-archive")]
         out: std::path::PathBuf,
+    },
+    /// List the source and print batches, files and bytes per institution/model, the files
+    /// left out and why, and the estimated AWS cost of the run.
+    Plan(cmd::plan::PlanArgs),
+    /// Create the store and parent groups, then send one batch per group to the work queue
+    /// (groups already committed from the same inputs are skipped).
+    Enqueue(cmd::enqueue::EnqueueArgs),
+    /// Queue depths (work, results and their DLQs), groups committed vs planned, recent commits.
+    Status(cmd::status::StatusArgs),
+    /// Dead-letter queues: list what failed and why; redrive after fixing.
+    Dlq {
+        #[command(subcommand)]
+        command: cmd::dlq::DlqCommand,
+    },
+    /// Print the resolved configuration as floe.toml (e.g. `producer config --stack floe > floe.toml`).
+    Config {
+        #[command(flatten)]
+        fleet: FleetArgs,
     },
 }
 
@@ -56,6 +80,71 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sample { out } => {
             let files = floe_producer::sample::write_archive(&out)?;
             println!("wrote {} files under {}", files.len(), out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plan(args) => {
+            let report = cmd::plan::run(&args).await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", cmd::plan::render(&report));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Enqueue(args) => {
+            let summary = cmd::enqueue::run(&args).await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                print!("{}", cmd::enqueue::render(&summary));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status(args) => {
+            let status = cmd::status::run(&args).await?;
+            if !args.watch || !args.json {
+                if args.json {
+                    println!("{}", serde_json::to_string_pretty(&status)?);
+                } else {
+                    print!("{}", cmd::status::render(&status));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dlq { command } => match command {
+            cmd::dlq::DlqCommand::List {
+                fleet,
+                queue,
+                max,
+                json,
+            } => {
+                let config = fleet.resolve().await?;
+                let letters = cmd::dlq::list(&config, queue, max).await?;
+                if json {
+                    for d in &letters {
+                        println!("{}", serde_json::to_string(d)?);
+                    }
+                } else {
+                    print!("{}", cmd::dlq::render(&letters));
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            cmd::dlq::DlqCommand::Redrive {
+                fleet,
+                queue,
+                manual,
+            } => {
+                let config = fleet.resolve().await?;
+                let moved = cmd::dlq::redrive(&config, queue, manual).await?;
+                println!(
+                    "moved {moved} message(s) from the {} dead-letter queue back to its queue",
+                    queue.as_str()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+        },
+        Command::Config { fleet } => {
+            print!("{}", fleet.resolve().await?.to_toml());
             Ok(ExitCode::SUCCESS)
         }
     }

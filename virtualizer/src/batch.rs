@@ -57,12 +57,68 @@ pub async fn scan_file(file: &SourceFile, options: &SourceOptions) -> Result<Fil
 }
 
 /// Virtualizes a whole batch into one group.
+///
+/// When a file cannot be read as described, the inputs are looked at again
+/// (one HEAD per file): if a file changed since the batch was planned (the
+/// operator fixed it, then redrove the message), the batch is rebuilt from the
+/// files as they are now, under the batch id those inputs give. The happy path
+/// costs no extra request.
 pub async fn virtualize_batch(
     batch: &BatchDescriptor,
     options: &SourceOptions,
 ) -> Result<GroupBuild, BatchError> {
-    let scans: Vec<FileScan> = futures::stream::iter(batch.files.iter())
-        .map(|f| scan_file(f, options))
+    match virtualize_as_described(batch, options).await {
+        Err(e) if !e.retryable => match refreshed(batch, options).await {
+            Some(current) => {
+                tracing::info!(
+                    planned = %batch.batch_id,
+                    current = %current.batch_id,
+                    "inputs changed since planning; building from the current files"
+                );
+                virtualize_as_described(&current, options).await
+            }
+            None => Err(e),
+        },
+        other => other,
+    }
+}
+
+/// The batch with each file's current identity, when any file changed.
+async fn refreshed(batch: &BatchDescriptor, options: &SourceOptions) -> Option<BatchDescriptor> {
+    let mut current = batch.clone();
+    let mut changed = false;
+    for file in &mut current.files {
+        let Ok(info) = Source::resolve(&file.url, options) else {
+            continue;
+        };
+        let Ok(info) = info.info().await else {
+            continue;
+        };
+        if info.size != file.size || (info.etag.is_some() && info.etag != file.etag) {
+            file.size = info.size;
+            file.etag = info.etag;
+            file.last_modified = Some(info.last_modified);
+            changed = true;
+        }
+    }
+    if !changed {
+        return None;
+    }
+    current.batch_id = floe_group::archive::batch_id(&current.group, &current.files);
+    Some(current)
+}
+
+async fn virtualize_as_described(
+    batch: &BatchDescriptor,
+    options: &SourceOptions,
+) -> Result<GroupBuild, BatchError> {
+    // Owned inputs: the future must be `Send` for every lifetime, which a
+    // closure over borrowed files cannot promise.
+    let scans: Vec<FileScan> = futures::stream::iter(batch.files.clone())
+        .map(|f| {
+            let options = options.clone();
+            async move { scan_file(&f, &options).await }
+        })
         .buffered(FILE_CONCURRENCY)
         .try_collect()
         .await?;

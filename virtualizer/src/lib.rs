@@ -2,7 +2,8 @@
 //!
 //! - [`inspect`]: one file's raw view (`virtualizer inspect`);
 //! - [`batch`]: one batch descriptor to one group fragment (the handler's core);
-//! - [`build_group`]: the merged group of some files (`virtualizer build-group`).
+//! - [`build_group`]: the merged group of some files (`virtualizer build-group`);
+//! - [`handler`]: the queue handler (`virtualizer worker`, `virtualizer lambda`).
 //!
 //! The virtualizer reads only headers, by ranged reads through
 //! [`floe_source`], parses them with [`floe_formats`], and merges each group
@@ -12,6 +13,7 @@
 
 pub mod batch;
 pub mod build_group;
+pub mod handler;
 pub mod inspect;
 
 pub use batch::{virtualize_batch, BatchError};

@@ -3,6 +3,8 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use floe_fleet::worker::WorkerSettings;
+use floe_fleet::FleetArgs;
 use floe_source::SourceOptions;
 
 #[derive(Parser)]
@@ -48,10 +50,34 @@ enum Command {
         #[arg(long)]
         fragment: Option<std::path::PathBuf>,
     },
+    /// Consume the work queue: a long-polling SQS loop with Lambda's semantics.
+    ///
+    /// Needs the work queue, the results queue and the fragments prefix (see the
+    /// configuration flags). AWS access follows the SDK chain (AWS_ENDPOINT_URL for LocalStack).
+    /// Stops on SIGTERM/Ctrl-C after finishing the batch in hand.
+    Worker {
+        #[command(flatten)]
+        fleet: FleetArgs,
+        #[command(flatten)]
+        settings: WorkerSettings,
+    },
+    /// Serve AWS Lambda invocations (SQS event source mapping, ReportBatchItemFailures).
+    ///
+    /// This is also what the binary does when started by the Lambda runtime
+    /// (AWS_LAMBDA_RUNTIME_API set, no arguments). Configuration from FLOE_* variables.
+    Lambda {
+        #[command(flatten)]
+        fleet: FleetArgs,
+    },
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli =
+        if std::env::args_os().len() == 1 && std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+            Cli::parse_from(["virtualizer", "lambda"])
+        } else {
+            Cli::parse()
+        };
     floe_runtime::run("virtualizer", || async move {
         Ok(match cli.command {
             Command::Inspect {
@@ -72,8 +98,45 @@ fn main() -> ExitCode {
                 json,
                 fragment,
             } => build_group(urls, json, fragment).await,
+            Command::Worker { fleet, settings } => return serve(fleet, Some(settings)).await,
+            Command::Lambda { fleet } => return serve(fleet, None).await,
         })
     })
+}
+
+/// The worker (with settings) or the Lambda entry point (without).
+async fn serve(fleet: FleetArgs, worker: Option<WorkerSettings>) -> anyhow::Result<ExitCode> {
+    use floe_fleet::records::Records;
+    use floe_fleet::sqs::Queue;
+    use floe_virtualizer::handler::VirtualizerHandler;
+    use std::sync::Arc;
+
+    let config = fleet.resolve().await?;
+    let options = SourceOptions::from_env();
+    let records = Records::new(config.require_fragments()?, options.clone());
+    let client = floe_fleet::sqs::client().await;
+    let results = Queue::new(client.clone(), config.require_results_queue()?);
+    let handler = Arc::new(VirtualizerHandler::new(options, records, results));
+    match worker {
+        None => floe_fleet::lambda::run(handler)
+            .await
+            .map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))?,
+        Some(settings) => {
+            let work = Queue::new(client, config.require_work_queue()?);
+            let stats = floe_fleet::worker::run(
+                work,
+                handler,
+                settings,
+                floe_fleet::worker::shutdown_on_signals(),
+            )
+            .await?;
+            eprintln!(
+                "virtualizer worker: {} batch(es), {} message(s): {} done, {} failed",
+                stats.batches, stats.received, stats.succeeded, stats.failed
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn build_group(

@@ -248,6 +248,33 @@ impl Source {
         }
     }
 
+    /// Writes a whole object (fragments, failure records). Creates local
+    /// directories as needed.
+    pub async fn put(&self, bytes: bytes::Bytes) -> Result<()> {
+        self.store
+            .put(&self.path, bytes.into())
+            .await
+            .map(|_| ())
+            .map_err(|e| SourceError::store(&self.url, e))
+    }
+
+    /// Deletes an object; deleting an absent object is not an error.
+    pub async fn delete(&self) -> Result<()> {
+        match self.store.delete(&self.path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(SourceError::store(&self.url, e)),
+        }
+    }
+
+    /// Reads a whole small object, `None` when it does not exist.
+    pub async fn read_if_exists(&self) -> Result<Option<bytes::Bytes>> {
+        match self.read_all().await {
+            Ok(b) => Ok(Some(b)),
+            Err(SourceError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Reads a whole object (small objects only: fragments, test files).
     pub async fn read_all(&self) -> Result<bytes::Bytes> {
         let r = self

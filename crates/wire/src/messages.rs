@@ -57,6 +57,39 @@ pub struct BatchDescriptor {
     pub files: Vec<SourceFile>,
 }
 
+impl BatchDescriptor {
+    /// Checks what the type system cannot: group path components that are
+    /// plain names (a message must not be able to write outside its group),
+    /// and at least one file.
+    pub fn validate(&self) -> Result<(), String> {
+        let g = &self.group;
+        for (what, v) in [
+            ("institution", &g.institution),
+            ("model", &g.model),
+            ("experiment", &g.experiment),
+        ] {
+            if v.is_empty() || v == "." || v == ".." || v.contains('/') {
+                return Err(format!(
+                    "batch {}: {what} {v:?} is not a plain name",
+                    self.batch_id
+                ));
+            }
+        }
+        if self.batch_id.is_empty()
+            || !self
+                .batch_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(format!("batch id {:?} is not a plain name", self.batch_id));
+        }
+        if self.files.is_empty() {
+            return Err(format!("batch {}: no files", self.batch_id));
+        }
+        Ok(())
+    }
+}
+
 /// Virtualizer → committer: the fragment for a batch is ready.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResultMessage {

@@ -12,7 +12,9 @@ use floe_store::{CommitItem, CommitPolicy, Committer, S3Settings, StoreLocation}
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::archive::{load_skip_list, plan_archive, GroupFilter};
+use crate::archive::{
+    load_skip_list, parent_groups, plan_archive, restrict_to_one_ice_sheet, GroupFilter,
+};
 
 /// Options of the local run.
 #[derive(Debug, Clone, clap::Args)]
@@ -96,21 +98,7 @@ pub async fn run(args: LocalArgs) -> Result<LocalSummary> {
     let skip = load_skip_list(args.skip_list.as_deref())?;
     let filter = GroupFilter::new(&args.filter)?;
     let mut plan = plan_archive(&source, &options, &skip, &filter).await?;
-    if let Some(sheet) = &args.ice_sheet {
-        plan.batches
-            .retain(|b| b.group.ice_sheet.eq_ignore_ascii_case(sheet));
-    }
-    let sheets: std::collections::BTreeSet<&str> = plan
-        .batches
-        .iter()
-        .map(|b| b.group.ice_sheet.as_str())
-        .collect();
-    anyhow::ensure!(
-        sheets.len() <= 1,
-        "the archive holds {} ice sheets ({}); group paths do not name the ice sheet, so write each into its own store with --ice-sheet",
-        sheets.len(),
-        sheets.into_iter().collect::<Vec<_>>().join(", ")
-    );
+    restrict_to_one_ice_sheet(&mut plan, args.ice_sheet.as_deref())?;
     let location = StoreLocation::parse(&args.store)?;
     let s3 = S3Settings::from_env();
     let prefix = floe_store::location::container_prefix(&floe_source::normalize_url(&source));
@@ -118,13 +106,7 @@ pub async fn run(args: LocalArgs) -> Result<LocalSummary> {
         .await
         .with_context(|| format!("opening store {location}"))?;
     let committer = Committer::new(repo, CommitPolicy::default());
-    let parents: Vec<String> = plan
-        .batches
-        .iter()
-        .map(|b| b.group.parent_path())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let parents = parent_groups(&plan);
     committer.ensure_groups(&parents).await?;
 
     let mut summary = LocalSummary {

@@ -1,3 +1,7 @@
-//! One module per `producer` subcommand.
+//! The producer's subcommands.
 
+pub mod dlq;
+pub mod enqueue;
 pub mod local;
+pub mod plan;
+pub mod status;

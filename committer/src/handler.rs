@@ -1,0 +1,187 @@
+//! The committer's message handler, shared by the worker and the Lambda entry
+//! point: result messages → fragments fetched and verified → one coalesced
+//! commit. A bad message or fragment fails alone (reason recorded under
+//! `failures/results/`); a store that cannot be written fails the whole batch
+//! for redelivery, and nothing is acknowledged before the commit is durable.
+
+use floe_fleet::records::{failure_record, message_key, Records, Stage};
+use floe_fleet::{BatchHandler, BatchOutcome, Message, MessageFailure};
+use floe_source::{Source, SourceError, SourceOptions};
+use floe_store::Committer;
+use floe_wire::{decode_message, ResultMessage};
+use futures::StreamExt;
+
+use crate::{apply, FragmentInput};
+
+/// Fragments fetched at the same time.
+pub const FETCH_CONCURRENCY: usize = 16;
+
+/// The committer's handler.
+pub struct CommitterHandler {
+    committer: Committer,
+    options: SourceOptions,
+    records: Option<Records>,
+}
+
+enum Fetched {
+    Ready(FragmentInput, ResultMessage),
+    Failed(MessageFailure, String, String),
+}
+
+impl CommitterHandler {
+    /// Commits through `committer`, reads fragments with `options`, records
+    /// failure reasons in `records` when given.
+    pub fn new(committer: Committer, options: SourceOptions, records: Option<Records>) -> Self {
+        CommitterHandler {
+            committer,
+            options,
+            records,
+        }
+    }
+
+    async fn record(&self, key: &str, group: &str, reason: &str, retryable: bool) {
+        if let Some(records) = &self.records {
+            let record = failure_record(key, group, None, reason, retryable);
+            if let Err(e) = records.put_failure(Stage::Results, &record).await {
+                tracing::warn!(error = %e, batch = key, "could not record the failure reason");
+            }
+        }
+    }
+
+    async fn fetch(&self, message: &Message) -> Fetched {
+        let failed = |reason: String, permanent: bool, key: String, group: String| {
+            Fetched::Failed(
+                MessageFailure {
+                    id: message.id.clone(),
+                    reason,
+                    permanent,
+                },
+                key,
+                group,
+            )
+        };
+        let result: ResultMessage = match decode_message(&message.body) {
+            Ok(r) => r,
+            Err(e) => {
+                return failed(
+                    format!("malformed result message: {e}"),
+                    true,
+                    message_key(&message.id),
+                    String::new(),
+                )
+            }
+        };
+        let bytes = match Source::resolve(&result.fragment_url, &self.options) {
+            Err(e) => Err((e.to_string(), true)),
+            Ok(source) => source.read_all().await.map_err(|e| {
+                let permanent = matches!(e, SourceError::NotFound { .. });
+                (e.to_string(), permanent)
+            }),
+        };
+        match bytes {
+            Ok(bytes) => Fetched::Ready(
+                FragmentInput {
+                    id: message.id.clone(),
+                    bytes: Ok(bytes.to_vec()),
+                    sha256: Some(result.fragment_sha256.clone()),
+                },
+                result,
+            ),
+            // A fragment that is gone stays gone: permanent, named.
+            Err((reason, true)) => Fetched::Ready(
+                FragmentInput {
+                    id: message.id.clone(),
+                    bytes: Err(reason),
+                    sha256: None,
+                },
+                result,
+            ),
+            Err((reason, false)) => failed(
+                format!("fetching fragment {}: {reason}", result.fragment_url),
+                false,
+                result.batch_id.clone(),
+                result.group_path.clone(),
+            ),
+        }
+    }
+}
+
+impl BatchHandler for CommitterHandler {
+    async fn handle(&self, messages: Vec<Message>) -> BatchOutcome {
+        let fetched: Vec<Fetched> = futures::stream::iter(messages)
+            .map(|m| async move { self.fetch(&m).await })
+            .buffered(FETCH_CONCURRENCY)
+            .collect()
+            .await;
+        let mut outcome = BatchOutcome::default();
+        let mut inputs = Vec::new();
+        let mut results = std::collections::HashMap::new();
+        for f in fetched {
+            match f {
+                Fetched::Ready(input, result) => {
+                    results.insert(input.id.clone(), result);
+                    inputs.push(input);
+                }
+                Fetched::Failed(failure, key, group) => {
+                    self.record(&key, &group, &failure.reason, !failure.permanent)
+                        .await;
+                    outcome.failures.push(failure);
+                }
+            }
+        }
+        if inputs.is_empty() {
+            return outcome;
+        }
+        let ids: Vec<String> = inputs.iter().map(|i| i.id.clone()).collect();
+        match apply(&self.committer, inputs).await {
+            Ok(report) => {
+                tracing::info!(
+                    snapshot = report.snapshot.as_deref().unwrap_or("(none)"),
+                    written = report.written.len(),
+                    skipped = report.skipped.len(),
+                    failed = report.failed.len(),
+                    attempts = report.attempts,
+                    "committed"
+                );
+                for (id, reason) in report.failed {
+                    let (key, group) = results
+                        .get(&id)
+                        .map(|r| (r.batch_id.clone(), r.group_path.clone()))
+                        .unwrap_or_else(|| (message_key(&id), String::new()));
+                    self.record(&key, &group, &reason, false).await;
+                    outcome.failures.push(MessageFailure {
+                        id,
+                        reason,
+                        permanent: true,
+                    });
+                }
+                if let Some(records) = &self.records {
+                    for id in report
+                        .written
+                        .iter()
+                        .chain(report.skipped.iter().map(|(id, _)| id))
+                    {
+                        if let Some(r) = results.get(id) {
+                            if let Err(e) = records.clear_failure(Stage::Results, &r.batch_id).await
+                            {
+                                tracing::warn!(error = %e, "could not clear an earlier failure record");
+                            }
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                // Nothing was committed: every message comes back.
+                let reason = format!("commit failed: {e}");
+                for id in ids {
+                    outcome.failures.push(MessageFailure {
+                        id,
+                        reason: reason.clone(),
+                        permanent: false,
+                    });
+                }
+            }
+        }
+        outcome
+    }
+}

@@ -1,0 +1,23 @@
+//! # floe-fleet: what the queue-driven deployables share
+//!
+//! - [`config`]: the fleet's configuration (file, stack outputs, environment, flags);
+//! - [`sqs`]: the few SQS operations floe uses, on the AWS SDK;
+//! - [`handler`]: the message-batch handler contract both deployables implement;
+//! - [`worker`]: the long-polling loop with the semantics of Lambda's SQS event source mapping;
+//! - [`lambda`]: the same handler behind `lambda_runtime` (`SqsEvent` → `SqsBatchResponse`);
+//! - [`records`]: fragments, failure reasons and the enqueued plan, kept under the fragments prefix.
+//!
+//! One handler, three ways to run it: `producer local` calls the libraries
+//! directly, the worker and Lambda entry points call a [`handler::BatchHandler`].
+
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod handler;
+pub mod lambda;
+pub mod records;
+pub mod sqs;
+pub mod worker;
+
+pub use config::{FleetArgs, FleetConfig};
+pub use handler::{BatchHandler, BatchOutcome, Message, MessageFailure};

@@ -1,0 +1,261 @@
+//! What the fleet keeps next to the fragments, under one prefix
+//! (`fragments_url`):
+//!
+//! - `fragments/{batch_id}/{sha256}.floefrag`: a group's manifest fragment.
+//!   Content-addressed, so a duplicate delivery that rebuilt the fragment can
+//!   never make an earlier result message point at different bytes;
+//! - `failures/{stage}/{batch_id}.json`: why a batch failed ([`FailureRecord`]),
+//!   which `producer dlq list` shows; removed when the batch later succeeds;
+//! - `plan.json`: the groups the last `producer enqueue` planned, with their
+//!   batch ids, which `producer status` compares with the store.
+
+use std::collections::BTreeMap;
+
+use floe_source::{Source, SourceError, SourceOptions};
+use floe_wire::{FailureRecord, ManifestFragment};
+use serde::{Deserialize, Serialize};
+
+/// Which queue's consumer failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// The virtualizer (work queue).
+    Work,
+    /// The committer (results queue).
+    Results,
+}
+
+impl Stage {
+    /// Its name in keys and output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Work => "work",
+            Stage::Results => "results",
+        }
+    }
+}
+
+/// Errors of record access.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] SourceError),
+    /// A record is not what floe wrote.
+    #[error("{url}: {reason}")]
+    Invalid {
+        /// The record.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The groups an enqueue planned.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EnqueuedPlan {
+    /// When, RFC 3339.
+    pub at: String,
+    /// The archive.
+    pub source: String,
+    /// The store.
+    pub store: String,
+    /// Group path → batch id of every planned group (enqueued or already committed).
+    pub groups: BTreeMap<String, String>,
+}
+
+/// The records under one prefix.
+#[derive(Debug, Clone)]
+pub struct Records {
+    base: String,
+    options: SourceOptions,
+}
+
+impl Records {
+    /// Records under `base_url` (`s3://bucket/prefix` or a directory).
+    pub fn new(base_url: &str, options: SourceOptions) -> Self {
+        Records {
+            base: floe_source::normalize_url(base_url)
+                .trim_end_matches('/')
+                .to_string(),
+            options,
+        }
+    }
+
+    /// The prefix URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn object(&self, key: &str) -> Result<Source, RecordError> {
+        Ok(Source::resolve(
+            &format!("{}/{key}", self.base),
+            &self.options,
+        )?)
+    }
+
+    /// Stores an encoded fragment; returns its URL and SHA-256.
+    pub async fn put_fragment(
+        &self,
+        batch_id: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(String, String), RecordError> {
+        let sha = ManifestFragment::digest_of(&bytes);
+        let object = self.object(&format!("fragments/{batch_id}/{sha}.floefrag"))?;
+        object.put(bytes.into()).await?;
+        Ok((object.url().to_string(), sha))
+    }
+
+    fn failure_key(stage: Stage, batch_id: &str) -> String {
+        format!("failures/{}/{batch_id}.json", stage.as_str())
+    }
+
+    /// Records why a batch failed.
+    pub async fn put_failure(
+        &self,
+        stage: Stage,
+        record: &FailureRecord,
+    ) -> Result<(), RecordError> {
+        let bytes = serde_json::to_vec_pretty(record).map_err(|e| RecordError::Invalid {
+            url: self.base.clone(),
+            reason: e.to_string(),
+        })?;
+        self.object(&Self::failure_key(stage, &record.batch_id))?
+            .put(bytes.into())
+            .await?;
+        Ok(())
+    }
+
+    /// The recorded failure of a batch, if any.
+    pub async fn failure(
+        &self,
+        stage: Stage,
+        batch_id: &str,
+    ) -> Result<Option<FailureRecord>, RecordError> {
+        let object = self.object(&Self::failure_key(stage, batch_id))?;
+        match object.read_if_exists().await? {
+            None => Ok(None),
+            Some(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|e| RecordError::Invalid {
+                        url: object.url().to_string(),
+                        reason: e.to_string(),
+                    })
+            }
+        }
+    }
+
+    /// Forgets a failure (the batch succeeded since).
+    pub async fn clear_failure(&self, stage: Stage, batch_id: &str) -> Result<(), RecordError> {
+        Ok(self
+            .object(&Self::failure_key(stage, batch_id))?
+            .delete()
+            .await?)
+    }
+
+    /// Stores the plan of an enqueue.
+    pub async fn put_plan(&self, plan: &EnqueuedPlan) -> Result<(), RecordError> {
+        let bytes = serde_json::to_vec_pretty(plan).map_err(|e| RecordError::Invalid {
+            url: self.base.clone(),
+            reason: e.to_string(),
+        })?;
+        self.object("plan.json")?.put(bytes.into()).await?;
+        Ok(())
+    }
+
+    /// The plan of the last enqueue, if any.
+    pub async fn plan(&self) -> Result<Option<EnqueuedPlan>, RecordError> {
+        let object = self.object("plan.json")?;
+        match object.read_if_exists().await? {
+            None => Ok(None),
+            Some(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|e| RecordError::Invalid {
+                        url: object.url().to_string(),
+                        reason: e.to_string(),
+                    })
+            }
+        }
+    }
+}
+
+/// The key under which a message that is not even a valid batch is recorded.
+pub fn message_key(message_id: &str) -> String {
+    format!("message-{message_id}")
+}
+
+/// A failure record made now.
+pub fn failure_record(
+    batch_id: &str,
+    group_path: &str,
+    file: Option<String>,
+    reason: &str,
+    retryable: bool,
+) -> FailureRecord {
+    FailureRecord {
+        schema_version: floe_wire::SCHEMA_VERSION,
+        batch_id: batch_id.to_string(),
+        group_path: group_path.to_string(),
+        file,
+        reason: reason.to_string(),
+        retryable,
+        at: chrono::Utc::now().to_rfc3339(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn records_round_trip_on_the_local_filesystem() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let records = Records::new(&dir.path().display().to_string(), SourceOptions::default());
+        assert_eq!(
+            records.failure(Stage::Work, "b1").await.expect("read"),
+            None
+        );
+        let r = failure_record(
+            "b1",
+            "A_B/exp",
+            Some("file:///x.nc".into()),
+            "truncated",
+            false,
+        );
+        records.put_failure(Stage::Work, &r).await.expect("put");
+        assert_eq!(
+            records.failure(Stage::Work, "b1").await.expect("read"),
+            Some(r)
+        );
+        assert_eq!(
+            records.failure(Stage::Results, "b1").await.expect("read"),
+            None
+        );
+        records
+            .clear_failure(Stage::Work, "b1")
+            .await
+            .expect("clear");
+        records
+            .clear_failure(Stage::Work, "b1")
+            .await
+            .expect("clear twice");
+        assert_eq!(
+            records.failure(Stage::Work, "b1").await.expect("read"),
+            None
+        );
+
+        let (url, sha) = records
+            .put_fragment("b1", b"bytes".to_vec())
+            .await
+            .expect("fragment");
+        assert!(url.ends_with(&format!("fragments/b1/{sha}.floefrag")));
+        let back = Source::resolve(&url, &SourceOptions::default())
+            .expect("resolve")
+            .read_all()
+            .await
+            .expect("read");
+        assert_eq!(&back[..], b"bytes");
+    }
+}

@@ -1,0 +1,164 @@
+//! `producer enqueue`: plan, prepare the store, send one batch descriptor per
+//! group to the work queue.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use floe_fleet::records::{EnqueuedPlan, Records};
+use floe_fleet::sqs::Queue;
+use floe_fleet::FleetArgs;
+use floe_source::SourceOptions;
+use floe_store::{CommitPolicy, Committer, S3Settings, StoreLocation};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::archive::{
+    load_skip_list, parent_groups, plan_archive, restrict_to_one_ice_sheet, GroupFilter,
+};
+
+/// Options of `enqueue`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EnqueueArgs {
+    /// Where the fleet is (config file, stack, environment, flags).
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+    /// Every group of the archive.
+    #[arg(long, conflicts_with = "filter", required_unless_present = "filter")]
+    pub all: bool,
+    /// Only groups matching INST[/MODEL[/EXP]] glob patterns (repeatable).
+    #[arg(long)]
+    pub filter: Vec<String>,
+    /// Show what would be sent; send nothing, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also send groups already committed from the same inputs. The committer still
+    /// acknowledges an identical batch id without writing: use this to re-drive groups
+    /// whose messages were lost or purged.
+    #[arg(long)]
+    pub force: bool,
+    /// Skip list file (default: the built-in one).
+    #[arg(long)]
+    pub skip_list: Option<PathBuf>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `enqueue` did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EnqueueSummary {
+    /// Groups planned.
+    pub planned: usize,
+    /// Groups sent.
+    pub enqueued: Vec<String>,
+    /// Groups not sent: already committed from the same inputs.
+    pub unchanged: Vec<String>,
+    /// Objects the plan left out, with the reason.
+    pub skipped_files: Vec<(String, String)>,
+    /// Nothing was sent.
+    pub dry_run: bool,
+}
+
+/// Runs `enqueue`.
+pub async fn run(args: &EnqueueArgs) -> Result<EnqueueSummary> {
+    let config = args.fleet.resolve().await?;
+    let source = config.require_source()?.to_string();
+    let location = StoreLocation::parse(config.require_store()?)?;
+    let work = config.require_work_queue()?.to_string();
+    let records = Records::new(config.require_fragments()?, SourceOptions::from_env());
+    let options = SourceOptions::from_env();
+    let skip = load_skip_list(args.skip_list.as_deref())?;
+    let filter = GroupFilter::new(&args.filter)?;
+    let mut plan = plan_archive(&source, &options, &skip, &filter).await?;
+    restrict_to_one_ice_sheet(&mut plan, config.ice_sheet.as_deref())?;
+
+    let prefix = floe_store::location::container_prefix(&floe_source::normalize_url(&source));
+    let repo = floe_store::open_repository(&location, &S3Settings::from_env(), &[prefix])
+        .await
+        .with_context(|| format!("opening store {location}"))?;
+    let groups: Vec<String> = plan.batches.iter().map(|b| b.group.group_path()).collect();
+    let committed = floe_store::commit::committed_batches(&repo, &groups).await?;
+    let mut summary = EnqueueSummary {
+        planned: plan.batches.len(),
+        skipped_files: plan
+            .skipped
+            .iter()
+            .map(|s| (s.url.clone(), s.reason.clone()))
+            .collect(),
+        dry_run: args.dry_run,
+        ..Default::default()
+    };
+    let mut bodies = Vec::new();
+    for b in &plan.batches {
+        let group = b.group.group_path();
+        if !args.force && committed.get(&group) == Some(&b.batch_id) {
+            summary.unchanged.push(group);
+        } else {
+            bodies.push(serde_json::to_string(b)?);
+            summary.enqueued.push(group);
+        }
+    }
+    if args.dry_run {
+        return Ok(summary);
+    }
+    // Parents first, in one commit, so committers never race to create them.
+    Committer::new(repo, CommitPolicy::default())
+        .ensure_groups(&parent_groups(&plan))
+        .await?;
+    records
+        .put_plan(&EnqueuedPlan {
+            at: chrono::Utc::now().to_rfc3339(),
+            source: source.clone(),
+            store: location.to_string(),
+            groups: plan
+                .batches
+                .iter()
+                .map(|b| (b.group.group_path(), b.batch_id.clone()))
+                .collect(),
+        })
+        .await?;
+    let queue = Queue::new(floe_fleet::sqs::client().await, work);
+    let bar = if args.json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(bodies.len() as u64)
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} batches sent",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    queue.send_all(&bodies, |n| bar.inc(n as u64)).await?;
+    bar.finish_and_clear();
+    Ok(summary)
+}
+
+/// The readable summary.
+pub fn render(s: &EnqueueSummary) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let verb = if s.dry_run { "would send" } else { "sent" };
+    let _ = writeln!(
+        out,
+        "{} groups planned; {verb} {}; {} already committed from the same inputs",
+        s.planned,
+        s.enqueued.len(),
+        s.unchanged.len()
+    );
+    if s.dry_run {
+        for g in &s.enqueued {
+            let _ = writeln!(out, "  {g}");
+        }
+    }
+    if !s.skipped_files.is_empty() {
+        let _ = writeln!(out, "skipped {} object(s):", s.skipped_files.len());
+        for (u, r) in s.skipped_files.iter().take(20) {
+            let _ = writeln!(out, "  {u}: {r}");
+        }
+    }
+    if !s.dry_run && !s.enqueued.is_empty() {
+        let _ = writeln!(out, "watch it with: producer status --watch");
+    }
+    out
+}

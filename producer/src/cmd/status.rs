@@ -1,0 +1,226 @@
+//! `producer status`: queue depths, planned versus committed groups, recent commits.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use floe_fleet::records::Records;
+use floe_fleet::sqs::{Queue, QueueDepth};
+use floe_fleet::{FleetArgs, FleetConfig};
+use floe_source::SourceOptions;
+use floe_store::{LogEntry, S3Settings, StoreLocation};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+/// Options of `status`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StatusArgs {
+    /// Where the fleet is (config file, stack, environment, flags).
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+    /// Refresh until every planned group is committed and the queues are empty (or Ctrl-C).
+    #[arg(long)]
+    pub watch: bool,
+    /// Seconds between refreshes with --watch.
+    #[arg(long, default_value_t = 2)]
+    pub interval: u64,
+    /// Print JSON (once, or one line per refresh with --watch).
+    #[arg(long)]
+    pub json: bool,
+    /// Recent commits to show.
+    #[arg(long, default_value_t = 5)]
+    pub commits: usize,
+}
+
+/// One queue's depth.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueStatus {
+    /// work, work-dlq, results, results-dlq.
+    pub name: &'static str,
+    /// URL.
+    pub url: String,
+    /// Depth.
+    pub depth: QueueDepth,
+}
+
+/// A snapshot of the fleet.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// Queues configured.
+    pub queues: Vec<QueueStatus>,
+    /// Groups planned by the last enqueue.
+    pub planned: usize,
+    /// Of those, present in the store (a group fixed and redriven after planning
+    /// carries the batch id of its current inputs, not the planned one).
+    pub committed: usize,
+    /// Planned groups not yet committed (first 50).
+    pub pending: Vec<String>,
+    /// Recent commits, newest first.
+    pub recent_commits: Vec<LogEntry>,
+}
+
+impl Status {
+    /// Every planned group is committed and the work and results queues are empty.
+    pub fn finished(&self) -> bool {
+        self.planned == self.committed
+            && self
+                .queues
+                .iter()
+                .filter(|q| !q.name.ends_with("dlq"))
+                .all(|q| q.depth.total() == 0)
+    }
+
+    fn dead_letters(&self) -> u64 {
+        self.queues
+            .iter()
+            .filter(|q| q.name.ends_with("dlq"))
+            .map(|q| q.depth.total())
+            .sum()
+    }
+
+    /// Nothing can move any more: only dead letters are left.
+    pub fn stuck(&self) -> bool {
+        !self.finished()
+            && self
+                .queues
+                .iter()
+                .filter(|q| !q.name.ends_with("dlq"))
+                .all(|q| q.depth.total() == 0)
+            && self.dead_letters() > 0
+    }
+}
+
+/// Reads the fleet's state once.
+pub async fn snapshot(config: &FleetConfig, commits: usize) -> Result<Status> {
+    let client = floe_fleet::sqs::client().await;
+    let mut queues = Vec::new();
+    for (name, url) in [
+        ("work", &config.work_queue_url),
+        ("work-dlq", &config.work_dlq_url),
+        ("results", &config.results_queue_url),
+        ("results-dlq", &config.results_dlq_url),
+    ] {
+        if let Some(url) = url {
+            let depth = Queue::new(client.clone(), url.clone()).depth().await?;
+            queues.push(QueueStatus {
+                name,
+                url: url.clone(),
+                depth,
+            });
+        }
+    }
+    let plan = Records::new(config.require_fragments()?, SourceOptions::from_env())
+        .plan()
+        .await?
+        .unwrap_or_default();
+    let location = StoreLocation::parse(config.require_store()?)?;
+    let repo = floe_store::open_repository(&location, &S3Settings::from_env(), &[]).await?;
+    let groups: Vec<String> = plan.groups.keys().cloned().collect();
+    let committed = floe_store::commit::committed_batches(&repo, &groups).await?;
+    let pending: Vec<String> = plan
+        .groups
+        .keys()
+        .filter(|g| !committed.contains_key(*g))
+        .cloned()
+        .collect();
+    Ok(Status {
+        queues,
+        planned: plan.groups.len(),
+        committed: plan.groups.len() - pending.len(),
+        pending: pending.into_iter().take(50).collect(),
+        recent_commits: floe_store::commit::log(&repo, commits).await?,
+    })
+}
+
+/// The readable form.
+pub fn render(s: &Status) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, "groups committed: {}/{}", s.committed, s.planned);
+    let _ = writeln!(
+        out,
+        "{:<12} {:>8} {:>9} {:>8}",
+        "queue", "waiting", "in flight", "delayed"
+    );
+    for q in &s.queues {
+        let _ = writeln!(
+            out,
+            "{:<12} {:>8} {:>9} {:>8}",
+            q.name, q.depth.visible, q.depth.in_flight, q.depth.delayed
+        );
+    }
+    if !s.recent_commits.is_empty() {
+        let _ = writeln!(out, "recent commits:");
+        for c in &s.recent_commits {
+            let _ = writeln!(
+                out,
+                "  {}  {}  {} group(s)  {}",
+                &c.id,
+                c.at,
+                c.groups.len(),
+                c.message
+            );
+        }
+    }
+    if s.stuck() {
+        let _ = writeln!(
+            out,
+            "{} message(s) in dead-letter queues: see `producer dlq list`, fix, then `producer dlq redrive`",
+            s.dead_letters()
+        );
+    }
+    out
+}
+
+/// Runs `status`.
+pub async fn run(args: &StatusArgs) -> Result<Status> {
+    let config = args.fleet.resolve().await?;
+    if !args.watch {
+        return snapshot(&config, args.commits).await;
+    }
+    let multi = MultiProgress::new();
+    let groups = multi.add(ProgressBar::new(0));
+    groups.set_style(
+        ProgressStyle::with_template(
+            "{prefix:<12} [{elapsed_precise}] {bar:40} {pos}/{len} groups committed",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    groups.set_prefix("store");
+    let mut bars: Vec<ProgressBar> = Vec::new();
+    loop {
+        let s = snapshot(&config, args.commits).await?;
+        if args.json {
+            println!("{}", serde_json::to_string(&s)?);
+        } else {
+            groups.set_length(s.planned as u64);
+            groups.set_position(s.committed as u64);
+            while bars.len() < s.queues.len() {
+                let bar = multi.add(ProgressBar::new_spinner());
+                bar.set_style(
+                    ProgressStyle::with_template("{prefix:<12} {spinner} {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
+                bars.push(bar);
+            }
+            for (bar, q) in bars.iter().zip(&s.queues) {
+                bar.set_prefix(q.name);
+                bar.set_message(format!(
+                    "{} waiting, {} in flight, {} delayed",
+                    q.depth.visible, q.depth.in_flight, q.depth.delayed
+                ));
+                bar.tick();
+            }
+        }
+        if s.finished() || s.stuck() {
+            groups.finish();
+            for b in &bars {
+                b.finish();
+            }
+            return Ok(s);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(args.interval.max(1))) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(s),
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! The virtualizer's message handler, shared by the worker and the Lambda
+//! entry point: batch descriptor → group fragment in object storage → result
+//! message on the results queue. A batch fails alone, with its reason recorded
+//! under `failures/work/` for `producer dlq list`.
+
+use floe_fleet::records::{failure_record, message_key, Records, Stage};
+use floe_fleet::sqs::Queue;
+use floe_fleet::{BatchHandler, BatchOutcome, Message, MessageFailure};
+use floe_source::SourceOptions;
+use floe_wire::{decode_message, BatchDescriptor, ResultMessage, SCHEMA_VERSION};
+use futures::StreamExt;
+
+use crate::batch::virtualize_batch;
+
+/// Batches of one SQS batch virtualized at the same time.
+pub const BATCH_CONCURRENCY: usize = 4;
+
+/// The virtualizer's handler.
+pub struct VirtualizerHandler {
+    options: SourceOptions,
+    records: Records,
+    results: Queue,
+}
+
+impl VirtualizerHandler {
+    /// Reads sources with `options`, writes fragments and failure records to
+    /// `records`, posts result messages on `results`.
+    pub fn new(options: SourceOptions, records: Records, results: Queue) -> Self {
+        VirtualizerHandler {
+            options,
+            records,
+            results,
+        }
+    }
+
+    async fn fail(
+        &self,
+        message: &Message,
+        key: &str,
+        group: &str,
+        file: Option<String>,
+        reason: String,
+        retryable: bool,
+    ) -> MessageFailure {
+        let record = failure_record(key, group, file, &reason, retryable);
+        if let Err(e) = self.records.put_failure(Stage::Work, &record).await {
+            tracing::warn!(error = %e, batch = key, "could not record the failure reason");
+        }
+        MessageFailure {
+            id: message.id.clone(),
+            reason,
+            permanent: !retryable,
+        }
+    }
+
+    /// One message to the body of its result message.
+    async fn virtualize(&self, message: &Message) -> Result<String, MessageFailure> {
+        let batch: BatchDescriptor = match decode_message::<BatchDescriptor>(&message.body)
+            .map_err(|e| e.to_string())
+            .and_then(|b| b.validate().map(|()| b))
+        {
+            Ok(b) => b,
+            Err(e) => {
+                let key = message_key(&message.id);
+                return Err(self
+                    .fail(
+                        message,
+                        &key,
+                        "",
+                        None,
+                        format!("malformed batch descriptor: {e}"),
+                        false,
+                    )
+                    .await);
+            }
+        };
+        let group = batch.group.group_path();
+        let span = tracing::info_span!("batch", batch = %batch.batch_id, group = %group);
+        let _enter = span.enter();
+        let build = match virtualize_batch(&batch, &self.options).await {
+            Ok(b) => b,
+            Err(e) => {
+                let reason = format!("group {group}: {e}");
+                return Err(self
+                    .fail(
+                        message,
+                        &batch.batch_id,
+                        &group,
+                        e.file.clone(),
+                        reason,
+                        e.retryable,
+                    )
+                    .await);
+            }
+        };
+        for w in &build.warnings {
+            tracing::warn!(file = %w.file, variable = %w.variable, reason = %w.reason, "variable left out");
+        }
+        let bytes = match build.fragment.encode() {
+            Ok(b) => b,
+            Err(e) => {
+                let reason = format!("group {group}: encoding the fragment: {e}");
+                return Err(self
+                    .fail(message, &batch.batch_id, &group, None, reason, false)
+                    .await);
+            }
+        };
+        // The fragment's batch id differs from the message's when the inputs were
+        // fixed after planning (see `virtualize_batch`).
+        let batch_id = build.fragment.batch_id.clone();
+        let (fragment_url, fragment_sha256) =
+            match self.records.put_fragment(&batch_id, bytes).await {
+                Ok(v) => v,
+                Err(e) => {
+                    let reason = format!("group {group}: writing the fragment: {e}");
+                    return Err(self
+                        .fail(message, &batch.batch_id, &group, None, reason, true)
+                        .await);
+                }
+            };
+        for id in [&batch.batch_id, &batch_id] {
+            if let Err(e) = self.records.clear_failure(Stage::Work, id).await {
+                tracing::warn!(error = %e, "could not clear an earlier failure record");
+            }
+        }
+        let result = ResultMessage {
+            schema_version: SCHEMA_VERSION,
+            batch_id,
+            group_path: group,
+            fragment_url,
+            fragment_sha256,
+        };
+        serde_json::to_string(&result).map_err(|e| MessageFailure {
+            id: message.id.clone(),
+            reason: e.to_string(),
+            permanent: true,
+        })
+    }
+}
+
+impl BatchHandler for VirtualizerHandler {
+    async fn handle(&self, messages: Vec<Message>) -> BatchOutcome {
+        let done: Vec<(String, Result<String, MessageFailure>)> = futures::stream::iter(messages)
+            .map(|m| async move { (m.id.clone(), self.virtualize(&m).await) })
+            .buffer_unordered(BATCH_CONCURRENCY)
+            .collect()
+            .await;
+        let mut outcome = BatchOutcome::default();
+        let mut ready_ids = Vec::new();
+        let mut bodies = Vec::new();
+        for (id, result) in done {
+            match result {
+                Ok(body) => {
+                    ready_ids.push(id);
+                    bodies.push(body);
+                }
+                Err(f) => outcome.failures.push(f),
+            }
+        }
+        // A message is done only once its result is on the results queue.
+        if let Err(e) = self.results.send_all(&bodies, |_| {}).await {
+            for id in ready_ids {
+                outcome.failures.push(MessageFailure {
+                    id,
+                    reason: format!("posting the result: {e}"),
+                    permanent: false,
+                });
+            }
+        }
+        outcome
+    }
+}
