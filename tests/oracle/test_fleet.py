@@ -1,0 +1,141 @@
+"""The fleet end to end on LocalStack: `producer enqueue --all` → virtualizer and committer
+workers (several of each) over real SQS and S3 → an Icechunk store on S3 read back by
+Python icechunk + xarray, equal to the sources. Poison and recovery through the DLQ,
+duplicate deliveries, and workers killed mid-batch."""
+import json
+import signal
+import subprocess
+import sys
+import warnings
+
+import pytest
+
+from checks import assert_group_equals_sources
+from conftest import ROOT
+from fleet import Fleet
+
+sys.path.insert(0, str(ROOT / "tests/fixtures"))
+from make_archive import Archive  # noqa: E402
+
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+GOOD = ["AWI_PISM1/exp05", "ILTS_PIK_SICOPOLIS1/hist_std", "UCIJPL_ISSM/exp13", "LSCE_GRISLI2/exp05",
+        "VUB_AISMPALEO/exp05"]
+BAD = "ULB_fETISh_32km/expA6"
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    out = tmp_path_factory.mktemp("fleet-archive")
+    subprocess.run([sys.executable, str(ROOT / "tests/fixtures/make_archive.py"), str(out)], check=True)
+    return {"root": out / "archive", "expected": json.loads((out / "expected.json").read_text())}
+
+
+@pytest.fixture(scope="module")
+def poisoned(archive, tmp_path_factory):
+    fleet = Fleet(tmp_path_factory.mktemp("fleet"), archive["root"])
+    malformed = fleet.send_raw("work_queue_url", '{"schema_version": 1, "batch_id": "oops"}')
+    enqueued = fleet.json("producer", "enqueue", "--all", "--json")
+    fleet.drain()
+    return {"fleet": fleet, "enqueued": enqueued, "malformed": malformed, "status": fleet.status(),
+            "dead": fleet.dead_letters()}
+
+
+def test_enqueue_sends_one_batch_per_group_and_leaves_out_the_skip_list(poisoned):
+    e = poisoned["enqueued"]
+    assert e["planned"] == 6 and sorted(e["enqueued"]) == sorted(GOOD + [BAD]) and e["unchanged"] == []
+    assert any("NCAR/CISM/expD12" in url for url, _ in e["skipped_files"])
+
+
+def test_good_groups_commit_while_poison_lands_in_the_dlq_with_reasons(poisoned):
+    fleet, status = poisoned["fleet"], poisoned["status"]
+    assert status["planned"] == 6 and status["committed"] == 5 and status["pending"] == [BAD]
+    for q in ("work", "results", "results-dlq"):
+        assert fleet.depth(status, q) == 0, q
+    assert fleet.depth(status, "work-dlq") == 2
+    dead = {d["message_id"]: d for d in poisoned["dead"]}
+    assert len(dead) == 2
+    bad_file = next(d for d in dead.values() if d["group"] == BAD)
+    assert "xvelbase" in bad_file["file"] and "empty" in bad_file["reason"] and bad_file["receive_count"] >= 2
+    malformed = dead[poisoned["malformed"]]
+    assert malformed["group"] is None and "malformed batch descriptor" in malformed["reason"]
+
+
+@pytest.mark.parametrize("group", GOOD)
+def test_values_read_through_python_icechunk_equal_the_sources(poisoned, archive, group):
+    ds = poisoned["fleet"].open_group(group)
+    assert_group_equals_sources(ds, archive["root"], group, archive["expected"][group])
+
+
+def test_fixed_file_and_redrive_commit_the_group_once(poisoned, archive, tmp_path):
+    fleet = poisoned["fleet"]
+    # Fix the empty file: upload a real one under the same key.
+    fixed = Archive(str(tmp_path), 1).write("ULB", "fETISh_32km", "expA6", "xvelbase", years=[2015, 2016, 2017],
+                                            grid="missing")
+    key = "archive/ULB/fETISh_32km/expA6/xvelbase_AIS_ULB_fETISh_32km_expA6.nc"
+    from localstack import client
+    client("s3").upload_file(fixed, fleet.name, key)
+    proc = fleet.run("producer", "dlq", "redrive", "--queue", "work")
+    assert proc.returncode == 0 and "moved 2 message(s)" in proc.stdout, proc.stdout + proc.stderr
+    fleet.drain(virtualizers=1, committers=1)
+    status = fleet.status()
+    assert status["committed"] == 6 and status["pending"] == []
+    dead = fleet.dead_letters()  # the malformed message is back in the DLQ, alone
+    assert [d["message_id"] for d in dead] == [poisoned["malformed"]]
+    ds = fleet.open_group(BAD)
+    assert {"lithk", "xvelbase"} <= set(ds.data_vars)
+    # Nothing duplicated: every group was written by exactly one commit.
+    writes = [g for c in fleet.commits() for g in c["groups"]]
+    assert sorted(writes) == sorted(GOOD + [BAD])
+    # A new enqueue sees every group committed from its current inputs.
+    again = fleet.json("producer", "enqueue", "--all", "--json")
+    assert again["enqueued"] == [] and len(again["unchanged"]) == 6
+
+
+def test_duplicates_and_killed_workers_converge(archive, tmp_path):
+    fleet = Fleet(tmp_path, archive["root"])
+    groups = ["AWI_PISM1/exp05", "UCIJPL_ISSM/exp13", "VUB_AISMPALEO/exp05"]
+    filters = ["--filter", "AWI", "--filter", "UCIJPL", "--filter", "VUB"]
+    for _ in range(2):  # every message sent twice
+        assert len(fleet.json("producer", "enqueue", *filters, "--json")["enqueued"]) == 3
+    # A virtualizer killed right after receiving its batch: nothing was acknowledged.
+    victim, log = fleet.start("virtualizer", "--batch-size", "10", "--visibility-timeout", "5")
+    assert fleet.wait_for_log(log, "received a batch"), log.read_text()
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    # A committer killed mid-batch, with a virtualizer feeding it.
+    feeder, _ = fleet.start("virtualizer", "--exit-when-idle", "8")
+    victim, log = fleet.start("committer", "--batch-size", "10", "--batching-window", "1",
+                              "--visibility-timeout", "5")
+    assert fleet.wait_for_log(log, "received a batch", timeout=120), log.read_text()
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    feeder.wait(timeout=300)
+    fleet.drain(virtualizers=2, committers=2)
+    status = fleet.status()
+    assert status["planned"] == 3 and status["committed"] == 3
+    for q in ("work", "results", "work-dlq", "results-dlq"):
+        assert fleet.depth(status, q) == 0, q
+    writes = [g for c in fleet.commits() for g in c["groups"]]
+    assert sorted(writes) == sorted(groups), writes  # each group written once, duplicates acknowledged
+    for group in groups:
+        assert_group_equals_sources(fleet.open_group(group), archive["root"], group, archive["expected"][group])
+
+
+def test_worker_stops_cleanly_on_sigterm(archive, tmp_path):
+    fleet = Fleet(tmp_path, archive["root"])
+    worker, log = fleet.start("committer")
+    assert fleet.wait_for_log(log, "", timeout=1)
+    import time
+    time.sleep(2)
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=30) == 0
+    assert "committer worker: 0 batch(es)" in log.read_text()
+
+
+def test_missing_configuration_is_named(tmp_path):
+    from fleet import env_without_config
+    from conftest import binary
+    proc = subprocess.run([binary("producer"), "enqueue", "--all"], capture_output=True, text=True,
+                          env=env_without_config(), cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "no source archive" in proc.stderr and "FLOE_SOURCE_URL" in proc.stderr

@@ -1,0 +1,87 @@
+"""The Lambda entry points, unmodified binaries started as the Lambda service starts a
+provided.al2023 function, fed real SqsEvent payloads through a Lambda Runtime API
+emulator (lambda_emulator.py): partial batch failures come back as
+`batchItemFailures`, and the good messages have their full effect on LocalStack."""
+import json
+import sys
+import warnings
+
+import pytest
+
+from checks import assert_group_equals_sources
+from conftest import ROOT, binary
+from fleet import Fleet
+from lambda_emulator import RuntimeApi, sqs_event
+from localstack import client
+
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+@pytest.fixture
+def fleet(tmp_path):
+    import subprocess
+    out = tmp_path / "gen"
+    subprocess.run([sys.executable, str(ROOT / "tests/fixtures/make_archive.py"), str(out)], check=True)
+    f = Fleet(tmp_path, out / "archive")
+    f.expected = json.loads((out / "expected.json").read_text())
+    return f
+
+
+def receive_all(queue_url, n):
+    sqs = client("sqs")
+    got = []
+    for _ in range(20):
+        got += sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                   AttributeNames=["All"]).get("Messages", [])
+        if len(got) >= n:
+            break
+    assert len(got) == n, got
+    return got
+
+
+def arn(queue_url):
+    return client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def fake(message_id, body):
+    return {"MessageId": message_id, "ReceiptHandle": f"handle-{message_id}", "Body": body,
+            "Attributes": {"ApproximateReceiveCount": "1"}}
+
+
+def invoke(program, fleet, event):
+    api = RuntimeApi(program)
+    env = dict(fleet.env)
+    env.pop("FLOE_CONFIG")  # inside Lambda, configuration comes from FLOE_* variables
+    env.update({k.upper() if k.startswith("floe") else f"FLOE_{k.upper()}": v for k, v in fleet.config.items()})
+    proc = api.start_function(binary(program), env)
+    try:
+        kind, body = api.invoke(event, process=proc)
+    finally:
+        proc.kill()
+        proc.wait()
+        api.close()
+    assert kind == "response", body
+    return json.loads(body), proc.stderr.read()
+
+
+def test_virtualizer_and_committer_lambdas_report_partial_batch_failures(fleet):
+    c = fleet.config
+    fleet.json("producer", "enqueue", "--filter", "AWI", "--filter", "ULB", "--json")
+    work = receive_all(c["work_queue_url"], 2)
+    bad_group = next(m for m in work if "ULB" in m["Body"])
+    malformed = fake("malformed-1", "this is not json")
+    response, logs = invoke("virtualizer", fleet, sqs_event(work + [malformed], arn(c["work_queue_url"])))
+    failed = sorted(f["itemIdentifier"] for f in response["batchItemFailures"])
+    assert failed == sorted([bad_group["MessageId"], "malformed-1"]), (response, logs)
+    # Logs are JSON inside Lambda.
+    assert all(json.loads(line) for line in logs.splitlines() if line.strip())
+
+    results = receive_all(c["results_queue_url"], 1)
+    assert json.loads(results[0]["Body"])["group_path"] == "AWI_PISM1/exp05"
+    missing = json.loads(results[0]["Body"])
+    missing["fragment_url"] = missing["fragment_url"].replace("fragments/", "fragments/gone/")
+    gone = fake("gone-1", json.dumps(missing))
+    response, logs = invoke("committer", fleet, sqs_event(results + [gone], arn(c["results_queue_url"])))
+    assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == ["gone-1"], (response, logs)
+    assert_group_equals_sources(fleet.open_group("AWI_PISM1/exp05"), fleet.archive_root, "AWI_PISM1/exp05",
+                                fleet.expected["AWI_PISM1/exp05"])
