@@ -3,6 +3,7 @@ parallel over the same fragments, each delivered at least twice in random order;
 the store is read back by Python icechunk + xarray and equals the sources."""
 import json
 import random
+import signal
 import subprocess
 import sys
 import warnings
@@ -107,3 +108,68 @@ def test_bad_fragments_fail_alone_and_leave_the_store_untouched(fragments, tmp_p
     assert proc.returncode == 2 and "no virtual chunk container" in proc.stderr
     log = subprocess.run([binary("committer"), "log", "--store", store, "--json"], capture_output=True, text=True, env=aws_env(), check=True)
     assert all(not json.loads(line)["groups"] for line in log.stdout.splitlines()), "store must be untouched"
+
+
+def store_contents(repo):
+    """Everything a reader can see: per group its batch id, and per array its metadata
+    document and decoded values; plus every virtual chunk location of the snapshot."""
+    import zarr
+    session = repo.readonly_session("main")
+    root = zarr.open_group(session.store, mode="r", zarr_format=3)
+    out = {"locations": sorted(session.all_virtual_chunk_locations())}
+    for group in GROUPS:
+        g = root[group]
+        arrays = {}
+        for name, arr in sorted(g.arrays()):
+            arrays[name] = (json.dumps(arr.metadata.to_dict(), sort_keys=True, default=str), arr[...])
+        out[group] = (g.attrs["floe_batch_id"], arrays)
+    return out
+
+
+def test_committer_killed_at_random_points_converges_to_the_clean_store(fragments):
+    bucket, container = fragments["bucket"], f"s3://{fragments['bucket']}/archive/"
+    frags = [str(f) for f in fragments["fragments"]]
+
+    def apply(store, paths):
+        return subprocess.Popen([binary("committer"), "apply", *paths, "--store", f"s3://{bucket}/{store}",
+                                 "--container", container], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=aws_env())
+
+    import time
+    started = time.monotonic()
+    clean = apply("store-clean", frags)
+    assert clean.wait(timeout=300) == 0, clean.stderr.read()
+    duration = time.monotonic() - started
+
+    rng = random.Random(20)
+    kills = 0
+    runs = 0
+    while kills < 25 and runs < 100:
+        runs += 1
+        subset = rng.sample(frags, rng.randint(1, len(frags)))
+        proc = apply("store-crash", subset + subset)
+        # Anywhere from process start to just before a full commit completes: opening,
+        # writing, writing the snapshot, updating the branch.
+        time.sleep(rng.uniform(0, duration * 0.9))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
+    assert kills >= 20, f"only {kills} runs were still going when killed"
+    restart = apply("store-crash", frags)
+    assert restart.wait(timeout=300) == 0, restart.stderr.read()
+
+    log = subprocess.run([binary("committer"), "log", "--store", f"s3://{bucket}/store-crash", "--json", "-n", "1000"],
+                         capture_output=True, text=True, env=aws_env(), check=True)
+    written = [g for line in log.stdout.splitlines() for g in json.loads(line)["groups"]]
+    assert sorted(written) == sorted(GROUPS), f"each group written exactly once: {written}"
+
+    a = store_contents(open_store(bucket, "store-clean"))
+    b = store_contents(open_store(bucket, "store-crash"))
+    assert a["locations"] == b["locations"]
+    for group in GROUPS:
+        assert a[group][0] == b[group][0], group
+        assert a[group][1].keys() == b[group][1].keys(), group
+        for name, (meta, values) in a[group][1].items():
+            assert b[group][1][name][0] == meta, (group, name)
+            np.testing.assert_array_equal(b[group][1][name][1], values, err_msg=f"{group}/{name}")
