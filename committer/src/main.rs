@@ -72,12 +72,11 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli =
-        if std::env::args_os().len() == 1 && std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
-            Cli::parse_from(["committer", "lambda"])
-        } else {
-            Cli::parse()
-        };
+    let cli = if floe_fleet::entry::started_by_lambda() {
+        Cli::parse_from(["committer", "lambda"])
+    } else {
+        Cli::parse()
+    };
     floe_runtime::run("committer", || run(cli))
 }
 
@@ -189,25 +188,14 @@ async fn serve(fleet: FleetArgs, worker: Option<WorkerSettings>) -> anyhow::Resu
         options,
         records,
     ));
-    match worker {
-        None => floe_fleet::lambda::run(handler)
-            .await
-            .map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))?,
+    let worker = match worker {
         Some(settings) => {
             let client = floe_fleet::sqs::client().await;
             let results = floe_fleet::sqs::Queue::new(client, config.require_results_queue()?);
-            let stats = floe_fleet::worker::run(
-                results,
-                handler,
-                settings,
-                floe_fleet::worker::shutdown_on_signals(),
-            )
-            .await?;
-            eprintln!(
-                "committer worker: {} batch(es), {} message(s): {} done, {} failed",
-                stats.batches, stats.received, stats.succeeded, stats.failed
-            );
+            Some((results, settings))
         }
-    }
+        None => None,
+    };
+    floe_fleet::entry::serve("committer", handler, worker).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -92,6 +92,14 @@ pub fn restrict_to_one_ice_sheet(plan: &mut Plan, sheet: Option<&str>) -> Result
     Ok(())
 }
 
+/// The objects a plan left out, with the reason, as (URL, reason) pairs.
+pub fn skipped_reasons(plan: &Plan) -> Vec<(String, String)> {
+    plan.skipped
+        .iter()
+        .map(|s| (s.url.clone(), s.reason.clone()))
+        .collect()
+}
+
 /// The distinct parent groups (`{institution}_{model}`) of a plan.
 pub fn parent_groups(plan: &Plan) -> Vec<String> {
     plan.batches

@@ -72,12 +72,11 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli =
-        if std::env::args_os().len() == 1 && std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
-            Cli::parse_from(["virtualizer", "lambda"])
-        } else {
-            Cli::parse()
-        };
+    let cli = if floe_fleet::entry::started_by_lambda() {
+        Cli::parse_from(["virtualizer", "lambda"])
+    } else {
+        Cli::parse()
+    };
     floe_runtime::run("virtualizer", || async move {
         Ok(match cli.command {
             Command::Inspect {
@@ -117,25 +116,11 @@ async fn serve(fleet: FleetArgs, worker: Option<WorkerSettings>) -> anyhow::Resu
     let client = floe_fleet::sqs::client().await;
     let results = Queue::new(client.clone(), config.require_results_queue()?);
     let handler = Arc::new(VirtualizerHandler::new(options, records, results));
-    match worker {
-        None => floe_fleet::lambda::run(handler)
-            .await
-            .map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))?,
-        Some(settings) => {
-            let work = Queue::new(client, config.require_work_queue()?);
-            let stats = floe_fleet::worker::run(
-                work,
-                handler,
-                settings,
-                floe_fleet::worker::shutdown_on_signals(),
-            )
-            .await?;
-            eprintln!(
-                "virtualizer worker: {} batch(es), {} message(s): {} done, {} failed",
-                stats.batches, stats.received, stats.succeeded, stats.failed
-            );
-        }
-    }
+    let worker = match worker {
+        Some(settings) => Some((Queue::new(client, config.require_work_queue()?), settings)),
+        None => None,
+    };
+    floe_fleet::entry::serve("virtualizer", handler, worker).await?;
     Ok(ExitCode::SUCCESS)
 }
 

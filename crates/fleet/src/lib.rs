@@ -4,6 +4,7 @@
 //! - [`sqs`]: the few SQS operations floe uses, on the AWS SDK;
 //! - [`handler`]: the message-batch handler contract both deployables implement;
 //! - [`worker`]: the long-polling loop with the semantics of Lambda's SQS event source mapping;
+//! - [`entry`]: serve a handler as a Lambda function or a worker (both consumers' `main`);
 //! - [`lambda`]: the same handler behind `lambda_runtime` (`SqsEvent` → `SqsBatchResponse`);
 //! - [`records`]: fragments, failure reasons and the enqueued plan, kept under the fragments prefix.
 //!
@@ -13,6 +14,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod entry;
 pub mod handler;
 pub mod lambda;
 pub mod records;

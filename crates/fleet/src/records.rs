@@ -110,29 +110,20 @@ impl Records {
         format!("failures/{}/{batch_id}.json", stage.as_str())
     }
 
-    /// Records why a batch failed.
-    pub async fn put_failure(
-        &self,
-        stage: Stage,
-        record: &FailureRecord,
-    ) -> Result<(), RecordError> {
-        let bytes = serde_json::to_vec_pretty(record).map_err(|e| RecordError::Invalid {
-            url: self.base.clone(),
+    async fn put_json<T: Serialize>(&self, key: &str, value: &T) -> Result<(), RecordError> {
+        let bytes = serde_json::to_vec_pretty(value).map_err(|e| RecordError::Invalid {
+            url: format!("{}/{key}", self.base),
             reason: e.to_string(),
         })?;
-        self.object(&Self::failure_key(stage, &record.batch_id))?
-            .put(bytes.into())
-            .await?;
+        self.object(key)?.put(bytes.into()).await?;
         Ok(())
     }
 
-    /// The recorded failure of a batch, if any.
-    pub async fn failure(
+    async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
-        stage: Stage,
-        batch_id: &str,
-    ) -> Result<Option<FailureRecord>, RecordError> {
-        let object = self.object(&Self::failure_key(stage, batch_id))?;
+        key: &str,
+    ) -> Result<Option<T>, RecordError> {
+        let object = self.object(key)?;
         match object.read_if_exists().await? {
             None => Ok(None),
             Some(bytes) => {
@@ -144,6 +135,25 @@ impl Records {
                     })
             }
         }
+    }
+
+    /// Records why a batch failed.
+    pub async fn put_failure(
+        &self,
+        stage: Stage,
+        record: &FailureRecord,
+    ) -> Result<(), RecordError> {
+        self.put_json(&Self::failure_key(stage, &record.batch_id), record)
+            .await
+    }
+
+    /// The recorded failure of a batch, if any.
+    pub async fn failure(
+        &self,
+        stage: Stage,
+        batch_id: &str,
+    ) -> Result<Option<FailureRecord>, RecordError> {
+        self.get_json(&Self::failure_key(stage, batch_id)).await
     }
 
     /// Forgets a failure (the batch succeeded since).
@@ -156,28 +166,12 @@ impl Records {
 
     /// Stores the plan of an enqueue.
     pub async fn put_plan(&self, plan: &EnqueuedPlan) -> Result<(), RecordError> {
-        let bytes = serde_json::to_vec_pretty(plan).map_err(|e| RecordError::Invalid {
-            url: self.base.clone(),
-            reason: e.to_string(),
-        })?;
-        self.object("plan.json")?.put(bytes.into()).await?;
-        Ok(())
+        self.put_json("plan.json", plan).await
     }
 
     /// The plan of the last enqueue, if any.
     pub async fn plan(&self) -> Result<Option<EnqueuedPlan>, RecordError> {
-        let object = self.object("plan.json")?;
-        match object.read_if_exists().await? {
-            None => Ok(None),
-            Some(bytes) => {
-                serde_json::from_slice(&bytes)
-                    .map(Some)
-                    .map_err(|e| RecordError::Invalid {
-                        url: object.url().to_string(),
-                        reason: e.to_string(),
-                    })
-            }
-        }
+        self.get_json("plan.json").await
     }
 }
 

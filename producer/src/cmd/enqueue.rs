@@ -13,7 +13,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::archive::{
-    load_skip_list, parent_groups, plan_archive, restrict_to_one_ice_sheet, GroupFilter,
+    load_skip_list, parent_groups, plan_archive, restrict_to_one_ice_sheet, skipped_reasons,
+    GroupFilter,
 };
 
 /// Options of `enqueue`.
@@ -80,11 +81,7 @@ pub async fn run(args: &EnqueueArgs) -> Result<EnqueueSummary> {
     let committed = floe_store::commit::committed_batches(&repo, &groups).await?;
     let mut summary = EnqueueSummary {
         planned: plan.batches.len(),
-        skipped_files: plan
-            .skipped
-            .iter()
-            .map(|s| (s.url.clone(), s.reason.clone()))
-            .collect(),
+        skipped_files: skipped_reasons(&plan),
         dry_run: args.dry_run,
         ..Default::default()
     };

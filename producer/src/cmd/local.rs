@@ -13,7 +13,8 @@ use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::archive::{
-    load_skip_list, parent_groups, plan_archive, restrict_to_one_ice_sheet, GroupFilter,
+    load_skip_list, parent_groups, plan_archive, restrict_to_one_ice_sheet, skipped_reasons,
+    GroupFilter,
 };
 
 /// Options of the local run.
@@ -113,11 +114,7 @@ pub async fn run(args: LocalArgs) -> Result<LocalSummary> {
         source: source.clone(),
         store: location.to_string(),
         planned: plan.batches.len(),
-        skipped_files: plan
-            .skipped
-            .iter()
-            .map(|s| (s.url.clone(), s.reason.clone()))
-            .collect(),
+        skipped_files: skipped_reasons(&plan),
         ..Default::default()
     };
     let groups: Vec<String> = plan.batches.iter().map(|b| b.group.group_path()).collect();

@@ -9,7 +9,9 @@ use floe_group::archive::Plan;
 use floe_source::SourceOptions;
 use serde::Serialize;
 
-use crate::archive::{load_skip_list, plan_archive, restrict_to_one_ice_sheet, GroupFilter};
+use crate::archive::{
+    load_skip_list, plan_archive, restrict_to_one_ice_sheet, skipped_reasons, GroupFilter,
+};
 use crate::cost::{estimate, CostAssumptions, CostEstimate};
 
 /// Options of `plan`.
@@ -73,11 +75,7 @@ pub fn report(source: &str, plan: &Plan) -> PlanReport {
         cost: estimate(total.batches, total.files, &CostAssumptions::default()),
         total,
         by_model,
-        skipped: plan
-            .skipped
-            .iter()
-            .map(|s| (s.url.clone(), s.reason.clone()))
-            .collect(),
+        skipped: skipped_reasons(plan),
     }
 }
 
