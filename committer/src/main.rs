@@ -138,7 +138,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Log { store, limit, json } => {
             let location = StoreLocation::parse(&store)?;
-            let repo = floe_store::open_repository(&location, &s3, &[]).await?;
+            let repo = floe_store::open_existing(&location, &s3)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no Icechunk repository at {location}"))?;
             for entry in floe_store::commit::log(&repo, limit).await? {
                 if json {
                     println!("{}", serde_json::to_string(&entry)?);

@@ -119,6 +119,12 @@ def test_producer_reads_its_configuration_from_the_stack(stack):
     s = json.loads(status.stdout)
     assert [q["name"] for q in s["queues"]] == ["work", "work-dlq", "results", "results-dlq"]
     assert s["planned"] == 0 and all(q["depth"]["visible"] == 0 for q in s["queues"])
+    # Looking does not create: no repository appears under store/.
+    bucket = out["StoreUrl"].split("/")[2]
+    assert client("s3").list_objects_v2(Bucket=bucket, Prefix="store/").get("KeyCount", 0) == 0
+    log = subprocess.run([binary("committer"), "log", "--store", out["StoreUrl"]], capture_output=True, text=True,
+                         env=env)
+    assert log.returncode != 0 and "no Icechunk repository at" in log.stderr
 
 
 def test_unknown_stack_is_a_named_error():

@@ -44,6 +44,23 @@ pub async fn open_repository(
         .await
 }
 
+/// Opens the repository at `location` for reading, or `None` when there is none
+/// yet: for commands that only look (`producer status`, `committer log`) and must
+/// not create a store as a side effect.
+pub async fn open_existing(
+    location: &StoreLocation,
+    s3: &S3Settings,
+) -> Result<Option<Repository>> {
+    let storage = location.storage(s3).await?;
+    let exists = Repository::exists(storage, None)
+        .await
+        .map_err(|e| StoreError::Location(format!("{location}: {e}")))?;
+    if !exists {
+        return Ok(None);
+    }
+    open_repository(location, s3, &[]).await.map(Some)
+}
+
 async fn open_once(
     location: &StoreLocation,
     s3: &S3Settings,

@@ -113,9 +113,12 @@ pub async fn snapshot(config: &FleetConfig, commits: usize) -> Result<Status> {
         .await?
         .unwrap_or_default();
     let location = StoreLocation::parse(config.require_store()?)?;
-    let repo = floe_store::open_repository(&location, &S3Settings::from_env(), &[]).await?;
+    let repo = floe_store::open_existing(&location, &S3Settings::from_env()).await?;
     let groups: Vec<String> = plan.groups.keys().cloned().collect();
-    let committed = floe_store::commit::committed_batches(&repo, &groups).await?;
+    let committed = match &repo {
+        Some(repo) => floe_store::commit::committed_batches(repo, &groups).await?,
+        None => Default::default(),
+    };
     let pending: Vec<String> = plan
         .groups
         .keys()
@@ -127,7 +130,10 @@ pub async fn snapshot(config: &FleetConfig, commits: usize) -> Result<Status> {
         planned: plan.groups.len(),
         committed: plan.groups.len() - pending.len(),
         pending: pending.into_iter().take(50).collect(),
-        recent_commits: floe_store::commit::log(&repo, commits).await?,
+        recent_commits: match &repo {
+            Some(repo) => floe_store::commit::log(repo, commits).await?,
+            None => Vec::new(),
+        },
     })
 }
 
