@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
 """Commit-throughput benchmark: floe's committer core vs Python icechunk doing one commit
 per group (what the original pipeline did), on the same fragments, same run, on LocalStack
-S3 and on the local filesystem.
+S3, on LocalStack S3 behind a proxy that adds a fixed delay per request (S3's round trip;
+LocalStack itself answers in about a millisecond and is bound by its own CPU), and on the
+local filesystem.
 
     source localstack/env.sh && localstack/start.sh
-    .ci/.oracle-venv/bin/python bench/commits.py [--groups 400] [--out BENCHMARKS.md]
+    .ci/.oracle-venv/bin/python bench/commits.py [--groups 440] [--variables 23] [--latency-ms 20] [--out BENCHMARKS.md]
 
-Builds the release `floe-commit-bench` and `virtualizer`, makes an archive of GROUPS groups
-(hard links of one generated 4-file group: the headers are real, no disk is spent), builds
-one fragment per group with `virtualizer build-group`, then times:
+Builds the release `floe-commit-bench`, `floe-latency-proxy` and `virtualizer`, makes an
+archive of GROUPS groups of VARIABLES files each (hard links of one generated group: the
+headers are real, no disk is spent), builds one fragment per group with `virtualizer
+build-group`, then times:
 - floe: batch sizes 1, 10, 100 with N = 1, 4, 16 committers in parallel (S3; on the local
-  filesystem N = 1 only: concurrent commits are not safe there, see DESIGN.md);
+  filesystem N = 1 only: concurrent commits are not safe there, see DESIGN.md; behind the
+  latency proxy batch 10 and 100 with N = 1, 4);
 - Python icechunk 2.3: the same fragments, one writable session and one commit per group,
   serially.
 Parent groups are created before timing on both sides.
@@ -39,19 +43,49 @@ ENDPOINT = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
 warnings.filterwarnings("ignore")
 
 
-def make_archive(out, groups):
-    subprocess.run([sys.executable, str(ROOT / "tests/fixtures/make_archive.py"), str(out)], check=True)
-    template = out / "archive" / "UCIJPL" / "ISSM" / "exp13"
+STATE_VARS = ["lithk", "orog", "base", "topg", "xvelsurf", "yvelsurf", "zvelsurf", "xvelbase", "yvelbase",
+              "xvelmean", "yvelmean", "litemptop", "strbasemag", "sftgif", "sftgrf", "sftflf"]
+SCALAR_VARS = ["lim", "limnsw", "iareagr", "iareafl", "tendacabf", "tendlibmassbf", "tendlicalvf"]
+
+
+def make_archive(out, groups, variables):
+    """GROUPS groups shaped like ISMIP6's (about 10,000 files in 440 groups: 23 variables each,
+    (time, y, x) and scalar series, x/y/time coordinates). One template group is written with
+    netCDF4; the others are hard links of it, so the headers are real and no disk is spent."""
+    sys.path.insert(0, str(ROOT / "tests/fixtures"))
+    import make_archive as gen
+    template = out / "template"
+    archive = gen.Archive(str(template), seed=7)
+    years = list(range(2015, 2021))
+    spatial = STATE_VARS[:max(0, variables - len(SCALAR_VARS))]
+    scalar = SCALAR_VARS[:variables - len(spatial)]
+    for var in spatial + scalar:
+        archive.write("T", "MODEL", "exp", var, years=years, spatial=var in spatial, expect=False)
+    files = sorted((template / "T" / "MODEL" / "exp").iterdir())
     root = out / "bench-archive"
     dirs = []
     for i in range(groups):
         inst, exp = f"INST{i // 20:02d}", f"exp{i % 20:02d}"
         d = root / inst / "MODEL" / exp
         d.mkdir(parents=True)
-        for f in template.iterdir():
-            os.link(f, d / f.name.replace("UCIJPL_ISSM_exp13", f"{inst}_MODEL_{exp}").replace("exp13", exp))
+        for f in files:
+            os.link(f, d / f.name.replace("T_MODEL_exp", f"{inst}_MODEL_{exp}"))
         dirs.append(d)
     return root, dirs
+
+
+class LatencyProxy:
+    """`floe-latency-proxy` in front of LocalStack: every request pays DELAY_MS more, as on S3."""
+
+    def __init__(self, delay_ms):
+        self.proc = subprocess.Popen([str(ROOT / "target/release/floe-latency-proxy"), "--delay-ms", str(delay_ms),
+                                      "--upstream", ENDPOINT.split("://", 1)[1]],
+                                     stdout=subprocess.PIPE, text=True)
+        self.endpoint = "http://" + self.proc.stdout.readline().split()[-1]
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait()
 
 
 def build_fragments(dirs, out):
@@ -68,8 +102,8 @@ def build_fragments(dirs, out):
         return list(pool.map(one, dirs))
 
 
-def s3_storage(bucket, prefix):
-    return icechunk.s3_storage(bucket=bucket, prefix=prefix, region="us-east-1", endpoint_url=ENDPOINT,
+def s3_storage(bucket, prefix, endpoint=ENDPOINT):
+    return icechunk.s3_storage(bucket=bucket, prefix=prefix, region="us-east-1", endpoint_url=endpoint,
                                allow_http=True, force_path_style=True, access_key_id="test",
                                secret_access_key="test")
 
@@ -116,10 +150,11 @@ def python_one_commit_per_group(storage, container_prefix, fragments):
             "commits_per_s": len(docs) / seconds}
 
 
-def floe(store, container_prefix, fragments, batch_size, committers):
+def floe(store, container_prefix, fragments, batch_size, committers, endpoint=ENDPOINT):
     proc = subprocess.run([str(ROOT / "target/release/floe-commit-bench"), "--store", store, "--container",
                            container_prefix, "--batch-size", str(batch_size), "--committers", str(committers),
-                           *map(str, fragments)], capture_output=True, text=True)
+                           *map(str, fragments)], capture_output=True, text=True,
+                          env={**os.environ, "AWS_ENDPOINT_URL": endpoint})
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr)
     return json.loads(proc.stdout)
@@ -127,40 +162,66 @@ def floe(store, container_prefix, fragments, batch_size, committers):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--groups", type=int, default=400)
+    p.add_argument("--groups", type=int, default=440, help="groups in the archive (ISMIP6: about 440)")
+    p.add_argument("--variables", type=int, default=23, help="variables per group (ISMIP6: about 23)")
+    p.add_argument("--latency-ms", type=int, default=20,
+                   help="request delay of the S3-like backend (LocalStack behind floe-latency-proxy); 0 skips it")
     p.add_argument("--out", type=Path, help="write the table into this markdown file's '## Commits' section")
     args = p.parse_args()
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "floe-committer", "--bin", "floe-commit-bench",
-                    "-p", "floe-virtualizer", "--bin", "virtualizer"], check=True, cwd=ROOT)
+                    "--bin", "floe-latency-proxy", "-p", "floe-virtualizer", "--bin", "virtualizer"],
+                   check=True, cwd=ROOT)
     tmp = Path(tempfile.mkdtemp(prefix="floe-commit-bench-"))
+    proxy = None
     try:
-        archive, dirs = make_archive(tmp, args.groups)
+        archive, dirs = make_archive(tmp, args.groups, args.variables)
         fragments = build_fragments(dirs, tmp / "fragments")
+        docs = [read_fragment(f) for f in fragments[:10]]
+        arrays = sum(len(d["arrays"]) for d in docs) / len(docs)
+        refs = sum(len(a["refs"]) + len(a["inline_chunks"]) for d in docs for a in d["arrays"]) / len(docs)
         container = f"file://{archive}/"
         import boto3
         bucket = f"floe-bench-{uuid.uuid4().hex[:10]}"
         boto3.client("s3", endpoint_url=ENDPOINT, region_name="us-east-1", aws_access_key_id="test",
                      aws_secret_access_key="test").create_bucket(Bucket=bucket)
-        rows = []
-        py_s3 = python_one_commit_per_group(s3_storage(bucket, "python"), container, fragments)
-        rows.append(("LocalStack S3", "Python icechunk, 1 commit/group", 1, 1, py_s3))
-        py_fs = python_one_commit_per_group(icechunk.local_filesystem_storage(str(tmp / "python-store")),
-                                            container, fragments)
-        rows.append(("local fs", "Python icechunk, 1 commit/group", 1, 1, py_fs))
+        s3, slow, fs = "LocalStack S3", f"LocalStack S3 + {args.latency_ms} ms/request", "local fs"
+        rows, base = [], {}
+
+        def python(backend, storage):
+            r = python_one_commit_per_group(storage, container, fragments)
+            base[backend] = r["groups_per_s"]
+            rows.append((backend, "Python icechunk, 1 commit/group", 1, 1, r))
+            print(backend, "python", round(r["groups_per_s"], 1), flush=True)
+
+        def ours(backend, store, b, n, endpoint=ENDPOINT):
+            r = floe(store, container, fragments, b, n, endpoint)
+            rows.append((backend, "floe", b, n, r))
+            print(backend, "floe", b, n, round(r["groups_per_s"], 1), flush=True)
+
+        python(s3, s3_storage(bucket, "python"))
+        python(fs, icechunk.local_filesystem_storage(str(tmp / "python-store")))
         for b in (1, 10, 100):
             for n in (1, 4, 16):
-                r = floe(f"s3://{bucket}/floe-b{b}-n{n}", container, fragments, b, n)
-                rows.append(("LocalStack S3", "floe", b, n, r))
-            r = floe(str(tmp / f"floe-fs-b{b}"), container, fragments, b, 1)
-            rows.append(("local fs", "floe", b, 1, r))
-        lines = [f"{args.groups} groups (4 arrays, ~30 references each), same fragments for every row, one run "
-                 f"({time.strftime('%Y-%m-%d')}), `{' '.join(['bench/commits.py', '--groups', str(args.groups)])}`.",
-                 "", "| backend | writer | groups/commit | committers | groups/s | commits/s | attempts | × Python (same backend) |",
-                 "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-        base = {"LocalStack S3": py_s3["groups_per_s"], "local fs": py_fs["groups_per_s"]}
+                ours(s3, f"s3://{bucket}/floe-b{b}-n{n}", b, n)
+            ours(fs, str(tmp / f"floe-fs-b{b}"), b, 1)
+        if args.latency_ms > 0:
+            proxy = LatencyProxy(args.latency_ms)
+            python(slow, s3_storage(bucket, "python-slow", proxy.endpoint))
+            for b in (10, 100):
+                for n in (1, 4):
+                    ours(slow, f"s3://{bucket}/floe-slow-b{b}-n{n}", b, n, proxy.endpoint)
+        command = ["bench/commits.py", "--groups", str(args.groups), "--variables", str(args.variables),
+                   "--latency-ms", str(args.latency_ms)]
+        lines = [f"{args.groups} groups shaped like ISMIP6's ({args.variables} variables: {arrays:.0f} arrays and "
+                 f"{refs:.0f} chunk references per group), the same fragments for every row, one run "
+                 f"({time.strftime('%Y-%m-%d')}), `{' '.join(command)}`.",
+                 "", "| backend | writer | groups/commit | committers | groups/s | commits/s | attempts | seconds "
+                 "| × Python (same backend) |",
+                 "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for backend, writer, b, n, r in rows:
             lines.append(f"| {backend} | {writer} | {b} | {n} | {r['groups_per_s']:.1f} | {r['commits_per_s']:.2f} | "
-                         f"{r.get('attempts', r['commits'])} | {r['groups_per_s'] / base[backend]:.1f}× |")
+                         f"{r.get('attempts', r['commits'])} | {r['seconds']:.1f} | "
+                         f"{r['groups_per_s'] / base[backend]:.1f}× |")
         table = "\n".join(lines) + "\n"
         print(table)
         if args.out:
@@ -174,6 +235,8 @@ def main():
                 text = text.rstrip() + "\n\n" + section
             args.out.write_text(text)
     finally:
+        if proxy:
+            proxy.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -165,7 +165,9 @@ impl Committer {
         failed: &std::sync::Mutex<HashMap<String, String>>,
     ) -> Result<AttemptOutcome> {
         'session: loop {
+            let started = std::time::Instant::now();
             let store = self.writable_store().await?;
+            let opened = started.elapsed();
             let mut out = AttemptOutcome::default();
             for item in pending {
                 if failed
@@ -214,6 +216,7 @@ impl Committer {
             properties.insert("floe_groups".to_string(), Value::from(groups.clone()));
             properties.insert("floe_batch_ids".to_string(), Value::from(batch_ids));
             let message = format!("floe: {} group(s)", groups.len());
+            let applied = started.elapsed();
             let session = store.session();
             let mut session = session.write().await;
             let snapshot = session
@@ -223,6 +226,13 @@ impl Committer {
                 .execute()
                 .await
                 .map_err(from_session)?;
+            tracing::debug!(
+                groups = groups.len(),
+                session_ms = opened.as_millis() as u64,
+                apply_ms = (applied - opened).as_millis() as u64,
+                commit_ms = (started.elapsed() - applied).as_millis() as u64,
+                "committed"
+            );
             out.snapshot = Some(snapshot.to_string());
             return Ok(out);
         }
