@@ -49,6 +49,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Delete what failed commit attempts left behind: manifests, snapshots, transaction logs
+    /// and chunks that no branch or tag reaches.
+    ///
+    /// Only objects older than --older-than are candidates, so commits in flight keep theirs;
+    /// keep it above the committer's longest commit (its Lambda timeout). Without --delete this
+    /// is a dry run that reports what would go.
+    Gc {
+        /// Store.
+        #[arg(long)]
+        store: String,
+        /// Minimum age of a deleted object: a number with s, m, h or d.
+        #[arg(long, default_value = "1h", value_parser = parse_age)]
+        older_than: std::time::Duration,
+        /// Delete (default: dry run).
+        #[arg(long)]
+        delete: bool,
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Consume the results queue: a long-polling SQS loop with Lambda's semantics.
     ///
     /// Each batch of result messages becomes one commit. Recommended for throughput:
@@ -156,9 +176,75 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Gc {
+            store,
+            older_than,
+            delete,
+            json,
+        } => {
+            let location = StoreLocation::parse(&store)?;
+            let repo = floe_store::open_existing(&location, &s3)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no Icechunk repository at {location}"))?;
+            let report = floe_store::collect_garbage(&repo, older_than, !delete).await?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                let verb = if report.dry_run {
+                    "would delete"
+                } else {
+                    "deleted"
+                };
+                println!(
+                    "{verb} {} snapshot(s), {} transaction log(s), {} manifest(s), {} chunk(s), {} bytes (unreferenced, created before {}){}",
+                    report.snapshots,
+                    report.transaction_logs,
+                    report.manifests,
+                    report.chunks,
+                    report.bytes,
+                    report.cutoff,
+                    if report.dry_run { "; dry run, pass --delete to delete" } else { "" }
+                );
+            }
+            Ok(if report.failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!(
+                    "committer: {} object(s) could not be deleted; the next run retries them",
+                    report.failed
+                );
+                ExitCode::from(2)
+            })
+        }
         Command::Worker { fleet, settings } => serve(fleet, Some(settings)).await,
         Command::Lambda { fleet } => serve(fleet, None).await,
     }
+}
+
+/// `90s`, `15m`, `1h`, `2d`.
+fn parse_age(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{text:?}: give a unit: s, m, h or d (e.g. 1h)"))?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: expected a number followed by s, m, h or d"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        other => {
+            return Err(format!(
+                "{text:?}: unknown unit {other:?}; use s, m, h or d"
+            ))
+        }
+    };
+    Ok(std::time::Duration::from_secs(
+        number.saturating_mul(seconds),
+    ))
 }
 
 /// The worker (with settings) or the Lambda entry point (without).

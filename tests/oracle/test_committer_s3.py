@@ -173,3 +173,64 @@ def test_committer_killed_at_random_points_converges_to_the_clean_store(fragment
         for name, (meta, values) in a[group][1].items():
             assert b[group][1][name][0] == meta, (group, name)
             np.testing.assert_array_equal(b[group][1][name][1], values, err_msg=f"{group}/{name}")
+
+
+def s3_keys(bucket_name, prefix):
+    """The store's data objects (GC also rewrites the repository's info file: not counted)."""
+    pages = client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket_name, Prefix=prefix + "/")
+    return {o["Key"] for page in pages for o in page.get("Contents", [])
+            if o["Key"].split("/")[1] in ("snapshots", "manifests", "chunks", "transactions")}
+
+
+def test_gc_deletes_only_what_no_branch_reaches(fragments):
+    """`committer gc`: a dry run counts without deleting; an age guard keeps fresh objects
+    (commits in flight); --delete removes exactly the unreachable objects, and the store
+    reads the same afterwards."""
+    import time
+    import zarr
+    bucket_name, store = fragments["bucket"], "store-gc"
+    url = f"s3://{bucket_name}/{store}"
+    subprocess.run([binary("committer"), "apply", *map(str, fragments["fragments"]), "--store", url,
+                    "--container", f"s3://{bucket_name}/archive/"], check=True, capture_output=True, env=aws_env())
+    repo = open_store(bucket_name, store)
+    before = store_contents(repo)
+    # Orphans as a lost commit leaves them: a snapshot, its transaction log, a manifest and a
+    # chunk (100 kB: above the inline threshold) that no branch reaches once "scratch" is gone.
+    main = repo.lookup_branch("main")
+    repo.create_branch("scratch", main)
+    session = repo.writable_session("scratch")
+    arr = zarr.create_array(session.store, name="scratch", shape=(25_000,), chunks=(25_000,), dtype="f4",
+                            compressors=None)
+    arr[:] = np.random.default_rng(1).random(25_000, dtype="f4")
+    session.commit("to be orphaned")
+    repo.delete_branch("scratch")
+    keys = s3_keys(bucket_name, store)
+    time.sleep(2)
+
+    def gc(*args):
+        proc = subprocess.run([binary("committer"), "gc", "--store", url, "--json", *args],
+                              capture_output=True, text=True, env=aws_env())
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    guarded = gc("--older-than", "1h", "--delete")
+    assert (guarded["snapshots"], guarded["manifests"], guarded["chunks"]) == (0, 0, 0), guarded
+    assert s3_keys(bucket_name, store) == keys
+    dry = gc("--older-than", "0s")
+    assert dry["dry_run"] and dry["snapshots"] == 1 and dry["manifests"] >= 1 and dry["chunks"] == 1, dry
+    assert s3_keys(bucket_name, store) == keys, "a dry run deletes nothing"
+    done = gc("--older-than", "0s", "--delete")
+    assert not done["dry_run"] and done["failed"] == 0
+    assert {k: done[k] for k in ("snapshots", "manifests", "chunks")} == \
+        {k: dry[k] for k in ("snapshots", "manifests", "chunks")}
+    gone = keys - s3_keys(bucket_name, store)
+    assert len(gone) == done["snapshots"] + done["transaction_logs"] + done["manifests"] + done["chunks"], gone
+    after = store_contents(open_store(bucket_name, store))
+    assert after["locations"] == before["locations"]
+    for group in GROUPS:
+        assert after[group][0] == before[group][0]
+        for name, (meta, values) in before[group][1].items():
+            assert after[group][1][name][0] == meta
+            np.testing.assert_array_equal(after[group][1][name][1], values)
+    again = gc("--older-than", "0s", "--delete")
+    assert (again["snapshots"], again["manifests"], again["chunks"]) == (0, 0, 0)

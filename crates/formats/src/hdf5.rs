@@ -24,7 +24,8 @@ use hdf5_reader::messages::layout::{ChunkIndexing, DataLayout};
 use hdf5_reader::messages::HdfMessage;
 use hdf5_reader::storage::DynStorage;
 use hdf5_reader::{Datatype, Hdf5File, OpenOptions};
-use netcdf_reader::{NcFile, NcGroup, NcMetadataMode, NcOpenOptions, NcVariable};
+use netcdf_reader::nc4::groups::build_root_group;
+use netcdf_reader::{NcGroup, NcMetadataMode, NcVariable};
 use serde_json::{Map, Value};
 
 use crate::model::{ChunkRef, Codec, VariableManifest, VariableProblem};
@@ -50,17 +51,8 @@ fn open_options() -> OpenOptions {
         .with_max_object_header_bytes(4 * 1024 * 1024)
 }
 
-fn nc_options(mode: NcMetadataMode) -> NcOpenOptions {
-    NcOpenOptions {
-        chunk_cache_bytes: 0,
-        metadata_mode: mode,
-        max_object_header_bytes: 4 * 1024 * 1024,
-        ..NcOpenOptions::default()
-    }
-}
-
 pub(crate) fn variables(storage: DynStorage, file_size: u64) -> Result<Hdf5Variables> {
-    let h5 = Hdf5File::from_storage_with_options(storage.clone(), open_options())
+    let h5 = Hdf5File::from_storage_with_options(storage, open_options())
         .map_err(FormatError::from_hdf5)?;
     let sb = h5.superblock();
     // The end-of-file address counts the user block too (checked against files
@@ -72,17 +64,20 @@ pub(crate) fn variables(storage: DynStorage, file_size: u64) -> Result<Hdf5Varia
             actual: file_size,
         });
     }
-    // Strict NetCDF-4 first; files written by plain HDF5 tools get netCDF-C's
-    // phony dimension names.
-    let nc = match NcFile::from_storage_with_options(
-        storage.clone(),
-        nc_options(NcMetadataMode::Strict),
-    ) {
-        Ok(nc) => nc,
-        Err(_) => NcFile::from_storage_with_options(storage, nc_options(NcMetadataMode::Lossy))
-            .map_err(FormatError::from_netcdf)?,
+    // The NetCDF view is built on the same parsed HDF5 file (opening an `NcFile`
+    // would parse the superblock and object headers a second time). Strict
+    // NetCDF-4 first; files written by plain HDF5 tools get netCDF-C's phony
+    // dimension names.
+    let strict_first = if is_plain_hdf5(&h5) {
+        NcMetadataMode::Lossy
+    } else {
+        NcMetadataMode::Strict
     };
-    let root = nc.root_group().map_err(FormatError::from_netcdf)?;
+    let root = match build_root_group(&h5, strict_first) {
+        Ok(root) => root,
+        Err(_) => build_root_group(&h5, NcMetadataMode::Lossy).map_err(FormatError::from_netcdf)?,
+    };
+    let root = &root;
     let ctx = Ctx {
         h5: &h5,
         base: sb.base_address,
@@ -110,6 +105,27 @@ pub(crate) fn variables(storage: DynStorage, file_size: u64) -> Result<Hdf5Varia
         name_phony_dimensions(&mut out.variables);
     }
     Ok(out)
+}
+
+/// True when an HDF5 file carries none of NetCDF-4's markers (no `_NCProperties`
+/// root attribute, no dimension-scale dataset in the root group): the rule
+/// `netcdf-reader` applies when it opens a file itself (private there).
+fn is_plain_hdf5(h5: &Hdf5File) -> bool {
+    let Ok(root) = h5.root_group() else {
+        return false;
+    };
+    if root.attribute("_NCProperties").is_ok() {
+        return false;
+    }
+    let Ok(datasets) = root.datasets() else {
+        return false;
+    };
+    !datasets.iter().any(|ds| {
+        ds.attribute("CLASS")
+            .ok()
+            .and_then(|a| a.read_string().ok())
+            .is_some_and(|c| c == "DIMENSION_SCALE")
+    })
 }
 
 /// Plain HDF5 files have no dimension names. netCDF-C calls them

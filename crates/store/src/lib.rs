@@ -4,7 +4,8 @@
 //! - [`location`]: local or S3 repositories, virtual chunk containers for source prefixes;
 //! - [`open_repository`]: open or create a repository with its containers declared;
 //! - [`write`]: one fragment into an open session, idempotent by batch id;
-//! - [`commit`]: many fragments per commit, rebase on contention, bounded jittered retries.
+//! - [`commit`]: many fragments per commit, rebase on contention, bounded jittered retries;
+//! - [`gc`]: deleting what failed commit attempts left behind.
 //!
 //! ```text
 //! fragments ─▶ Committer::commit ─▶ writable session ─▶ apply_fragment × N ─▶ commit
@@ -16,6 +17,7 @@
 
 pub mod commit;
 mod error;
+pub mod gc;
 pub mod location;
 pub mod write;
 
@@ -23,6 +25,7 @@ use std::collections::HashMap;
 
 pub use commit::{CommitItem, CommitPolicy, CommitReport, Committer, LogEntry};
 pub use error::{Result, StoreError};
+pub use gc::{collect_garbage, GcReport};
 use icechunk::{Repository, RepositoryConfig};
 pub use location::{S3Settings, StoreLocation};
 
