@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Deploys floe to AWS with the AWS CLI:
 #   infra/deploy.sh STACK ARTIFACT_BUCKET [arm64|x86_64] [ParameterKey=Value ...]
-# e.g. infra/deploy.sh floe my-artifacts arm64 SourceUrl=gs://ismip6/ISMIP6/AIS CommitterConcurrency=4
+# e.g. infra/deploy.sh floe my-artifacts arm64 SourceUrl=gs://ismip6/ISMIP6/AIS CommitterConcurrency=2
 # Builds the zips (infra/build-artifacts.sh), uploads them under a content hash (so an update
 # redeploys only changed code), deploys infra/floe.yaml, and writes ./floe.toml from the
 # stack's outputs for `producer`. Needs: aws CLI v2 with credentials, an existing artifact bucket.

@@ -68,6 +68,7 @@ pub(crate) fn variables(storage: DynStorage, file_size: u64) -> Result<Hdf5Varia
     // would parse the superblock and object headers a second time). Strict
     // NetCDF-4 first; files written by plain HDF5 tools get netCDF-C's phony
     // dimension names.
+    check_group_tree(&h5)?;
     let strict_first = if is_plain_hdf5(&h5) {
         NcMetadataMode::Lossy
     } else {
@@ -105,6 +106,50 @@ pub(crate) fn variables(storage: DynStorage, file_size: u64) -> Result<Hdf5Varia
         name_phony_dimensions(&mut out.variables);
     }
     Ok(out)
+}
+
+/// Deepest group nesting accepted; netCDF-C files nest a few levels at most.
+const MAX_GROUP_DEPTH: usize = 32;
+
+/// Most groups visited: a file's groups, counted once per path to them.
+const MAX_GROUPS: usize = 10_000;
+
+/// Rejects a group tree with a cycle (a group linked below itself) or absurd
+/// depth before `netcdf-reader` walks it: its metadata walk recurses without a
+/// visited set and overflows the stack on such a file (found by the fuzz
+/// target, `crates/formats/tests/corpus/fuzz_group_cycle.h5`).
+fn check_group_tree(h5: &Hdf5File) -> Result<()> {
+    let root = h5.root_group().map_err(FormatError::from_hdf5)?;
+    // Ancestors of the group being visited; a depth-first stack keeps them valid.
+    let mut ancestors: Vec<u64> = Vec::new();
+    let mut stack = vec![(root, 0usize)];
+    let mut visited = 0usize;
+    while let Some((group, depth)) = stack.pop() {
+        visited += 1;
+        if visited > MAX_GROUPS {
+            return Err(FormatError::Hdf5(format!(
+                "more than {MAX_GROUPS} groups (hard links repeating a subtree?)"
+            )));
+        }
+        ancestors.truncate(depth);
+        ancestors.push(group.address());
+        for child in group.groups().map_err(FormatError::from_hdf5)? {
+            if ancestors.contains(&child.address()) {
+                return Err(FormatError::Hdf5(format!(
+                    "group {:?} contains itself (a cycle in the group tree)",
+                    child.name()
+                )));
+            }
+            if depth + 1 >= MAX_GROUP_DEPTH {
+                return Err(FormatError::Hdf5(format!(
+                    "groups nest deeper than {MAX_GROUP_DEPTH} levels at {:?}",
+                    child.name()
+                )));
+            }
+            stack.push((child, depth + 1));
+        }
+    }
+    Ok(())
 }
 
 /// True when an HDF5 file carries none of NetCDF-4's markers (no `_NCProperties`

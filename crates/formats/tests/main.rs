@@ -1,8 +1,9 @@
 //! Mutation fuzzing of the header readers on a small corpus of real files
 //! (`tests/corpus`, written by tests/fixtures/make_fixtures.py with HDF5 1.10 and
 //! 2.0): flipped bytes, overwritten words and truncations must give a value or a
-//! typed error, never a panic. `cargo fuzz` needs a nightly toolchain, which this
-//! project's machines cannot install; this runs on stable in every test run.
+//! typed error, never a panic. The libFuzzer target in `fuzz/` needs a nightly
+//! toolchain and runs by hand; this runs on stable in every test run, and
+//! `tests/regressions` keeps what the fuzzer found, with the error expected.
 
 use std::path::PathBuf;
 
@@ -32,6 +33,23 @@ fn corpus_files_parse() {
             !manifest.variables.is_empty() || !manifest.problems.is_empty(),
             "{name}"
         );
+    }
+}
+
+/// Inputs the fuzz target crashed on, and the error each must now give.
+#[test]
+fn fuzzer_findings_are_typed_errors() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/regressions");
+    let findings: &[(&str, &str)] = &[("group_cycle.h5", "cycle in the group tree")];
+    for (file, expected) in findings {
+        let bytes = std::fs::read(dir.join(file)).expect("regression file");
+        match floe_formats::read_bytes(bytes) {
+            Ok(m) => panic!(
+                "{file}: expected an error, got {} variables",
+                m.variables.len()
+            ),
+            Err(e) => assert!(e.to_string().contains(expected), "{file}: {e}"),
+        }
     }
 }
 
