@@ -71,7 +71,7 @@ def bench_virtualizarr(files, repeat):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=10)
     args = ap.parse_args()
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "floe-virtualizer", "--bin", "floe-bench"], cwd=ROOT, check=True)
     fixtures = ROOT / "tests/fixtures/generated"

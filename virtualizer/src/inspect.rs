@@ -73,6 +73,26 @@ pub async fn inspect(
     Ok(file)
 }
 
+/// The manifest and, when asked, the coordinate values of one file.
+fn parse(
+    storage: floe_formats::DynStorage,
+    with_coordinates: bool,
+) -> Result<(FileManifest, BTreeMap<String, Vec<f64>>), FormatError> {
+    let manifest = floe_formats::read_file(storage.clone())?;
+    let coords = if with_coordinates {
+        let names: Vec<&str> = manifest
+            .variables
+            .iter()
+            .filter(|v| v.dimensions.len() == 1 && v.dimensions[0] == v.variable)
+            .map(|v| v.variable.as_str())
+            .collect();
+        floe_formats::read_coordinate_values(storage, &names)?
+    } else {
+        BTreeMap::new()
+    };
+    Ok((manifest, coords))
+}
+
 /// Reads one file's headers and, when `with_coordinates`, the values of its
 /// coordinate variables (1-D variables named like their dimension), through
 /// the same block cache.
@@ -82,33 +102,46 @@ pub(crate) async fn read(
     options: &SourceOptions,
     with_coordinates: bool,
 ) -> Result<(InspectedFile, BTreeMap<String, Vec<f64>>), InspectError> {
-    let opened = source.open(info.size, options);
-    let storage = opened.storage.clone();
     let url = info.url.clone();
-    let (manifest, coords) = tokio::task::spawn_blocking(move || -> Result<_, FormatError> {
-        let manifest = floe_formats::read_file(storage.clone())?;
-        let coords = if with_coordinates {
-            let names: Vec<&str> = manifest
-                .variables
-                .iter()
-                .filter(|v| v.dimensions.len() == 1 && v.dimensions[0] == v.variable)
-                .map(|v| v.variable.as_str())
-                .collect();
-            floe_formats::read_coordinate_values(storage, &names)?
-        } else {
-            BTreeMap::new()
-        };
-        Ok((manifest, coords))
-    })
-    .await
-    .map_err(|e| InspectError::Task {
-        url: url.clone(),
-        reason: e.to_string(),
-    })?
-    .map_err(|source| InspectError::Format {
+    let format_error = |source| InspectError::Format {
         url: url.clone(),
         source,
-    })?;
+    };
+    let block = options
+        .block_size
+        .unwrap_or(floe_source::DEFAULT_BLOCK_SIZE);
+    if info.size <= block as u64 {
+        // A file that fits in one block costs one GET either way. Read whole, every later
+        // read is in memory, so it is parsed right here without the blocking hand-offs the
+        // ranged path needs (ISMIP6's scalar time series are files of a few kB).
+        let bytes = source.read_all().await?;
+        let bytes_read = bytes.len() as u64;
+        // Parse exactly the object `info` describes, as the ranged path does: a file that
+        // grew since it was listed reads as truncated, fails, and is looked up afresh by
+        // the caller instead of being built under its stale identity.
+        let described = bytes
+            .len()
+            .min(usize::try_from(info.size).unwrap_or(usize::MAX));
+        let storage: floe_formats::DynStorage =
+            std::sync::Arc::new(floe_formats::BytesStorage::new(bytes[..described].to_vec()));
+        let (manifest, coords) = parse(storage, with_coordinates).map_err(format_error)?;
+        let file = InspectedFile {
+            requests: 1,
+            bytes_read,
+            info,
+            manifest,
+        };
+        return Ok((file, coords));
+    }
+    let opened = source.open(info.size, options);
+    let storage = opened.storage.clone();
+    let (manifest, coords) = tokio::task::spawn_blocking(move || parse(storage, with_coordinates))
+        .await
+        .map_err(|e| InspectError::Task {
+            url: url.clone(),
+            reason: e.to_string(),
+        })?
+        .map_err(format_error)?;
     let file = InspectedFile {
         requests: opened.counters.requests(),
         bytes_read: opened.counters.bytes(),
