@@ -114,19 +114,17 @@ pub(crate) async fn read(
         // A file that fits in one block costs one GET either way. Read whole, every later
         // read is in memory, so it is parsed right here without the blocking hand-offs the
         // ranged path needs (ISMIP6's scalar time series are files of a few kB).
-        let bytes = source.read_all().await?;
+        // Exactly the object `info` describes, as the ranged path reads it: a file that grew
+        // since it was listed reads as truncated, fails, and is looked up afresh by the
+        // caller instead of being built under its stale identity (nor downloaded whole).
+        let bytes = source.read_head(info.size).await?;
         let bytes_read = bytes.len() as u64;
-        // Parse exactly the object `info` describes, as the ranged path does: a file that
-        // grew since it was listed reads as truncated, fails, and is looked up afresh by
-        // the caller instead of being built under its stale identity.
-        let described = bytes
-            .len()
-            .min(usize::try_from(info.size).unwrap_or(usize::MAX));
+        let requests = u64::from(info.size > 0);
         let storage: floe_formats::DynStorage =
-            std::sync::Arc::new(floe_formats::BytesStorage::new(bytes[..described].to_vec()));
+            std::sync::Arc::new(floe_formats::BytesStorage::new(bytes.to_vec()));
         let (manifest, coords) = parse(storage, with_coordinates).map_err(format_error)?;
         let file = InspectedFile {
-            requests: 1,
+            requests,
             bytes_read,
             info,
             manifest,

@@ -275,6 +275,19 @@ impl Source {
         }
     }
 
+    /// Reads the first `len` bytes of an object: one ranged GET, whatever the
+    /// object has grown to since it was listed (an object now shorter than
+    /// `len` is an error or a short read, which the format readers reject).
+    pub async fn read_head(&self, len: u64) -> Result<bytes::Bytes> {
+        if len == 0 {
+            return Ok(bytes::Bytes::new());
+        }
+        self.store
+            .get_range(&self.path, 0..len)
+            .await
+            .map_err(|e| SourceError::store(&self.url, e))
+    }
+
     /// Reads a whole object (small objects only: fragments, test files).
     pub async fn read_all(&self) -> Result<bytes::Bytes> {
         let r = self
