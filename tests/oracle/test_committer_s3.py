@@ -126,6 +126,17 @@ def store_contents(repo):
     return out
 
 
+def assert_same_contents(a, b):
+    """Two `store_contents` are equal: chunk locations, batch ids, array metadata and values."""
+    assert a["locations"] == b["locations"]
+    for group in GROUPS:
+        assert a[group][0] == b[group][0], group
+        assert a[group][1].keys() == b[group][1].keys(), group
+        for name, (meta, values) in a[group][1].items():
+            assert b[group][1][name][0] == meta, (group, name)
+            np.testing.assert_array_equal(b[group][1][name][1], values, err_msg=f"{group}/{name}")
+
+
 def test_committer_killed_at_random_points_converges_to_the_clean_store(fragments):
     bucket, container = fragments["bucket"], f"s3://{fragments['bucket']}/archive/"
     frags = [str(f) for f in fragments["fragments"]]
@@ -164,15 +175,8 @@ def test_committer_killed_at_random_points_converges_to_the_clean_store(fragment
     written = [g for line in log.stdout.splitlines() for g in json.loads(line)["groups"]]
     assert sorted(written) == sorted(GROUPS), f"each group written exactly once: {written}"
 
-    a = store_contents(open_store(bucket, "store-clean"))
-    b = store_contents(open_store(bucket, "store-crash"))
-    assert a["locations"] == b["locations"]
-    for group in GROUPS:
-        assert a[group][0] == b[group][0], group
-        assert a[group][1].keys() == b[group][1].keys(), group
-        for name, (meta, values) in a[group][1].items():
-            assert b[group][1][name][0] == meta, (group, name)
-            np.testing.assert_array_equal(b[group][1][name][1], values, err_msg=f"{group}/{name}")
+    assert_same_contents(store_contents(open_store(bucket, "store-clean")),
+                         store_contents(open_store(bucket, "store-crash")))
 
 
 def s3_keys(bucket_name, prefix):
@@ -225,12 +229,6 @@ def test_gc_deletes_only_what_no_branch_reaches(fragments):
         {k: dry[k] for k in ("snapshots", "manifests", "chunks")}
     gone = keys - s3_keys(bucket_name, store)
     assert len(gone) == done["snapshots"] + done["transaction_logs"] + done["manifests"] + done["chunks"], gone
-    after = store_contents(open_store(bucket_name, store))
-    assert after["locations"] == before["locations"]
-    for group in GROUPS:
-        assert after[group][0] == before[group][0]
-        for name, (meta, values) in before[group][1].items():
-            assert after[group][1][name][0] == meta
-            np.testing.assert_array_equal(after[group][1][name][1], values)
+    assert_same_contents(before, store_contents(open_store(bucket_name, store)))
     again = gc("--older-than", "0s", "--delete")
     assert (again["snapshots"], again["manifests"], again["chunks"]) == (0, 0, 0)
