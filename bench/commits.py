@@ -39,6 +39,8 @@ from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "oracle"))
+from cargo_target import binary as cargo_binary  # noqa: E402  (wherever cargo builds: CARGO_TARGET_DIR)
 ENDPOINT = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
 warnings.filterwarnings("ignore")
 
@@ -78,7 +80,7 @@ class LatencyProxy:
     """`floe-latency-proxy` in front of LocalStack: every request pays DELAY_MS more, as on S3."""
 
     def __init__(self, delay_ms):
-        self.proc = subprocess.Popen([str(ROOT / "target/release/floe-latency-proxy"), "--delay-ms", str(delay_ms),
+        self.proc = subprocess.Popen([str(cargo_binary("floe-latency-proxy", "release")), "--delay-ms", str(delay_ms),
                                       "--upstream", ENDPOINT.split("://", 1)[1]],
                                      stdout=subprocess.PIPE, text=True)
         self.endpoint = "http://" + self.proc.stdout.readline().split()[-1]
@@ -90,7 +92,7 @@ class LatencyProxy:
 
 def build_fragments(dirs, out):
     out.mkdir()
-    virtualizer = ROOT / "target/release/virtualizer"
+    virtualizer = cargo_binary("virtualizer", "release")
 
     def one(d):
         path = out / f"{d.parts[-3]}_{d.parts[-1]}.frag"
@@ -151,7 +153,7 @@ def python_one_commit_per_group(storage, container_prefix, fragments):
 
 
 def floe(store, container_prefix, fragments, batch_size, committers, endpoint=ENDPOINT):
-    proc = subprocess.run([str(ROOT / "target/release/floe-commit-bench"), "--store", store, "--container",
+    proc = subprocess.run([str(cargo_binary("floe-commit-bench", "release")), "--store", store, "--container",
                            container_prefix, "--batch-size", str(batch_size), "--committers", str(committers),
                            *map(str, fragments)], capture_output=True, text=True,
                           env={**os.environ, "AWS_ENDPOINT_URL": endpoint})

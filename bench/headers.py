@@ -23,6 +23,8 @@ import netCDF4
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "oracle"))
+from cargo_target import binary as cargo_binary  # noqa: E402  (wherever cargo builds: CARGO_TARGET_DIR)
 warnings.filterwarnings("ignore")
 
 
@@ -82,7 +84,7 @@ def main():
 
     vz_rate, vz_files, vz_failed = bench_virtualizarr(files, args.repeat)
     def floe(paths, repeat):
-        out = subprocess.run(["taskset", "-c", "0", str(ROOT / "target/release/floe-bench"), *map(str, paths), "--repeat", str(repeat)],
+        out = subprocess.run(["taskset", "-c", "0", str(cargo_binary("floe-bench", "release")), *map(str, paths), "--repeat", str(repeat)],
                              capture_output=True, text=True, check=True)
         return json.loads(out.stdout)
     floe_all = floe(files, args.repeat * 20)

@@ -11,11 +11,12 @@ STACK=$1 ARTIFACTS=$2 ARCH=${3:-arm64}
 shift $(( $# >= 3 ? 3 : 2 ))
 cd "$(dirname "$0")/.."
 bash infra/build-artifacts.sh "$ARCH"
+TARGET_DIR=$(cargo metadata --format-version 1 --no-deps --offline | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 declare -A KEYS
 for fn in virtualizer committer; do
-  sum=$(sha256sum "target/lambda/$ARCH/$fn.zip" | cut -c1-16)
+  sum=$(sha256sum "$TARGET_DIR/lambda/$ARCH/$fn.zip" | cut -c1-16)
   KEYS[$fn]="floe/$STACK/$fn-$ARCH-$sum.zip"
-  aws s3 cp --only-show-errors "target/lambda/$ARCH/$fn.zip" "s3://$ARTIFACTS/${KEYS[$fn]}"
+  aws s3 cp --only-show-errors "$TARGET_DIR/lambda/$ARCH/$fn.zip" "s3://$ARTIFACTS/${KEYS[$fn]}"
 done
 aws cloudformation deploy --stack-name "$STACK" --template-file infra/floe.yaml \
   --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset --tags cost-center=floe \

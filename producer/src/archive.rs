@@ -28,47 +28,185 @@ pub async fn list_archive(source: &str, options: &SourceOptions) -> Result<Vec<L
         .collect())
 }
 
-/// Group filters: `INST/MODEL/EXP` glob patterns (`AWI/*/exp0*`, `*/*/ctrl_proj`).
+/// Group filters: glob patterns in either spelling of a group, `INST/MODEL/EXP`
+/// (`AWI/*/exp0*`, `*/*/ctrl_proj`, `AWI`) or the group path every output
+/// prints, `INST_MODEL/EXP` (`AWI_PISM1/exp05`, `AWI_PISM1`).
 #[derive(Debug, Clone, Default)]
 pub struct GroupFilter {
-    patterns: Vec<glob::Pattern>,
+    given: Vec<String>,
+    /// Matched against `INST/MODEL/EXP`.
+    by_parts: Vec<glob::Pattern>,
+    /// Matched against the group path `INST_MODEL/EXP`.
+    by_group_path: Vec<glob::Pattern>,
 }
 
 impl GroupFilter {
     /// Parses patterns; none means everything.
     pub fn new(patterns: &[String]) -> Result<GroupFilter> {
-        let patterns = patterns
-            .iter()
-            .map(|p| {
-                let full = match p.matches('/').count() {
-                    0 => format!("{p}/*/*"),
-                    1 => format!("{p}/*"),
-                    _ => p.clone(),
-                };
+        let mut filter = GroupFilter {
+            given: patterns.to_vec(),
+            ..Default::default()
+        };
+        for p in patterns {
+            let p = p.trim_matches('/');
+            let compile = |full: String| {
                 glob::Pattern::new(&full).with_context(|| format!("bad filter {p:?}"))
-            })
-            .collect::<Result<_>>()?;
-        Ok(GroupFilter { patterns })
+            };
+            let slashes = p.matches('/').count();
+            anyhow::ensure!(
+                slashes <= 2,
+                "bad filter {p:?}: a group is INST/MODEL/EXP or INST_MODEL/EXP (e.g. AWI/PISM1/exp05 or AWI_PISM1/exp05)"
+            );
+            filter.by_parts.push(compile(match slashes {
+                0 => format!("{p}/*/*"),
+                1 => format!("{p}/*"),
+                _ => p.to_string(),
+            })?);
+            if slashes <= 1 {
+                filter.by_group_path.push(compile(if slashes == 0 {
+                    format!("{p}/*")
+                } else {
+                    p.to_string()
+                })?);
+            }
+        }
+        Ok(filter)
+    }
+
+    /// Whether no pattern was given (everything passes).
+    pub fn is_empty(&self) -> bool {
+        self.given.is_empty()
     }
 
     /// Whether a group passes.
     pub fn matches(&self, group: &floe_wire::GroupKey) -> bool {
-        let key = format!("{}/{}/{}", group.institution, group.model, group.experiment);
-        self.patterns.is_empty() || self.patterns.iter().any(|p| p.matches(&key))
+        if self.is_empty() {
+            return true;
+        }
+        let parts = format!("{}/{}/{}", group.institution, group.model, group.experiment);
+        let path = group.group_path();
+        self.by_parts.iter().any(|p| p.matches(&parts))
+            || self.by_group_path.iter().any(|p| p.matches(&path))
+    }
+
+    /// The patterns as given, for messages.
+    pub fn describe(&self) -> String {
+        self.given
+            .iter()
+            .map(|p| format!("{p:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
-/// Lists and plans, keeping only the groups that pass the filter.
+/// Why a plan is refused before anything is written.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// The source does not exist.
+    #[error("source {source_url} does not exist (looked for a directory holding INST/MODEL/EXP/*.nc files)")]
+    SourceMissing {
+        /// The source as given.
+        source_url: String,
+    },
+    /// The source is a file, not the archive's root.
+    #[error("source {source_url} is a file, not a directory: --source is the archive's root directory (INST/MODEL/EXP/*.nc under it); to look at one file, use `virtualizer inspect`")]
+    SourceNotADirectory {
+        /// The source as given.
+        source_url: String,
+    },
+    /// The source exists but holds no NetCDF file.
+    #[error("source {source_url} holds no NetCDF file (*.nc): {listed} object(s) listed; an archive is laid out as INST/MODEL/EXP/VAR_AIS_INST_MODEL_EXP.nc")]
+    NoNetcdf {
+        /// The source as given.
+        source_url: String,
+        /// Objects listed under it.
+        listed: usize,
+    },
+    /// NetCDF files are there, but none maps to a group.
+    #[error("source {source_url}: none of its {netcdf} NetCDF file(s) maps to a group ({skipped} left out; `producer plan` lists each with its reason)")]
+    NoGroup {
+        /// The source as given.
+        source_url: String,
+        /// NetCDF files listed.
+        netcdf: usize,
+        /// Objects left out of the plan.
+        skipped: usize,
+    },
+    /// The filter matches none of the archive's groups.
+    #[error("--filter {filter} matches none of the {groups} group(s) of {source_url}; a filter is INST/MODEL/EXP or INST_MODEL/EXP with * globs (e.g. AWI/PISM1/exp05, AWI_PISM1/exp05, 'AWI/*'); groups here include: {examples}")]
+    FilterMatchesNothing {
+        /// The filter patterns.
+        filter: String,
+        /// The source as given.
+        source_url: String,
+        /// Groups in the archive.
+        groups: usize,
+        /// A few group paths.
+        examples: String,
+    },
+}
+
+/// Lists and plans, keeping only the groups that pass the filter. A source that
+/// does not exist or holds no NetCDF file, and a filter that matches nothing, are
+/// errors ([`PlanError`]): an empty plan would create a store and succeed silently.
 pub async fn plan_archive(
     source: &str,
     options: &SourceOptions,
     skip: &SkipList,
     filter: &GroupFilter,
 ) -> Result<Plan> {
+    check_local_source(source)?;
     let objects = list_archive(source, options).await?;
+    let netcdf = objects
+        .iter()
+        .filter(|o| o.relative_path.to_ascii_lowercase().ends_with(".nc"))
+        .count();
+    if netcdf == 0 {
+        return Err(PlanError::NoNetcdf {
+            source_url: source.to_string(),
+            listed: objects.len(),
+        }
+        .into());
+    }
     let mut p = plan(&objects, skip);
+    if p.batches.is_empty() {
+        return Err(PlanError::NoGroup {
+            source_url: source.to_string(),
+            netcdf,
+            skipped: p.skipped.len(),
+        }
+        .into());
+    }
+    let all: Vec<String> = p.batches.iter().map(|b| b.group.group_path()).collect();
     p.batches.retain(|b| filter.matches(&b.group));
+    if p.batches.is_empty() {
+        return Err(PlanError::FilterMatchesNothing {
+            filter: filter.describe(),
+            source_url: source.to_string(),
+            groups: all.len(),
+            examples: all.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
+        }
+        .into());
+    }
     Ok(p)
+}
+
+/// A local source must be an existing directory. (An object-store prefix
+/// "exists" when it lists something: an empty one is [`PlanError::NoNetcdf`].)
+fn check_local_source(source: &str) -> Result<(), PlanError> {
+    let url = floe_source::normalize_url(source);
+    let Some(path) = url.strip_prefix("file://") else {
+        return Ok(());
+    };
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(PlanError::SourceNotADirectory {
+            source_url: source.to_string(),
+        }),
+        Err(_) => Err(PlanError::SourceMissing {
+            source_url: source.to_string(),
+        }),
+    }
 }
 
 /// Keeps one ice sheet: `sheet` when given, else the archive must hold only one
@@ -132,6 +270,24 @@ mod tests {
             model: m.into(),
             experiment: e.into(),
         }
+    }
+
+    #[test]
+    fn filters_accept_the_group_path_spelling() {
+        for spelling in [
+            "AWI_PISM1/exp05",
+            "AWI_PISM1",
+            "AWI_*/exp0*",
+            "AWI/PISM1/exp05",
+        ] {
+            let f = GroupFilter::new(&[spelling.into()]).expect("filter");
+            assert!(f.matches(&key("AWI", "PISM1", "exp05")), "{spelling}");
+            assert!(!f.matches(&key("ULB", "X", "exp05")), "{spelling}");
+        }
+        let f = GroupFilter::new(&["*/exp05".into()]).expect("filter");
+        assert!(f.matches(&key("AWI", "PISM1", "exp05")));
+        assert!(!f.matches(&key("AWI", "PISM1", "exp06")));
+        assert!(GroupFilter::new(&["a/b/c/d".into()]).is_err());
     }
 
     #[test]

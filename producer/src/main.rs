@@ -29,7 +29,10 @@ enum Command {
     /// Without --source, a small sample archive is generated and used, so this works on a
     /// fresh machine with no data and no cloud account.
     Local(cmd::local::LocalArgs),
-    /// Write the sample ISMIP6-like archive to a directory.
+    /// Write the sample ISMIP6-like archive to a directory (NetCDF-3 and NetCDF-4/HDF5 files).
+    ///
+    /// Safe to run again: an identical sample is left untouched, missing files are added, and a
+    /// sample that differs (edited files, extra files) is refused rather than overwritten.
     Sample {
         /// Output directory.
         #[arg(long, default_value = "floe-demo/sample-archive")]
@@ -78,8 +81,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Sample { out } => {
-            let files = floe_producer::sample::write_archive(&out)?;
-            println!("wrote {} files under {}", files.len(), out.display());
+            let sample = floe_producer::sample::write_archive(&out)?;
+            println!("{}", sample.describe(&out));
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan(args) => {

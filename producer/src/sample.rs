@@ -1,11 +1,20 @@
 //! A small ISMIP6-like sample archive, generated so that the embedded run
 //! works on a fresh machine with no data and no network.
 //!
-//! Written with the `netcdf3` crate (pure Rust NetCDF-3): 64-bit-offset files
-//! with `time` as the record dimension, a 32 km grid (191 × 191), state
-//! variables at Jan 1, flux variables at Jul 1, a scalar time series, and a
-//! few of the archive's quirks (`unit` for `units`, a missing calendar, missing
-//! x/y, variables of different lengths in one experiment).
+//! Two readers, two kinds of file:
+//! - NetCDF-3, written here with the `netcdf3` crate (pure Rust): 64-bit-offset
+//!   files with `time` as the record dimension, a 32 km grid (191 × 191), state
+//!   variables at Jan 1, flux variables at Jul 1, a scalar time series, and a
+//!   few of the archive's quirks (`unit` for `units`, a missing calendar,
+//!   missing x/y, variables of different lengths in one experiment);
+//! - NetCDF-4/HDF5, one chunked (zlib + shuffle) and one contiguous variable of
+//!   `JPL1_ISSM/exp05`, written once by netCDF-C (`data/sample/make_sample_nc4.py`)
+//!   and embedded: no pure-Rust HDF5 writer produces files netCDF readers accept.
+//!
+//! Writing is idempotent: a sample that already holds exactly these bytes is
+//! reused untouched (so its batch ids, and the store built from it, stay
+//! current); a missing file is written; a file that differs, or a file the
+//! sample does not have, is refused with the way out.
 
 use std::path::{Path, PathBuf};
 
@@ -115,21 +124,190 @@ pub fn value(variable: &str, step: usize, cell: usize) -> f32 {
     ((cell as f32 / 97.0 + seed).sin() * 100.0) + step as f32 * 10.0
 }
 
-/// Writes the sample archive under `root` (`{INST}/{MODEL}/{EXP}/{var}_AIS_…nc`)
-/// and returns the files written.
-pub fn write_archive(root: &Path) -> Result<Vec<PathBuf>> {
-    let mut written = Vec::new();
-    for f in FILES {
-        let dir = root.join(f.institution).join(f.model).join(f.experiment);
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let path = dir.join(format!(
-            "{}_AIS_{}_{}_{}.nc",
-            f.variable, f.institution, f.model, f.experiment
-        ));
-        write_file(&path, f).with_context(|| format!("writing {}", path.display()))?;
-        written.push(path);
+/// The embedded NetCDF-4/HDF5 files, by path under the sample's root.
+const NETCDF4_FILES: &[(&str, &[u8])] = &[
+    (
+        "JPL1/ISSM/exp05/lithk_AIS_JPL1_ISSM_exp05.nc",
+        include_bytes!("../data/sample/lithk_AIS_JPL1_ISSM_exp05.nc"),
+    ),
+    (
+        "JPL1/ISSM/exp05/acabf_AIS_JPL1_ISSM_exp05.nc",
+        include_bytes!("../data/sample/acabf_AIS_JPL1_ISSM_exp05.nc"),
+    ),
+];
+
+/// Groups in the sample, as group paths.
+pub const GROUPS: &[&str] = &[
+    "AWI_PISM1/ctrl_proj",
+    "AWI_PISM1/exp05",
+    "JPL1_ISSM/exp05",
+    "ULB_fETISh_32km/exp05",
+];
+
+/// What [`write_archive`] found and did.
+#[derive(Debug, Clone)]
+pub struct SampleArchive {
+    /// Every file of the sample.
+    pub files: Vec<PathBuf>,
+    /// Files written now (the rest were already there, identical).
+    pub written: usize,
+}
+
+impl SampleArchive {
+    /// Files that were already there, identical, and left untouched.
+    pub fn reused(&self) -> usize {
+        self.files.len() - self.written
     }
-    Ok(written)
+
+    /// One line for the user.
+    pub fn describe(&self, root: &Path) -> String {
+        if self.written == 0 {
+            format!(
+                "reused the sample archive in {} ({} files, unchanged)",
+                root.display(),
+                self.files.len()
+            )
+        } else {
+            format!(
+                "wrote the sample archive in {} ({} of {} files written)",
+                root.display(),
+                self.written,
+                self.files.len()
+            )
+        }
+    }
+}
+
+/// Writes the sample archive under `root` (`{INST}/{MODEL}/{EXP}/{var}_AIS_…nc`),
+/// reusing an identical one (see the module doc).
+pub fn write_archive(root: &Path) -> Result<SampleArchive> {
+    if root.exists() && !root.is_dir() {
+        anyhow::bail!(
+            "{} is not a directory; the sample archive is written to a directory",
+            root.display()
+        );
+    }
+    let expected = expected_files(root)?;
+    let present = existing_files(root)?;
+    let mut problems = Vec::new();
+    let mut missing = Vec::new();
+    for (relative, bytes) in &expected {
+        let path = root.join(relative);
+        match std::fs::read(&path) {
+            Ok(current) if &current == bytes => {}
+            Ok(_) => problems.push(format!("{relative} differs")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => missing.push(relative),
+            Err(e) => problems.push(format!("{relative}: {e}")),
+        }
+    }
+    for relative in &present {
+        if !expected.iter().any(|(r, _)| r == relative) {
+            problems.push(format!("{relative} is not part of the sample"));
+        }
+    }
+    if !problems.is_empty() {
+        anyhow::bail!(
+            "{} holds a sample archive that differs from the one this floe generates ({}{}); \
+             floe does not overwrite it. To regenerate it, delete that directory and run again; \
+             to use your own archive, pass --source DIR",
+            root.display(),
+            problems
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; "),
+            if problems.len() > 3 {
+                format!("; and {} more", problems.len() - 3)
+            } else {
+                String::new()
+            }
+        );
+    }
+    for relative in &missing {
+        let bytes = expected
+            .iter()
+            .find(|(r, _)| r == *relative)
+            .map(|(_, b)| b.as_slice())
+            .unwrap_or_default();
+        write_atomically(&root.join(relative), bytes)?;
+    }
+    Ok(SampleArchive {
+        files: expected.iter().map(|(r, _)| root.join(r)).collect(),
+        written: missing.len(),
+    })
+}
+
+/// Every file of the sample, as (path relative to the root, bytes), sorted.
+fn expected_files(root: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+    // The NetCDF-3 writer writes to a path: stage beside the root (same filesystem).
+    let parent = root
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".floe-sample-")
+        .tempdir_in(parent)
+        .with_context(|| format!("creating a staging directory in {}", parent.display()))?;
+    let mut files = Vec::new();
+    for (i, f) in FILES.iter().enumerate() {
+        let relative = format!(
+            "{}/{}/{}/{}_AIS_{}_{}_{}.nc",
+            f.institution, f.model, f.experiment, f.variable, f.institution, f.model, f.experiment
+        );
+        let staged = staging.path().join(format!("{i}.nc"));
+        write_file(&staged, f).with_context(|| format!("generating {relative}"))?;
+        let bytes =
+            std::fs::read(&staged).with_context(|| format!("reading {}", staged.display()))?;
+        files.push((relative, bytes));
+    }
+    files.extend(
+        NETCDF4_FILES
+            .iter()
+            .map(|(r, b)| (r.to_string(), b.to_vec())),
+    );
+    files.sort();
+    Ok(files)
+}
+
+/// Every file under `root`, relative to it (none when it does not exist).
+fn existing_files(root: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).with_context(|| format!("listing {}", dir.display())),
+        };
+        for entry in entries {
+            let path = entry
+                .with_context(|| format!("listing {}", dir.display()))?
+                .path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if let Ok(relative) = path.strip_prefix(root) {
+                out.push(relative.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Writes through a temporary file and a rename, so an interrupted run leaves a
+/// file either whole or absent (and the next run completes the sample).
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut temp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("writing {}", path.display()))?;
+    std::io::Write::write_all(&mut temp, bytes)
+        .with_context(|| format!("writing {}", path.display()))?;
+    temp.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
 }
 
 fn write_file(path: &Path, f: &SampleFile) -> Result<()> {

@@ -6,15 +6,18 @@ from pathlib import Path
 
 import pytest
 
+from cargo_target import target_directory
+
 ROOT = Path(__file__).resolve().parents[2]
-BIN_DIR = Path(os.environ.get("FLOE_BIN_DIR", ROOT / "target" / "debug"))
+# The debug binaries wherever cargo builds them (CARGO_TARGET_DIR respected); FLOE_BIN_DIR overrides.
+BIN_DIR = Path(os.environ.get("FLOE_BIN_DIR") or target_directory() / "debug")
 FIXTURES = Path(os.environ.get("FLOE_FIXTURES", ROOT / "tests" / "fixtures" / "generated"))
 
 
 def binary(name):
     path = BIN_DIR / name
     if not path.exists():
-        pytest.fail(f"{path} is missing: build the workspace first (cargo build)")
+        pytest.fail(f"{path} is missing: build the workspace first (cargo build --workspace --bins)")
     return str(path)
 
 

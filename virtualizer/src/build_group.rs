@@ -9,13 +9,15 @@ use serde_json::{json, Value};
 use crate::batch::{virtualize_batch, BatchError};
 
 /// Builds a batch from URLs: the group comes from the ISMIP6 path rules of the
-/// first file that follows them; each file's identity from one HEAD.
+/// files that follow them, which must all name the same group (a fragment
+/// replaces its whole group, so mixing groups would drop the real group's
+/// variables); each file's identity from one HEAD.
 pub async fn batch_from_urls(
     urls: &[String],
     options: &SourceOptions,
 ) -> Result<BatchDescriptor, BatchError> {
     let mut files = Vec::new();
-    let mut group: Option<GroupKey> = None;
+    let mut groups: std::collections::BTreeMap<GroupKey, Vec<String>> = Default::default();
     for url in urls {
         let source = Source::resolve(url, options).map_err(|e| BatchError {
             file: Some(url.clone()),
@@ -41,8 +43,8 @@ pub async fn batch_from_urls(
                     .unwrap_or_default()
                     .to_string()
             });
-        if group.is_none() {
-            group = parsed.map(|p| p.group);
+        if let Some(p) = parsed {
+            groups.entry(p.group).or_default().push(info.url.clone());
         }
         files.push(SourceFile {
             url: info.url,
@@ -53,7 +55,28 @@ pub async fn batch_from_urls(
         });
     }
     files.sort_by(|a, b| a.url.cmp(&b.url));
-    let group = group.unwrap_or(GroupKey {
+    if groups.len() > 1 {
+        let listed: Vec<String> = groups
+            .iter()
+            .map(|(g, urls)| {
+                let names: Vec<&str> = urls
+                    .iter()
+                    .map(|u| u.rsplit('/').next().unwrap_or(u))
+                    .collect();
+                format!("{} ({})", g.group_path(), names.join(", "))
+            })
+            .collect();
+        return Err(BatchError {
+            file: None,
+            reason: format!(
+                "the files belong to {} groups: {}; build-group builds one group at a time: give it the files of one group",
+                groups.len(),
+                listed.join("; ")
+            ),
+            retryable: false,
+        });
+    }
+    let group = groups.into_keys().next().unwrap_or(GroupKey {
         ice_sheet: "AIS".into(),
         institution: "unknown".into(),
         model: "unknown".into(),

@@ -36,6 +36,7 @@ impl InspectError {
     pub fn is_retryable(&self) -> bool {
         match self {
             InspectError::Source(SourceError::NotFound { .. }) => false,
+            InspectError::Source(SourceError::IsDirectory { .. }) => false,
             InspectError::Source(SourceError::BadUrl { .. }) => false,
             InspectError::Source(_) => true,
             InspectError::Format { source, .. } => source.is_retryable(),

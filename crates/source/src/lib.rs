@@ -41,6 +41,12 @@ pub enum SourceError {
         /// The URL.
         url: String,
     },
+    /// A local path that is a directory where a file was expected.
+    #[error("{url} is a directory, not a file: give NetCDF files (e.g. DIR/*.nc)")]
+    IsDirectory {
+        /// The URL.
+        url: String,
+    },
     /// Any other backend failure.
     #[error("{url}: {source}")]
     Store {
@@ -55,6 +61,16 @@ pub enum SourceError {
 impl SourceError {
     fn store(url: &str, source: object_store::Error) -> Self {
         match source {
+            // The local backend reports a directory as "not found"; say what it is.
+            object_store::Error::NotFound { .. }
+                if url
+                    .strip_prefix("file://")
+                    .is_some_and(|p| std::path::Path::new(p).is_dir()) =>
+            {
+                SourceError::IsDirectory {
+                    url: url.to_string(),
+                }
+            }
             object_store::Error::NotFound { .. } => SourceError::NotFound {
                 url: url.to_string(),
             },

@@ -54,6 +54,9 @@ pub async fn open_existing(
     location: &StoreLocation,
     s3: &S3Settings,
 ) -> Result<Option<Repository>> {
+    if !location.local_directory_exists()? {
+        return Ok(None);
+    }
     let storage = location.storage(s3).await?;
     let exists = Repository::exists(storage, None)
         .await
@@ -122,5 +125,27 @@ async fn open_once(
             .await
             .map_err(|e| StoreError::Icechunk(format!("saving config: {e}")))?;
     }
-    Ok(repo)
+    // In this process only (after the config is saved, so readers keep
+    // icechunk's defaults): no manifest preloading. A session spawns background
+    // fetches of coordinate manifests; floe never reads chunks through its
+    // sessions, and a command that ends while they run logs each cancelled
+    // fetch as an ERROR on a successful run.
+    repo.reopen(Some(process_only_config()), None)
+        .await
+        .map_err(|e| StoreError::Icechunk(format!("reopening {location}: {e}")))
+}
+
+/// Settings for this process's handle on the repository, never persisted.
+fn process_only_config() -> RepositoryConfig {
+    RepositoryConfig {
+        manifest: Some(icechunk::config::ManifestConfig {
+            preload: Some(icechunk::config::ManifestPreloadConfig {
+                max_total_refs: Some(0),
+                preload_if: Some(icechunk::config::ManifestPreloadCondition::False),
+                max_arrays_to_scan: None,
+            }),
+            ..Default::default()
+        }),
+        ..RepositoryConfig::default()
+    }
 }

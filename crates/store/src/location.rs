@@ -7,6 +7,7 @@ use std::sync::Arc;
 use icechunk::config::{Credentials, GcsCredentials, S3Credentials, S3Options};
 use icechunk::virtual_chunks::VirtualChunkContainer;
 use icechunk::{ObjectStoreConfig, Storage};
+use tracing::instrument::WithSubscriber;
 
 use crate::{Result, StoreError};
 
@@ -82,13 +83,42 @@ impl StoreLocation {
         ))
     }
 
-    /// The icechunk storage for this location.
+    /// Whether a local store directory exists; for S3, always `true` (the
+    /// repository itself is looked for by [`crate::open_existing`]). A path that
+    /// exists but is not a directory is an error that says so.
+    pub fn local_directory_exists(&self) -> Result<bool> {
+        match self {
+            StoreLocation::Local(path) => match std::fs::metadata(path) {
+                Ok(meta) if meta.is_dir() => Ok(true),
+                Ok(_) => Err(StoreError::Location(format!(
+                    "{} is not a directory: a local store is a directory (give a new or an existing store directory)",
+                    path.display()
+                ))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+                Err(e) => Err(StoreError::Location(format!("{}: {e}", path.display()))),
+            },
+            StoreLocation::S3 { .. } => Ok(true),
+        }
+    }
+
+    /// The icechunk storage for this location. A local directory is created
+    /// when missing: only writers call this for a location that may not exist
+    /// ([`crate::open_existing`] checks first, so looking never creates).
     pub async fn storage(&self, s3: &S3Settings) -> Result<Arc<dyn Storage + Send + Sync>> {
         match self {
             StoreLocation::Local(path) => {
-                std::fs::create_dir_all(path)
-                    .map_err(|e| StoreError::Location(format!("{}: {e}", path.display())))?;
+                if !self.local_directory_exists()? {
+                    std::fs::create_dir_all(path)
+                        .map_err(|e| StoreError::Location(format!("{}: {e}", path.display())))?;
+                }
+                // icechunk warns, on every open, that a local store is unsafe for
+                // concurrent commits. floe commits to a local store from one process
+                // at a time (`producer local`; the committer worker refuses
+                // --concurrency > 1 there), and read-only commands never commit, so
+                // the warning is a false alarm in every path floe has: keep it out
+                // of this call only, not out of the rest of icechunk's logging.
                 icechunk::storage::new_local_filesystem_storage(path)
+                    .with_subscriber(tracing::subscriber::NoSubscriber::default())
                     .await
                     .map_err(|e| StoreError::Location(format!("{}: {e}", path.display())))
             }

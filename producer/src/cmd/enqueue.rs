@@ -74,11 +74,24 @@ pub async fn run(args: &EnqueueArgs) -> Result<EnqueueSummary> {
     restrict_to_one_ice_sheet(&mut plan, config.ice_sheet.as_deref())?;
 
     let prefix = floe_store::location::container_prefix(&floe_source::normalize_url(&source));
-    let repo = floe_store::open_repository(&location, &S3Settings::from_env(), &[prefix])
-        .await
-        .with_context(|| format!("opening store {location}"))?;
     let groups: Vec<String> = plan.batches.iter().map(|b| b.group.group_path()).collect();
-    let committed = floe_store::commit::committed_batches(&repo, &groups).await?;
+    let s3 = S3Settings::from_env();
+    // A dry run only looks: it reads the store if there is one and creates nothing.
+    let repo = if args.dry_run {
+        floe_store::open_existing(&location, &s3)
+            .await
+            .with_context(|| format!("opening store {location}"))?
+    } else {
+        Some(
+            floe_store::open_repository(&location, &s3, &[prefix])
+                .await
+                .with_context(|| format!("opening store {location}"))?,
+        )
+    };
+    let committed = match &repo {
+        Some(repo) => floe_store::commit::committed_batches(repo, &groups).await?,
+        None => Default::default(),
+    };
     let mut summary = EnqueueSummary {
         planned: plan.batches.len(),
         skipped_files: skipped_reasons(&plan),
@@ -95,9 +108,9 @@ pub async fn run(args: &EnqueueArgs) -> Result<EnqueueSummary> {
             summary.enqueued.push(group);
         }
     }
-    if args.dry_run {
+    let Some(repo) = repo.filter(|_| !args.dry_run) else {
         return Ok(summary);
-    }
+    };
     // Parents first, in one commit, so committers never race to create them.
     Committer::new(repo, CommitPolicy::default())
         .ensure_groups(&parent_groups(&plan))

@@ -61,13 +61,18 @@ pub struct LocalSummary {
     pub written: usize,
     /// Groups already committed from the same inputs.
     pub unchanged: usize,
+    /// The groups written, by group path.
+    pub written_groups: Vec<String>,
+    /// The groups already committed from the same inputs, by group path.
+    pub unchanged_groups: Vec<String>,
     /// Failed batches: group and reason.
     pub failed: Vec<(String, String)>,
     /// Files skipped by the plan, with reasons.
     pub skipped_files: Vec<(String, String)>,
     /// Variables left out of groups, with reasons.
     pub warnings: Vec<String>,
-    /// Commits made.
+    /// Commits made: the one creating parent groups (first run only) and the
+    /// data commits.
     pub commits: usize,
     /// Virtual references written.
     pub refs: usize,
@@ -86,12 +91,8 @@ pub async fn run(args: LocalArgs) -> Result<LocalSummary> {
                 .parent()
                 .map(|p| p.join("sample-archive"))
                 .unwrap_or_else(|| PathBuf::from("sample-archive"));
-            let files = crate::sample::write_archive(&root)?;
-            eprintln!(
-                "No --source given: generated a sample archive of {} files in {}",
-                files.len(),
-                root.display()
-            );
+            let sample = crate::sample::write_archive(&root)?;
+            eprintln!("No --source given: {}", sample.describe(&root));
             root.display().to_string()
         }
     };
@@ -108,13 +109,14 @@ pub async fn run(args: LocalArgs) -> Result<LocalSummary> {
         .with_context(|| format!("opening store {location}"))?;
     let committer = Committer::new(repo, CommitPolicy::default());
     let parents = parent_groups(&plan);
-    committer.ensure_groups(&parents).await?;
+    let parents_commit = committer.ensure_groups(&parents).await?;
 
     let mut summary = LocalSummary {
         source: source.clone(),
         store: location.to_string(),
         planned: plan.batches.len(),
         skipped_files: skipped_reasons(&plan),
+        commits: usize::from(parents_commit.is_some()),
         ..Default::default()
     };
     let groups: Vec<String> = plan.batches.iter().map(|b| b.group.group_path()).collect();
@@ -124,6 +126,7 @@ pub async fn run(args: LocalArgs) -> Result<LocalSummary> {
         .into_iter()
         .partition(|b| committed.get(&b.group.group_path()) != Some(&b.batch_id));
     summary.unchanged = done.len();
+    summary.unchanged_groups = done.iter().map(|b| b.group.group_path()).collect();
 
     let bar = ProgressBar::new(todo.len() as u64);
     bar.set_style(
@@ -188,7 +191,13 @@ async fn flush(
         summary.commits += 1;
     }
     summary.written += report.written.len();
+    summary
+        .written_groups
+        .extend(report.written.iter().cloned());
     summary.unchanged += report.skipped.len();
+    summary
+        .unchanged_groups
+        .extend(report.skipped.iter().map(|(id, _)| id.clone()));
     summary.refs += report.refs;
     for (id, reason) in report.failed {
         bar.println(format!("FAILED {id}: {reason}"));
@@ -233,6 +242,19 @@ pub fn render(summary: &LocalSummary) -> String {
         }
     }
     let _ = writeln!(s, "  time: {:.1} s", summary.seconds);
+    // The snippet opens a group that is really in the store.
+    let Some(group) = summary
+        .written_groups
+        .iter()
+        .chain(&summary.unchanged_groups)
+        .min()
+    else {
+        let _ = writeln!(
+            s,
+            "\nNo group was written, so there is nothing to open yet."
+        );
+        return s;
+    };
     let prefix =
         floe_store::location::container_prefix(&floe_source::normalize_url(&summary.source));
     let _ = writeln!(
@@ -252,7 +274,7 @@ pub fn render(summary: &LocalSummary) -> String {
     };
     let _ = writeln!(
         s,
-        "    import icechunk, xarray as xr\n    repo = icechunk.Repository.open({storage},\n        authorize_virtual_chunk_access={{{prefix:?}: {access}}})\n    ds = xr.open_zarr(repo.readonly_session(\"main\").store, group=\"AWI_PISM1/exp05\",\n        zarr_format=3, consolidated=False)"
+        "    import icechunk, xarray as xr\n    repo = icechunk.Repository.open({storage},\n        authorize_virtual_chunk_access={{{prefix:?}: {access}}})\n    ds = xr.open_zarr(repo.readonly_session(\"main\").store, group={group:?},\n        zarr_format=3, consolidated=False)"
     );
     s
 }
