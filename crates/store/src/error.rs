@@ -6,6 +6,9 @@ pub enum StoreError {
     /// The store location or a container is unusable.
     #[error("store location: {0}")]
     Location(String),
+    /// A local store path that exists and is not a directory.
+    #[error("{0} is not a directory: a local store is a directory (give a new or an existing store directory)")]
+    NotADirectory(std::path::PathBuf),
     /// A fragment cannot be written; only its own message fails.
     #[error("fragment {fragment}: {reason}")]
     Fragment {

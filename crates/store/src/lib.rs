@@ -43,6 +43,7 @@ pub async fn open_repository(
     // see the winner's repository on the next attempt.
     (|| open_once(location, s3, source_prefixes))
         .retry(ExponentialBuilder::default().with_max_times(8).with_jitter())
+        .when(|e| !matches!(e, StoreError::NotADirectory(_)))
         .notify(|e, delay| tracing::info!(error = %e, ?delay, "opening the repository raced with another writer, retrying"))
         .await
 }

@@ -90,10 +90,7 @@ impl StoreLocation {
         match self {
             StoreLocation::Local(path) => match std::fs::metadata(path) {
                 Ok(meta) if meta.is_dir() => Ok(true),
-                Ok(_) => Err(StoreError::Location(format!(
-                    "{} is not a directory: a local store is a directory (give a new or an existing store directory)",
-                    path.display()
-                ))),
+                Ok(_) => Err(StoreError::NotADirectory(path.clone())),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
                 Err(e) => Err(StoreError::Location(format!("{}: {e}", path.display()))),
             },
