@@ -22,7 +22,11 @@ find_py313() {
     local v; v=$(pyenv versions --bare 2>/dev/null | grep -E '^3\.1[3-9]' | tail -n 1)
     if [ -n "$v" ]; then PYENV_VERSION=$v pyenv which python3; return; fi
   fi
-  echo "setup: python >= 3.13 not found (pyenv install 3.13)" >&2; return 1
+  if command -v uv >/dev/null 2>&1; then
+    local p; p=$(uv python find '>=3.13' 2>/dev/null || true)
+    if [ -n "$p" ]; then echo "$p"; return; fi
+  fi
+  echo "setup: python >= 3.13 not found; Debian 12 ships 3.11: install 3.13 with 'pyenv install 3.13' or 'pip install uv && uv python install 3.13' (see README, 'What they need')" >&2; return 1
 }
 PY313=$(find_py313)
 

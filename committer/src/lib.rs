@@ -7,6 +7,7 @@
 
 #![warn(missing_docs)]
 
+pub mod cmd;
 pub mod handler;
 
 use floe_store::{CommitItem, CommitReport, Committer};

@@ -85,6 +85,15 @@ def test_the_printed_snippet_runs_as_pasted_and_opens_a_written_group(demo):
     assert proc.stdout.strip().startswith("["), proc.stdout
 
 
+def test_the_readme_snippet_runs_where_the_first_command_ran(demo):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("<!-- readme-snippet: tested by tests/oracle/test_first_hour.py -->", 1)[1]
+    code = block.split("```python\n", 1)[1].split("```", 1)[0]
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=demo["cwd"], timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "lithk" in proc.stdout and "acabf" in proc.stdout, proc.stdout
+
+
 def test_the_sample_covers_the_hdf5_reader_chunked_and_contiguous(demo):
     import icechunk
     import xarray as xr

@@ -3,7 +3,8 @@
 //! - [`inspect`]: one file's raw view (`virtualizer inspect`);
 //! - [`batch`]: one batch descriptor to one group fragment (the handler's core);
 //! - [`build_group`]: the merged group of some files (`virtualizer build-group`);
-//! - [`handler`]: the queue handler (`virtualizer worker`, `virtualizer lambda`).
+//! - [`handler`]: the queue handler (`virtualizer worker`, `virtualizer lambda`);
+//! - [`cmd`]: the subcommands' arguments and bodies (the binary's `main` only dispatches).
 //!
 //! The virtualizer reads only headers, by ranged reads through
 //! [`floe_source`], parses them with [`floe_formats`], and merges each group
@@ -13,6 +14,7 @@
 
 pub mod batch;
 pub mod build_group;
+pub mod cmd;
 pub mod handler;
 pub mod inspect;
 

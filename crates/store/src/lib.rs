@@ -26,7 +26,8 @@ use std::collections::HashMap;
 pub use commit::{CommitItem, CommitPolicy, CommitReport, Committer, LogEntry};
 pub use error::{Result, StoreError};
 pub use gc::{collect_garbage, GcReport};
-use icechunk::{Repository, RepositoryConfig};
+pub use icechunk::Repository;
+use icechunk::RepositoryConfig;
 pub use location::{S3Settings, StoreLocation};
 
 /// Opens the repository at `location`, creating it if needed, with a virtual

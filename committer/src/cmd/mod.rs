@@ -1,0 +1,6 @@
+//! The committer's subcommands: each module holds its arguments, its body and its rendering.
+
+pub mod apply;
+pub mod gc;
+pub mod log;
+pub mod serve;

@@ -1,0 +1,48 @@
+//! `committer worker` and `committer lambda`: the results queue into commits.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use floe_fleet::records::Records;
+use floe_fleet::worker::WorkerSettings;
+use floe_fleet::FleetArgs;
+use floe_store::{CommitPolicy, Committer, S3Settings, StoreLocation};
+
+use crate::handler::CommitterHandler;
+
+/// The worker (with settings) or the Lambda entry point (without).
+pub async fn run(fleet: FleetArgs, worker: Option<WorkerSettings>) -> anyhow::Result<ExitCode> {
+    let config = fleet.resolve().await?;
+    let location = StoreLocation::parse(config.require_store()?)?;
+    if let Some(settings) = &worker {
+        anyhow::ensure!(
+            settings.concurrency <= 1 || !matches!(location, StoreLocation::Local(_)),
+            "--concurrency {} on a local-filesystem store: concurrent commits are only safe on object storage; use --concurrency 1",
+            settings.concurrency
+        );
+    }
+    let options = floe_source::SourceOptions::from_env();
+    let prefix = floe_store::location::container_prefix(&floe_source::normalize_url(
+        config.require_source()?,
+    ));
+    let repo = floe_store::open_repository(&location, &S3Settings::from_env(), &[prefix]).await?;
+    let records = config
+        .fragments_url
+        .as_deref()
+        .map(|f| Records::new(f, options.clone()));
+    let handler = Arc::new(CommitterHandler::new(
+        Committer::new(repo, CommitPolicy::default()),
+        options,
+        records,
+    ));
+    let worker = match worker {
+        Some(settings) => {
+            let client = floe_fleet::sqs::client().await;
+            let results = floe_fleet::sqs::Queue::new(client, config.require_results_queue()?);
+            Some((results, settings))
+        }
+        None => None,
+    };
+    floe_fleet::entry::serve("committer", handler, worker).await?;
+    Ok(ExitCode::SUCCESS)
+}
