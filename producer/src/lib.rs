@@ -9,4 +9,5 @@
 pub mod archive;
 pub mod cmd;
 pub mod cost;
+pub mod preflight;
 pub mod sample;

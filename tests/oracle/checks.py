@@ -13,13 +13,14 @@ def source_of(archive_root, group, var):
 
 
 def assert_group_equals_sources(ds, archive_root, group, expected):
-    """Every expected variable is present, on the union time axis (or its own axis for
-    multi-step chunks), equal to its source at each of its years and NaN elsewhere."""
+    """Every expected variable is present, on the union time axis (or, where the generator says
+    so, its own axis `time_{var}`), equal to its source at each of its years and NaN elsewhere."""
     union = sorted({y for v in expected["variables"].values() for y in v["years"]})
     for var, spec in expected["variables"].items():
         assert var in ds, f"{group}: {var} missing"
         da = ds[var]
         time_dim = da.dims[0]
+        assert time_dim == ("time" if spec.get("axis", "time") == "time" else f"time_{var}"), (group, var, da.dims)
         years = [int(str(t)[:4]) for t in ds[time_dim].values]
         if time_dim == "time":
             assert years == union, f"{group}: union axis {years} != {union}"

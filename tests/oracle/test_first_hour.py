@@ -20,8 +20,10 @@ import pytest
 from conftest import binary
 
 SAMPLE_GROUPS = ["AWI_PISM1/ctrl_proj", "AWI_PISM1/exp05", "JPL1_ISSM/exp05", "ULB_fETISh_32km/exp05"]
-# A log line of tracing's text format at these levels: a false alarm on a successful run.
-ALARM = re.compile(r"^\S*\s*(ERROR|WARN)\b", re.MULTILINE)
+# A log line of tracing's text format (`2026-12-02T05:18:36.691873Z  WARN target: …`) at these
+# levels: a false alarm on a successful run. Colour codes, should any appear, are ignored.
+ALARM = re.compile(r"^\S+\s+(ERROR|WARN)\s", re.MULTILINE)
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def run(name, *args, cwd=None, env=None, check_exit=None):
@@ -33,7 +35,19 @@ def run(name, *args, cwd=None, env=None, check_exit=None):
 
 
 def assert_no_alarm(proc):
-    assert not ALARM.search(proc.stderr), proc.stderr
+    assert not ALARM.search(ANSI.sub("", proc.stderr)), proc.stderr
+
+
+def test_the_alarm_pattern_recognizes_a_real_log_line(tmp_path):
+    """The check above must be able to fail: the same pattern, with the level at DEBUG, finds
+    the lines a real run logs at DEBUG, and the log is plain text when captured."""
+    env = {**os.environ, "RUST_LOG": "debug"}
+    run("producer", "sample", "--out", tmp_path / "sample", check_exit=0)
+    proc = run("producer", "local", "--source", tmp_path / "sample", "--store", tmp_path / "store", env=env,
+               check_exit=0)
+    assert "\x1b[" not in proc.stderr
+    debug = re.compile(ALARM.pattern.replace("ERROR|WARN", "DEBUG"), re.MULTILINE)
+    assert debug.search(proc.stderr), proc.stderr[:2000]
 
 
 def tree(path):
@@ -192,7 +206,8 @@ def test_enqueue_dry_run_creates_nothing(tmp_path):
     run("producer", "sample", "--out", tmp_path / "sample", check_exit=0)
     env = {**os.environ, "FLOE_WORK_QUEUE_URL": "http://127.0.0.1:9/000000000000/never-used",
            "FLOE_FRAGMENTS_URL": str(tmp_path / "fragments")}
-    proc = run("producer", "enqueue", "--all", "--dry-run", "--source", tmp_path / "sample",
+    # --skip-checks: the queue here is a placeholder (pre-flight has its own tests).
+    proc = run("producer", "enqueue", "--all", "--dry-run", "--skip-checks", "--source", tmp_path / "sample",
                "--store", tmp_path / "store", env=env, check_exit=0)
     assert "would send 4" in proc.stdout, proc.stdout
     assert not (tmp_path / "store").exists() and not (tmp_path / "fragments").exists()

@@ -113,6 +113,9 @@ def test_producer_reads_its_configuration_from_the_stack(stack):
     for key, output in [("work_queue_url", "WorkQueueUrl"), ("results_dlq_url", "ResultsDlqUrl"),
                         ("store_url", "StoreUrl"), ("source_url", "SourceUrl")]:
         assert f'{key} = "{out[output]}"' in proc.stdout, proc.stdout
+    # The function timeouts, for the pre-flight check of the queues' visibility timeouts.
+    assert f"virtualizer_timeout_seconds = {out['VirtualizerTimeout']}" in proc.stdout, proc.stdout
+    assert f"committer_timeout_seconds = {out['CommitterTimeout']}" in proc.stdout, proc.stdout
     status = subprocess.run([binary("producer"), "status", "--stack", stack["name"], "--json"], capture_output=True,
                             text=True, env=env, cwd=ROOT / "infra")
     assert status.returncode == 0, status.stderr

@@ -52,12 +52,12 @@ def test_run_reports_the_bad_batch_and_commits_the_rest(archive):
     failed = dict(map(tuple, summary["failed"]))
     assert set(failed) == {g for g, e in archive["expected"].items() if isinstance(e, dict) and "fails" in e}
     assert "xvelbase" in failed["ULB_fETISh_32km/expA6"] and "empty" in failed["ULB_fETISh_32km/expA6"]
-    assert summary["written"] == 5 and summary["commits"] == 2  # parent groups, then the data
+    assert summary["written"] == 6 and summary["commits"] == 2  # parent groups, then the data
     assert any("expD12" in url for url, _ in summary["skipped_files"])
 
 
 @pytest.mark.parametrize("group", ["AWI_PISM1/exp05", "ILTS_PIK_SICOPOLIS1/hist_std", "UCIJPL_ISSM/exp13", "LSCE_GRISLI2/exp05",
-                                   "VUB_AISMPALEO/exp05"])
+                                   "VUB_AISMPALEO/exp05", "CPOM_BISICLES/exp05"])
 def test_every_variable_equals_its_source_at_the_matching_year(archive, group):
     ds = open_group(archive["store"], archive["prefix"], group)
     assert_group_equals_sources(ds, archive["root"], group, archive["expected"][group])
@@ -83,6 +83,23 @@ def test_left_out_variables_are_recorded_with_reasons(archive):
             assert any(w["variable"] == var and word in w["reason"] for w in warnings_attr), warnings_attr
 
 
+def test_multi_step_chunks_share_the_time_axis_where_exact(archive):
+    """Per-step, aligned multi-step and misaligned multi-step variables in one group: the first
+    two kinds share `time` (checked value by value above); each misaligned one keeps its own
+    axis, and floe_warnings says why, naming the numbers."""
+    ds = open_group(archive["store"], archive["prefix"], "CPOM_BISICLES/exp05")
+    assert {v: ds[v].dims[0] for v in ["lithk", "orog", "topg", "acabf", "sftgif"]} == {
+        "lithk": "time", "orog": "time", "topg": "time", "acabf": "time_acabf", "sftgif": "time_sftgif"}
+    assert ds.orog.encoding["chunks"][0] == 5 and ds.topg.encoding["chunks"][0] == 3
+    reasons = {w["variable"]: w["reason"] for w in ds.attrs["floe_warnings"]}
+    assert set(reasons) == {"acabf", "sftgif"}, reasons
+    assert "index 1" in reasons["acabf"] and "chunk length 3" in reasons["acabf"]
+    assert "padding" in reasons["sftgif"] and "4 more step(s)" in reasons["sftgif"]
+    aligned = open_group(archive["store"], archive["prefix"], "AWI_PISM1/exp05")
+    assert aligned.topg.dims[0] == "time" and "floe_warnings" in aligned.attrs
+    assert not aligned.attrs["floe_warnings"]
+
+
 def test_provenance_attributes(archive):
     ds = open_group(archive["store"], archive["prefix"], "UCIJPL_ISSM/exp13")
     notes = " ".join(ds.attrs["floe_normalizations"])
@@ -103,7 +120,7 @@ def test_failed_and_skipped_groups_are_absent(archive):
 def test_second_run_is_a_no_op(archive):
     proc = run_local("--source", archive["root"], "--store", archive["store"], "--json")
     summary = json.loads(proc.stdout)
-    assert summary["written"] == 0 and summary["unchanged"] == 5 and summary["commits"] == 0
+    assert summary["written"] == 0 and summary["unchanged"] == 6 and summary["commits"] == 0
 
 
 def test_readme_demo_on_the_generated_sample(tmp_path):

@@ -67,6 +67,11 @@ pub struct FleetConfig {
     pub results_dlq_url: Option<String>,
     /// Only this ice sheet (`AIS` or `GIS`): one store holds one ice sheet.
     pub ice_sheet: Option<String>,
+    /// The virtualizer function's timeout, seconds (stack output `VirtualizerTimeout`):
+    /// pre-flight checks that the work queue's visibility timeout is at least this.
+    pub virtualizer_timeout_seconds: Option<u64>,
+    /// The committer function's timeout, seconds (stack output `CommitterTimeout`).
+    pub committer_timeout_seconds: Option<u64>,
 }
 
 /// Access to one optional setting.
@@ -167,6 +172,11 @@ impl FleetConfig {
                 *field(&mut config) = Some(v.clone());
             }
         }
+        config.virtualizer_timeout_seconds = outputs
+            .get("VirtualizerTimeout")
+            .and_then(|v| v.parse().ok());
+        config.committer_timeout_seconds =
+            outputs.get("CommitterTimeout").and_then(|v| v.parse().ok());
         config
     }
 
@@ -181,6 +191,12 @@ impl FleetConfig {
         if other.ice_sheet.is_some() {
             self.ice_sheet = other.ice_sheet;
         }
+        self.virtualizer_timeout_seconds = other
+            .virtualizer_timeout_seconds
+            .or(self.virtualizer_timeout_seconds);
+        self.committer_timeout_seconds = other
+            .committer_timeout_seconds
+            .or(self.committer_timeout_seconds);
         self
     }
 
@@ -276,6 +292,7 @@ impl FleetArgs {
             results_queue_url: self.results_queue_url.clone(),
             results_dlq_url: self.results_dlq_url.clone(),
             ice_sheet: self.ice_sheet.clone(),
+            ..FleetConfig::default()
         }
     }
 }

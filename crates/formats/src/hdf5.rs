@@ -285,6 +285,11 @@ fn variable(
         inline_data: None,
         layout: String::new(),
     };
+    if let Some(flags) = enum_attributes(dataset.dtype()) {
+        for (k, v) in flags {
+            manifest.attributes.entry(k).or_insert(v);
+        }
+    }
     let empty = shape.contains(&0);
     match layout {
         DataLayout::Compact { data } => {
@@ -528,35 +533,153 @@ fn element_type(dtype: &Datatype) -> Result<ElementType, String> {
         Datatype::VarLen { .. } => {
             Err("variable-length data cannot be referenced as fixed-size chunks".into())
         }
+        Datatype::Enum { base, members } => {
+            let base = element_type(base)?;
+            if !matches!(base.kind, Kind::Int | Kind::UInt) {
+                return Err("enum over a non-integer base type".into());
+            }
+            if is_h5py_bool(base, members) {
+                return Ok(ElementType {
+                    kind: Kind::Bool,
+                    ..base
+                });
+            }
+            Ok(base)
+        }
         Datatype::Compound { .. } => Err("compound data types are not supported".into()),
         other => Err(format!("unsupported data type {other:?}")),
     }
 }
 
-/// Maps an HDF5 filter to the Zarr v3 codec that undoes it.
+/// h5py stores numpy's `bool` as a one-byte enum with exactly FALSE = 0, TRUE = 1.
+fn is_h5py_bool(base: ElementType, members: &[hdf5_reader::EnumMember]) -> bool {
+    let decoded: Vec<(&str, Option<Value>)> = members
+        .iter()
+        .map(|m| (m.name.as_str(), base.decode(&m.value)))
+        .collect();
+    base.size == 1
+        && decoded.len() == 2
+        && decoded.contains(&("FALSE", Some(Value::from(0))))
+        && decoded.contains(&("TRUE", Some(Value::from(1))))
+}
+
+/// An enum's members as CF flag attributes (`flag_values`, `flag_meanings`), so
+/// readers keep the name of each value; `None` for other types and for bools.
+fn enum_attributes(dtype: &Datatype) -> Option<Map<String, Value>> {
+    let Datatype::Enum { base, members } = dtype else {
+        return None;
+    };
+    let base = element_type(base).ok()?;
+    if is_h5py_bool(base, members) {
+        return None;
+    }
+    let values: Vec<Value> = members
+        .iter()
+        .map(|m| base.decode(&m.value).unwrap_or(Value::Null))
+        .collect();
+    let meanings: Vec<String> = members.iter().map(|m| m.name.replace(' ', "_")).collect();
+    let mut attributes = Map::new();
+    attributes.insert("flag_values".into(), Value::from(values));
+    attributes.insert("flag_meanings".into(), Value::from(meanings.join(" ")));
+    Some(attributes)
+}
+
+/// Maps an HDF5 filter to the Zarr v3 codec whose byte format it writes, so that
+/// zarr-python (with numcodecs) and zarrs decode the referenced bytes as they are.
+///
+/// - deflate → `numcodecs.zlib`, shuffle → `numcodecs.shuffle`, fletcher32 →
+///   `numcodecs.fletcher32`;
+/// - zstd (32015) → core `zstd`: the filter stores one zstd frame;
+/// - blosc (32001) → core `blosc`: the filter stores one blosc frame, whose
+///   header carries what decoding needs; the configuration repeats the filter's
+///   parameters (`cd_values`: typesize at 2, level at 4, shuffle at 5, compressor
+///   at 6);
+/// - bzip2 (307) → `numcodecs.bz2`: the filter stores one bzip2 stream;
+/// - lz4 (32004) and bitshuffle (32008) stay errors: they frame their blocks with
+///   big-endian sizes of their own, which no Zarr codec reads (`numcodecs.lz4`
+///   expects one little-endian size and one block).
 fn filter_codec(id: u16, client_data: &[u32], element_size: u32) -> Result<Codec, String> {
     use hdf5_core::{FILTER_DEFLATE, FILTER_FLETCHER32, FILTER_SHUFFLE};
+    let parameter = |i: usize| client_data.get(i).copied();
     match id {
         FILTER_DEFLATE => {
-            let level = client_data.first().copied().unwrap_or(6);
+            let level = parameter(0).unwrap_or(6);
             Ok(Codec::new(
                 "numcodecs.zlib",
                 [("level", Value::from(level))],
             ))
         }
         FILTER_SHUFFLE => {
-            let size = client_data.first().copied().unwrap_or(element_size);
+            let size = parameter(0).unwrap_or(element_size);
             Ok(Codec::new(
                 "numcodecs.shuffle",
                 [("elementsize", Value::from(size))],
             ))
         }
         FILTER_FLETCHER32 => Ok(Codec::new("numcodecs.fletcher32", [])),
+        FILTER_ZSTD => Ok(Codec::new(
+            "zstd",
+            [
+                ("level", Value::from(parameter(0).map_or(3, |l| l as i32))),
+                ("checksum", Value::from(false)),
+            ],
+        )),
+        FILTER_BZIP2 => Ok(Codec::new(
+            "numcodecs.bz2",
+            [("level", Value::from(parameter(0).unwrap_or(9).clamp(1, 9)))],
+        )),
+        FILTER_BLOSC => blosc_codec(client_data, element_size),
+        FILTER_LZ4 | FILTER_BITSHUFFLE => Err(format!(
+            "unsupported HDF5 filter {id} ({}): it frames its blocks with big-endian sizes of its own, which no Zarr codec reads (numcodecs.lz4 expects one little-endian size and one block)",
+            filter_name(id)
+        )),
         other => Err(format!(
             "unsupported HDF5 filter {other} ({})",
             filter_name(other)
         )),
     }
+}
+
+const FILTER_BZIP2: u16 = 307;
+const FILTER_BLOSC: u16 = 32001;
+const FILTER_LZ4: u16 = 32004;
+const FILTER_BITSHUFFLE: u16 = 32008;
+const FILTER_ZSTD: u16 = 32015;
+
+/// The core `blosc` codec for the HDF5 blosc filter's parameters.
+fn blosc_codec(client_data: &[u32], element_size: u32) -> Result<Codec, String> {
+    let parameter = |i: usize| client_data.get(i).copied();
+    let typesize = parameter(2).filter(|t| *t > 0).unwrap_or(element_size);
+    let clevel = parameter(4).unwrap_or(5).min(9);
+    let shuffle = match parameter(5).unwrap_or(1) {
+        0 => "noshuffle",
+        1 => "shuffle",
+        2 => "bitshuffle",
+        other => {
+            return Err(format!(
+                "HDF5 blosc filter with unknown shuffle mode {other}"
+            ))
+        }
+    };
+    let cname = match parameter(6).unwrap_or(0) {
+        0 => "blosclz",
+        1 => "lz4",
+        2 => "lz4hc",
+        4 => "zlib",
+        5 => "zstd",
+        3 => return Err("HDF5 blosc filter with the snappy compressor, which Zarr's blosc codec does not decode".into()),
+        other => return Err(format!("HDF5 blosc filter with unknown compressor {other}")),
+    };
+    Ok(Codec::new(
+        "blosc",
+        [
+            ("cname", Value::from(cname)),
+            ("clevel", Value::from(clevel)),
+            ("shuffle", Value::from(shuffle)),
+            ("typesize", Value::from(typesize)),
+            ("blocksize", Value::from(0)),
+        ],
+    ))
 }
 
 fn filter_name(id: u16) -> &'static str {
@@ -568,7 +691,52 @@ fn filter_name(id: u16) -> &'static str {
         32000 => "lzf",
         32001 => "blosc",
         32004 => "lz4",
+        32008 => "bitshuffle",
         32015 => "zstd",
         _ => "unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(codec: &Codec, key: &str) -> Value {
+        codec.configuration.get(key).cloned().unwrap_or(Value::Null)
+    }
+
+    #[test]
+    fn compression_filters_map_to_the_codec_of_their_byte_format() {
+        let zstd = filter_codec(FILTER_ZSTD, &[7], 4).expect("zstd");
+        assert_eq!(
+            (zstd.name.as_str(), config(&zstd, "level")),
+            ("zstd", Value::from(7))
+        );
+        let bz2 = filter_codec(FILTER_BZIP2, &[9], 4).expect("bzip2");
+        assert_eq!(
+            (bz2.name.as_str(), config(&bz2, "level")),
+            ("numcodecs.bz2", Value::from(9))
+        );
+        // netCDF-C's nc_def_var_blosc: version 2, blosc 2, typesize 4, chunk bytes, level 5, shuffle, lz4
+        let blosc = filter_codec(FILTER_BLOSC, &[2, 2, 4, 146_004, 5, 1, 1], 4).expect("blosc");
+        assert_eq!(blosc.name, "blosc");
+        assert_eq!(config(&blosc, "cname"), Value::from("lz4"));
+        assert_eq!(config(&blosc, "shuffle"), Value::from("shuffle"));
+        assert_eq!(config(&blosc, "typesize"), Value::from(4));
+        assert_eq!(config(&blosc, "clevel"), Value::from(5));
+    }
+
+    #[test]
+    fn filters_whose_framing_no_codec_reads_are_named_errors() {
+        for id in [FILTER_LZ4, FILTER_BITSHUFFLE] {
+            let error = filter_codec(id, &[], 4).expect_err("no codec");
+            assert!(
+                error.contains(filter_name(id)) && error.contains("frames its blocks"),
+                "{error}"
+            );
+        }
+        let snappy = filter_codec(FILTER_BLOSC, &[2, 2, 4, 0, 5, 1, 3], 4).expect_err("snappy");
+        assert!(snappy.contains("snappy"), "{snappy}");
+        assert!(filter_codec(4, &[], 4).expect_err("szip").contains("szip"));
     }
 }

@@ -22,8 +22,10 @@ pub enum Kind {
     UInt,
     /// IEEE float.
     Float,
-    /// Fixed-size bytes (NetCDF `char`).
+    /// Fixed-size bytes (NetCDF `char`, HDF5 fixed-length strings).
     Bytes,
+    /// One-byte boolean (h5py's `bool`, an HDF5 enum FALSE = 0, TRUE = 1).
+    Bool,
 }
 
 /// A fixed-size element type.
@@ -45,8 +47,10 @@ impl ElementType {
             Kind::UInt => 'u',
             Kind::Float => 'f',
             Kind::Bytes => 'S',
+            Kind::Bool => 'b',
         };
-        let order = if self.size == 1 {
+        // Byte order means nothing for single bytes and for byte strings (`|S10`).
+        let order = if self.size == 1 || self.kind == Kind::Bytes {
             '|'
         } else if self.endian == Endian::Little {
             '<'
@@ -80,6 +84,7 @@ impl ElementType {
             }
             (Kind::UInt, _) => Value::from(bits),
             (Kind::Bytes, _) => Value::from(bits),
+            (Kind::Bool, _) => Value::from(bits != 0),
             _ => return None,
         })
     }
@@ -98,6 +103,7 @@ impl ElementType {
             (Kind::UInt, 4) => Value::from(4_294_967_295_u64),
             (Kind::UInt, _) => Value::from(18_446_744_073_709_551_614_u64),
             (Kind::Bytes, _) => Value::from(0),
+            (Kind::Bool, _) => Value::from(false),
         }
     }
 }
@@ -210,6 +216,21 @@ mod tests {
             endian: Endian::Big,
         };
         assert_eq!(c.typestr(), "|S1");
+        let s10 = ElementType {
+            kind: Kind::Bytes,
+            size: 10,
+            endian: Endian::Little,
+        };
+        assert_eq!(s10.typestr(), "|S10");
+        let b = ElementType {
+            kind: Kind::Bool,
+            size: 1,
+            endian: Endian::Little,
+        };
+        assert_eq!(
+            (b.typestr(), b.decode(&[1])),
+            ("|b1".to_string(), Some(Value::from(true)))
+        );
     }
 
     #[test]

@@ -9,9 +9,11 @@
 //! - **Contiguous uncompressed (time, …) arrays are split** into one reference
 //!   per step (exact, since the bytes are the array's bytes); compressed data
 //!   is never split.
-//! - **Chunks spanning several steps keep their own axis** (`time_{var}`, with
-//!   its own coordinate): padding them into the union axis would misplace data
-//!   whenever their steps are not the union's.
+//! - **Chunks spanning several steps join the shared axis where that is exact**
+//!   ([`crate::axis`]: chunk boundaries on the union's, consecutive steps, and
+//!   no edge-chunk padding where the group has data). Otherwise the variable
+//!   keeps its own axis (`time_{var}`, with its own coordinate), and the reason
+//!   is recorded in `floe_warnings`.
 //! - **Failures.** A file that cannot be read fails the whole batch (a redrive
 //!   after fixing the file rebuilds the group). A variable whose grid does not
 //!   match the group's, or whose times cannot be decoded even after the fixes, is
@@ -43,14 +45,14 @@ pub struct FileScan {
     pub coords: BTreeMap<String, Vec<f64>>,
 }
 
-/// A variable left out of the group, and why.
+/// A variable left out of the group, or kept on its own time axis, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Warning {
     /// File.
     pub file: String,
     /// Variable.
     pub variable: String,
-    /// Why it was left out.
+    /// Why it was left out or kept apart.
     pub reason: String,
 }
 
@@ -115,12 +117,18 @@ pub fn build_group(batch: &BatchDescriptor, scans: &[FileScan]) -> Result<GroupB
     let mut static_vars: Vec<(usize, &VariableManifest)> = Vec::new();
     for (i, scan) in scans.iter().enumerate() {
         let Some(var) = data_variable(scan) else {
-            warn(
-                &mut warnings,
-                scan,
-                &scan.source.variable,
-                "variable not found in file".into(),
-            );
+            // A variable the reader could not describe (an unsupported filter or
+            // type) is in the file's problems: say why, not just "not found".
+            let reason = scan
+                .manifest
+                .problems
+                .iter()
+                .find(|p| p.variable == scan.source.variable)
+                .map_or_else(
+                    || "variable not found in file".to_string(),
+                    |p| p.error.clone(),
+                );
+            warn(&mut warnings, scan, &scan.source.variable, reason);
             continue;
         };
         if zarr::data_type(&var.dtype).is_none() {
@@ -267,6 +275,43 @@ pub fn build_group(batch: &BatchDescriptor, scans: &[FileScan]) -> Result<GroupB
             ));
             continue;
         } else {
+            let chunk = var.chunk_shape.first().copied().unwrap_or(1);
+            let positions: Vec<u64> = tv.years.iter().map(|y| u64::from(position[y])).collect();
+            match crate::axis::shared_axis_offset(&positions, chunk, union.len() as u64) {
+                Ok(offset) => {
+                    let first_chunk = (offset / chunk.max(1)) as u32;
+                    let refs = own_axis_refs(var, tv.scan_index)
+                        .into_iter()
+                        .map(|mut r| {
+                            r.index[0] += first_chunk;
+                            r
+                        })
+                        .collect();
+                    let mut shape = var.shape.clone();
+                    shape[0] = union.len() as u64;
+                    arrays.push(data_array(
+                        var,
+                        &shape,
+                        &var.chunk_shape,
+                        &dims,
+                        refs,
+                        &mut notes,
+                    ));
+                    notes.insert(format!(
+                        "{}: chunks span {chunk} time steps; placed on the shared time axis from index {offset}",
+                        var.variable
+                    ));
+                    continue;
+                }
+                Err(misfit) => {
+                    warn(
+                        &mut warnings,
+                        &scans[tv.scan_index],
+                        &var.variable,
+                        format!("kept on its own time axis time_{}: {misfit}", var.variable),
+                    );
+                }
+            }
             (var.chunk_shape.clone(), own_axis_refs(var, tv.scan_index))
         };
         // Chunks span several steps: own time axis.

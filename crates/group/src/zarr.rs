@@ -16,6 +16,7 @@ pub fn data_type(typestr: &str) -> Option<&'static str> {
         "u8" => "uint64",
         "f4" => "float32",
         "f8" => "float64",
+        "b1" => "bool",
         _ => return None,
     })
 }

@@ -15,9 +15,12 @@ pub fn run<Fut>(name: &str, main: impl FnOnce() -> Fut) -> ExitCode
 where
     Fut: Future<Output = anyhow::Result<ExitCode>>,
 {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::from_default_env();
+    // Colours only on a terminal: a log captured to a file or a pipe stays plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     // Lambda ships logs to CloudWatch: structured JSON there, readable text elsewhere.
     if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {

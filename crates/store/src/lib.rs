@@ -69,6 +69,43 @@ pub async fn open_existing(
     open_repository(location, s3, &[]).await.map(Some)
 }
 
+/// Whether the repository at `location` has a virtual chunk container whose
+/// prefix covers `source_prefix`: `None` when there is no repository yet (it
+/// gets one when it is created), `Some(containers)` listing its prefixes when
+/// none covers it. Creates nothing.
+pub async fn uncovered_source(
+    location: &StoreLocation,
+    s3: &S3Settings,
+    source_prefix: &str,
+) -> Result<Option<Vec<String>>> {
+    if !location.local_directory_exists()? {
+        return Ok(None);
+    }
+    let storage = location.storage(s3).await?;
+    let exists = Repository::exists(storage.clone(), None)
+        .await
+        .map_err(|e| StoreError::Location(format!("{location}: {e}")))?;
+    if !exists {
+        return Ok(None);
+    }
+    let Some((config, _)) = Repository::fetch_config(storage)
+        .await
+        .map_err(|e| StoreError::Location(format!("{location}: {e}")))?
+    else {
+        return Ok(None);
+    };
+    let prefix = location::container_prefix(source_prefix);
+    let prefixes: Vec<String> = config
+        .virtual_chunk_containers()
+        .map(|c| c.url_prefix().to_string())
+        .collect();
+    if prefixes.iter().any(|p| prefix.starts_with(p.as_str())) {
+        Ok(None)
+    } else {
+        Ok(Some(prefixes))
+    }
+}
+
 /// Manifests written at once during a commit. Icechunk writes one manifest per
 /// new array and by default one at a time; a commit of a hundred groups has
 /// hundreds of them, so the commit time was their sum.

@@ -43,6 +43,14 @@ pub struct EnqueueArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Skip the pre-flight checks. They check, before anything is sent or written: that AWS
+    /// credentials resolve; that the source lists; that the store takes a probe object (deleted
+    /// at once); that the work and results queues exist, send to their dead-letter queues, and
+    /// have visibility timeouts at least as long as the function timeouts (when the stack or
+    /// floe.toml gives them); and, after the store is opened, that its virtual chunk containers
+    /// cover the source.
+    #[arg(long)]
+    pub skip_checks: bool,
 }
 
 /// What `enqueue` did.
@@ -68,6 +76,11 @@ pub async fn run(args: &EnqueueArgs) -> Result<EnqueueSummary> {
     let work = config.require_work_queue()?.to_string();
     let records = Records::new(config.require_fragments()?, SourceOptions::from_env());
     let options = SourceOptions::from_env();
+    if !args.skip_checks {
+        let checks =
+            crate::preflight::run(&config, crate::preflight::Intent::Enqueue, &options).await;
+        crate::preflight::into_result(&checks)?;
+    }
     let skip = load_skip_list(args.skip_list.as_deref())?;
     let filter = GroupFilter::new(&args.filter)?;
     let mut plan = plan_archive(&source, &options, &skip, &filter).await?;
@@ -111,6 +124,12 @@ pub async fn run(args: &EnqueueArgs) -> Result<EnqueueSummary> {
     let Some(repo) = repo.filter(|_| !args.dry_run) else {
         return Ok(summary);
     };
+    if !args.skip_checks {
+        // Opening added the container if it was missing; a store that did not keep it
+        // (a read-only config object, say) would commit groups no reader may read.
+        let covered = crate::preflight::container_covers(config.require_store()?, &source).await;
+        crate::preflight::into_result(std::slice::from_ref(&covered))?;
+    }
     // Parents first, in one commit, so committers never race to create them.
     Committer::new(repo, CommitPolicy::default())
         .ensure_groups(&parent_groups(&plan))

@@ -69,7 +69,7 @@ pub struct LocalSummary {
     pub failed: Vec<(String, String)>,
     /// Files skipped by the plan, with reasons.
     pub skipped_files: Vec<(String, String)>,
-    /// Variables left out of groups, with reasons.
+    /// Variables left out of groups or kept on their own time axis, with reasons.
     pub warnings: Vec<String>,
     /// Commits made: the one creating parent groups (first run only) and the
     /// data commits.
@@ -236,7 +236,11 @@ pub fn render(summary: &LocalSummary) -> String {
         }
     }
     if !summary.warnings.is_empty() {
-        let _ = writeln!(s, "  variables left out: {}", summary.warnings.len());
+        let _ = writeln!(
+            s,
+            "  warnings (variables left out or kept on their own time axis): {}",
+            summary.warnings.len()
+        );
         for w in summary.warnings.iter().take(20) {
             let _ = writeln!(s, "    {w}");
         }

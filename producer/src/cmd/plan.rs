@@ -29,6 +29,9 @@ pub struct PlanArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// Skip the pre-flight checks (credentials, source, store, container; see `enqueue --help`).
+    #[arg(long)]
+    pub skip_checks: bool,
 }
 
 /// Counts of one institution/model.
@@ -55,6 +58,8 @@ pub struct PlanReport {
     pub skipped: Vec<(String, String)>,
     /// Estimated cost of running it on the AWS stack.
     pub cost: CostEstimate,
+    /// The pre-flight checks that ran (all passed, or the plan would have failed).
+    pub checks: Vec<crate::preflight::Check>,
 }
 
 /// Summarizes a plan.
@@ -76,18 +81,31 @@ pub fn report(source: &str, plan: &Plan) -> PlanReport {
         total,
         by_model,
         skipped: skipped_reasons(plan),
+        checks: Vec::new(),
     }
 }
 
 /// Lists and plans.
 pub async fn run(args: &PlanArgs) -> Result<PlanReport> {
+    use crate::preflight::{self, Intent};
     let config = args.fleet.resolve().await?;
     let source = config.require_source()?;
+    let options = SourceOptions::from_env();
+    let checks = if args.skip_checks {
+        Vec::new()
+    } else {
+        let checks = preflight::run(&config, Intent::Plan, &options).await;
+        preflight::into_result(&checks)?;
+        checks
+    };
     let skip = load_skip_list(args.skip_list.as_deref())?;
     let filter = GroupFilter::new(&args.filter)?;
-    let mut plan = plan_archive(source, &SourceOptions::from_env(), &skip, &filter).await?;
+    let mut plan = plan_archive(source, &options, &skip, &filter).await?;
     restrict_to_one_ice_sheet(&mut plan, config.ice_sheet.as_deref())?;
-    Ok(report(source, &plan))
+    Ok(PlanReport {
+        checks,
+        ..report(source, &plan)
+    })
 }
 
 fn human_bytes(b: u64) -> String {
@@ -106,6 +124,10 @@ pub fn render(r: &PlanReport) -> String {
     use std::fmt::Write;
     let mut s = String::new();
     let _ = writeln!(s, "plan of {}", r.source);
+    if !r.checks.is_empty() {
+        let _ = writeln!(s, "pre-flight:");
+        s.push_str(&crate::preflight::render(&r.checks));
+    }
     let _ = writeln!(
         s,
         "{:<32} {:>8} {:>8} {:>12}",
