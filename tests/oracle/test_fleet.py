@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 import warnings
 
 import pytest
@@ -139,3 +140,18 @@ def test_missing_configuration_is_named(tmp_path):
                           env=env_without_config(), cwd=tmp_path)
     assert proc.returncode != 0
     assert "no source archive" in proc.stderr and "FLOE_SOURCE_URL" in proc.stderr
+
+
+def test_a_committer_started_with_the_work_waits_for_the_whole_pipeline(archive, tmp_path):
+    """--exit-when-idle counts only while the whole pipeline is idle: with a batch waiting on the
+    work queue and no virtualizer yet, a committer with a 2 s idle limit is still there after
+    8 s; once a virtualizer runs, the group is committed and both exit by themselves."""
+    fleet = Fleet(tmp_path, archive["root"])
+    fleet.json("producer", "enqueue", "--filter", "AWI_PISM1/exp05", "--json")
+    committer, log = fleet.start("committer", "--exit-when-idle", 2, "--batch-size", 10, "--batching-window", 1)
+    time.sleep(8)
+    assert committer.poll() is None, log.read_text()[-2000:]
+    virtualizer, vlog = fleet.start("virtualizer", "--exit-when-idle", 2)
+    assert virtualizer.wait(timeout=120) == 0, vlog.read_text()[-2000:]
+    assert committer.wait(timeout=120) == 0, log.read_text()[-2000:]
+    assert [g for c in fleet.commits() for g in c["groups"]] == ["AWI_PISM1/exp05"]

@@ -36,7 +36,11 @@ pub async fn run(fleet: FleetArgs, worker: Option<WorkerSettings>) -> anyhow::Re
         records,
     ));
     let worker = match worker {
-        Some(settings) => {
+        Some(mut settings) => {
+            // Idle only when the virtualizers have nothing left either.
+            settings
+                .upstream_queues
+                .extend(config.work_queue_url.clone());
             let client = floe_fleet::sqs::client().await;
             let results = floe_fleet::sqs::Queue::new(client, config.require_results_queue()?);
             Some((results, settings))

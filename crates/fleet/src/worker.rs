@@ -35,12 +35,19 @@ pub struct WorkerSettings {
     /// Long-poll wait of each receive, in seconds (at most 20).
     #[arg(long, default_value_t = 20, value_name = "SECONDS")]
     pub poll_wait: u64,
-    /// Exit after this many seconds without messages (default: run until SIGTERM).
+    /// Exit after this many seconds of an idle pipeline (default: run until SIGTERM). Idle
+    /// means: no message received, none in flight or delayed on this queue, and (for the
+    /// committer) the work queue upstream empty too, so a committer started with the
+    /// virtualizers waits for their results instead of leaving before the first one.
     #[arg(long, value_name = "SECONDS")]
     pub exit_when_idle: Option<u64>,
     /// Independent receive-and-handle loops in this process.
     #[arg(long, default_value_t = 1)]
     pub concurrency: usize,
+    /// Queues upstream of this one that must be empty (nothing visible, in flight or
+    /// delayed) for the pipeline to count as idle; set by the program, not a flag.
+    #[arg(skip)]
+    pub upstream_queues: Vec<String>,
 }
 
 impl Default for WorkerSettings {
@@ -52,6 +59,7 @@ impl Default for WorkerSettings {
             poll_wait: 20,
             exit_when_idle: None,
             concurrency: 1,
+            upstream_queues: Vec::new(),
         }
     }
 }
@@ -177,7 +185,9 @@ async fn run_loop<H: BatchHandler>(
         };
         if batch.is_empty() {
             if let Some(limit) = settings.exit_when_idle {
-                if idle_since.elapsed() >= Duration::from_secs(limit) {
+                if !pipeline_idle(&queue, &settings.upstream_queues).await {
+                    idle_since = Instant::now();
+                } else if idle_since.elapsed() >= Duration::from_secs(limit) {
                     tracing::info!(slot, "idle, exiting");
                     break;
                 }
@@ -188,6 +198,22 @@ async fn run_loop<H: BatchHandler>(
         idle_since = Instant::now();
     }
     Ok(stats)
+}
+
+/// Whether nothing is waiting, in flight or delayed on this queue and on every
+/// upstream queue. A queue that cannot be read counts as busy: leaving early is
+/// the failure this guards against.
+async fn pipeline_idle(queue: &Queue, upstream: &[String]) -> bool {
+    if !queue.depth().await.is_ok_and(|d| d.total() == 0) {
+        return false;
+    }
+    for url in upstream {
+        let upstream = Queue::new(queue.client().clone(), url.clone());
+        if !upstream.depth().await.is_ok_and(|d| d.total() == 0) {
+            return false;
+        }
+    }
+    true
 }
 
 /// Gathers one batch: waits up to the long-poll time for a first message, then
