@@ -263,11 +263,9 @@ pub fn build_group(batch: &BatchDescriptor, scans: &[FileScan]) -> Result<GroupB
                     })
                 })
                 .collect();
-            let mut shape = var.shape.clone();
-            shape[0] = union.len() as u64;
-            arrays.push(data_array(
+            arrays.push(union_array(
                 var,
-                &shape,
+                union.len(),
                 &chunk_shape,
                 &dims,
                 refs,
@@ -287,11 +285,9 @@ pub fn build_group(batch: &BatchDescriptor, scans: &[FileScan]) -> Result<GroupB
                             r
                         })
                         .collect();
-                    let mut shape = var.shape.clone();
-                    shape[0] = union.len() as u64;
-                    arrays.push(data_array(
+                    arrays.push(union_array(
                         var,
-                        &shape,
+                        union.len(),
                         &var.chunk_shape,
                         &dims,
                         refs,
@@ -541,6 +537,20 @@ fn own_axis_refs(var: &VariableManifest, source: usize) -> Vec<VirtualRef> {
             length: c.length,
         })
         .collect()
+}
+
+/// A data variable on the shared `time` axis of `union_len` steps.
+fn union_array(
+    var: &VariableManifest,
+    union_len: usize,
+    chunk_shape: &[u64],
+    dims: &[String],
+    refs: Vec<VirtualRef>,
+    notes: &mut BTreeSet<String>,
+) -> ArrayFragment {
+    let mut shape = var.shape.clone();
+    shape[0] = union_len as u64;
+    data_array(var, &shape, chunk_shape, dims, refs, notes)
 }
 
 fn data_array(
