@@ -51,6 +51,9 @@ enum Command {
         #[command(subcommand)]
         command: cmd::dlq::DlqCommand,
     },
+    /// Check a finished store against its sources: every group present and current, every
+    /// chunk reference equal to its sources', sampled chunks equal byte for byte.
+    Verify(cmd::verify::VerifyArgs),
     /// Print the resolved configuration as floe.toml (e.g. `producer config --stack floe > floe.toml`).
     Config {
         #[command(flatten)]
@@ -73,8 +76,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 print!("{}", cmd::local::render(&summary));
             }
-            // 2: the run completed, but some batches failed (listed above).
-            Ok(if summary.failed.is_empty() {
+            // 2: the run completed, but some batches failed (listed above);
+            // 1: --verify found the store wrong.
+            Ok(if summary.verify.as_ref().is_some_and(|v| !v.passed()) {
+                ExitCode::FAILURE
+            } else if summary.failed.is_empty() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(2)
@@ -146,6 +152,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
         },
+        Command::Verify(args) => {
+            let report = cmd::verify::run(&args).await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", cmd::verify::render(&report));
+            }
+            Ok(if report.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
         Command::Config { fleet } => {
             print!("{}", fleet.resolve().await?.to_toml());
             Ok(ExitCode::SUCCESS)

@@ -5,7 +5,8 @@
 //! - [`open_repository`]: open or create a repository with its containers declared;
 //! - [`write`]: one fragment into an open session, idempotent by batch id;
 //! - [`commit`]: many fragments per commit, rebase on contention, bounded jittered retries;
-//! - [`gc`]: deleting what failed commit attempts left behind.
+//! - [`gc`]: deleting what failed commit attempts left behind;
+//! - [`verify`]: reading a finished store back (`producer verify`).
 //!
 //! ```text
 //! fragments ─▶ Committer::commit ─▶ writable session ─▶ apply_fragment × N ─▶ commit
@@ -19,6 +20,7 @@ pub mod commit;
 mod error;
 pub mod gc;
 pub mod location;
+pub mod verify;
 pub mod write;
 
 use std::collections::HashMap;
@@ -67,6 +69,40 @@ pub async fn open_existing(
         return Ok(None);
     }
     open_repository(location, s3, &[]).await.map(Some)
+}
+
+/// Opens the repository at `location` to read its chunks, with read access to the
+/// containers of `source_prefixes`; `None` when there is none. Reads only: the
+/// persisted configuration is not touched.
+pub async fn open_for_reading(
+    location: &StoreLocation,
+    s3: &S3Settings,
+    source_prefixes: &[String],
+) -> Result<Option<Repository>> {
+    if !location.local_directory_exists()? {
+        return Ok(None);
+    }
+    let storage = location.storage(s3).await?;
+    let exists = Repository::exists(storage.clone(), None)
+        .await
+        .map_err(|e| StoreError::Location(format!("{location}: {e}")))?;
+    if !exists {
+        return Ok(None);
+    }
+    let mut authorize = HashMap::new();
+    for prefix in source_prefixes {
+        let (container, credentials) = location::container(prefix, s3)?;
+        authorize.insert(container.url_prefix().to_string(), credentials);
+    }
+    let repo = Repository::open(storage)
+        .authorize_virtual_chunk_access(authorize)
+        .execute()
+        .await
+        .map_err(|e| StoreError::Location(format!("{location}: {e}")))?;
+    repo.reopen(Some(process_only_config()), None)
+        .await
+        .map(Some)
+        .map_err(|e| StoreError::Icechunk(format!("reopening {location}: {e}")))
 }
 
 /// Whether the repository at `location` has a virtual chunk container whose

@@ -46,6 +46,10 @@ pub struct LocalArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    /// After writing, check every group the run wrote or found unchanged against its sources
+    /// (`producer verify` with its default sample of 2 chunks per group).
+    #[arg(long)]
+    pub verify: bool,
 }
 
 /// What the run did.
@@ -78,6 +82,8 @@ pub struct LocalSummary {
     pub refs: usize,
     /// Wall time, seconds.
     pub seconds: f64,
+    /// The verdict of `--verify`.
+    pub verify: Option<super::verify::VerifyReport>,
 }
 
 /// Runs the pipeline.
@@ -120,6 +126,11 @@ pub async fn run(args: LocalArgs) -> Result<LocalSummary> {
         ..Default::default()
     };
     let groups: Vec<String> = plan.batches.iter().map(|b| b.group.group_path()).collect();
+    let all_batches = if args.verify {
+        plan.batches.clone()
+    } else {
+        Vec::new()
+    };
     let committed = floe_store::commit::committed_batches(committer.repository(), &groups).await?;
     let (todo, done): (Vec<_>, Vec<_>) = plan
         .batches
@@ -173,6 +184,20 @@ pub async fn run(args: LocalArgs) -> Result<LocalSummary> {
     }
     flush(&committer, &mut pending, &mut summary, &bar).await?;
     bar.finish_and_clear();
+    if args.verify {
+        let stored: std::collections::BTreeSet<&String> = summary
+            .written_groups
+            .iter()
+            .chain(&summary.unchanged_groups)
+            .collect();
+        let batches = all_batches
+            .into_iter()
+            .filter(|b| stored.contains(&b.group.group_path()))
+            .collect();
+        let store = location.to_string();
+        summary.verify =
+            Some(super::verify::verify(&source, &store, batches, Some(2), !args.json).await?);
+    }
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }
@@ -246,6 +271,9 @@ pub fn render(summary: &LocalSummary) -> String {
         }
     }
     let _ = writeln!(s, "  time: {:.1} s", summary.seconds);
+    if let Some(report) = &summary.verify {
+        s.push_str(&super::verify::render(report));
+    }
     // The snippet opens a group that is really in the store.
     let Some(group) = summary
         .written_groups

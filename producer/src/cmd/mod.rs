@@ -5,3 +5,4 @@ pub mod enqueue;
 pub mod local;
 pub mod plan;
 pub mod status;
+pub mod verify;

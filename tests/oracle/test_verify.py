@@ -1,0 +1,85 @@
+"""`producer verify` on stores written by `producer local`: a good store passes; a store missing
+a group, and a store whose source file was overwritten after the run, fail, naming the group
+and the chunk. The checks are floe's, the store is read through the real icechunk crate, and
+the sources through ranged reads."""
+import json
+import shutil
+import subprocess
+import sys
+import time
+
+import netCDF4
+import pytest
+
+from conftest import ROOT, binary
+
+GOOD = ["AWI_PISM1/exp05", "UCIJPL_ISSM/exp13", "CPOM_BISICLES/exp05"]
+
+
+def producer(*args):
+    return subprocess.run([binary("producer"), *map(str, args)], capture_output=True, text=True, timeout=600)
+
+
+def verify(source, store, *args):
+    filters = [a for g in GOOD for a in ("--filter", g)]
+    return producer("verify", "--source", source, "--store", store, *filters, *args)
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    out = tmp_path_factory.mktemp("verify")
+    subprocess.run([sys.executable, str(ROOT / "tests/fixtures/make_archive.py"), str(out)], check=True)
+    return out / "archive"
+
+
+@pytest.fixture
+def built(archive, tmp_path):
+    """A private copy of the archive and a store of its GOOD groups."""
+    root = tmp_path / "archive"
+    shutil.copytree(archive, root)
+    store = tmp_path / "store"
+    filters = [a for g in GOOD for a in ("--filter", g)]
+    proc = producer("local", "--source", root, "--store", store, *filters)
+    assert proc.returncode == 0, proc.stderr
+    return root, store
+
+
+def test_a_good_store_passes_with_sampled_and_with_all_chunks(built):
+    root, store = built
+    proc = verify(root, store, "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    assert [g["group"] for g in report["groups"]] == sorted(GOOD)
+    assert all(g["status"] == "ok" and g["references"] > 0 and g["chunks_read"] == 2 for g in report["groups"])
+    every = json.loads(verify(root, store, "--json", "--all").stdout)
+    assert all(g["status"] == "ok" and g["chunks_read"] == g["references"] for g in every["groups"]), every
+
+
+def test_local_verify_checks_what_it_wrote(archive, tmp_path):
+    proc = producer("local", "--source", archive, "--store", tmp_path / "store", "--filter", "AWI_PISM1/exp05",
+                    "--verify", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)["verify"]
+    assert [(g["group"], g["status"]) for g in report["groups"]] == [("AWI_PISM1/exp05", "ok")]
+
+
+def test_a_missing_group_fails_and_is_named(built):
+    root, store = built
+    proc = producer("verify", "--source", root, "--store", store, "--filter", "AWI_PISM1/exp05", "--filter",
+                    "LSCE_GRISLI2/exp05")
+    assert proc.returncode == 1
+    assert "MISSING LSCE_GRISLI2/exp05" in proc.stdout and "1 ok, 1 missing" in proc.stdout, proc.stdout
+
+
+def test_an_overwritten_source_fails_naming_the_group_and_the_chunk(built):
+    root, store = built
+    time.sleep(1.1)  # a modification time in a later second than the one the store recorded
+    path = root / "AWI/PISM1/exp05/lithk_AIS_AWI_PISM1_exp05.nc"
+    with netCDF4.Dataset(path, "r+") as ds:
+        ds["lithk"][0] = ds["lithk"][0] + 1.0
+    proc = verify(root, store, "--all")
+    assert proc.returncode == 1
+    out = proc.stdout
+    assert "STALE AWI_PISM1/exp05" in out, out
+    assert "AWI_PISM1/exp05/lithk: chunk [0, 0, 0]" in out, out
+    assert "UCIJPL_ISSM/exp13" not in out.split("\n", 1)[1]  # the other groups are fine
