@@ -58,17 +58,26 @@ pub async fn open_existing(
     location: &StoreLocation,
     s3: &S3Settings,
 ) -> Result<Option<Repository>> {
+    if existing_storage(location, s3).await?.is_none() {
+        return Ok(None);
+    }
+    open_repository(location, s3, &[]).await.map(Some)
+}
+
+/// The storage of the repository at `location`, or `None` when there is no
+/// repository there (a local directory is not created to find out).
+async fn existing_storage(
+    location: &StoreLocation,
+    s3: &S3Settings,
+) -> Result<Option<std::sync::Arc<dyn icechunk::Storage + Send + Sync>>> {
     if !location.local_directory_exists()? {
         return Ok(None);
     }
     let storage = location.storage(s3).await?;
-    let exists = Repository::exists(storage, None)
+    let exists = Repository::exists(storage.clone(), None)
         .await
         .map_err(|e| StoreError::Location(format!("{location}: {e}")))?;
-    if !exists {
-        return Ok(None);
-    }
-    open_repository(location, s3, &[]).await.map(Some)
+    Ok(exists.then_some(storage))
 }
 
 /// Opens the repository at `location` to read its chunks, with read access to the
@@ -79,16 +88,9 @@ pub async fn open_for_reading(
     s3: &S3Settings,
     source_prefixes: &[String],
 ) -> Result<Option<Repository>> {
-    if !location.local_directory_exists()? {
+    let Some(storage) = existing_storage(location, s3).await? else {
         return Ok(None);
-    }
-    let storage = location.storage(s3).await?;
-    let exists = Repository::exists(storage.clone(), None)
-        .await
-        .map_err(|e| StoreError::Location(format!("{location}: {e}")))?;
-    if !exists {
-        return Ok(None);
-    }
+    };
     let mut authorize = HashMap::new();
     for prefix in source_prefixes {
         let (container, credentials) = location::container(prefix, s3)?;
@@ -114,16 +116,9 @@ pub async fn uncovered_source(
     s3: &S3Settings,
     source_prefix: &str,
 ) -> Result<Option<Vec<String>>> {
-    if !location.local_directory_exists()? {
+    let Some(storage) = existing_storage(location, s3).await? else {
         return Ok(None);
-    }
-    let storage = location.storage(s3).await?;
-    let exists = Repository::exists(storage.clone(), None)
-        .await
-        .map_err(|e| StoreError::Location(format!("{location}: {e}")))?;
-    if !exists {
-        return Ok(None);
-    }
+    };
     let Some((config, _)) = Repository::fetch_config(storage)
         .await
         .map_err(|e| StoreError::Location(format!("{location}: {e}")))?
