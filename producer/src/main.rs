@@ -51,8 +51,18 @@ enum Command {
         #[command(subcommand)]
         command: cmd::dlq::DlqCommand,
     },
-    /// Check a finished store against its sources: every group present and current, every
-    /// chunk reference equal to its sources', sampled chunks equal byte for byte.
+    /// Check a finished store against its sources; exit 0 when every group is right, 1 otherwise.
+    ///
+    /// For every group of the archive (--source, or floe.toml's): it is in the store under the
+    /// batch id of its current inputs (else it is listed as missing or stale); every array's chunk
+    /// references equal, chunk for chunk, those its sources' headers give now; and --sample chunks
+    /// per group (--all: every chunk) read through icechunk equal, byte for byte, a ranged read of
+    /// their source range. A source file changed after the run shows as a stale group, with the
+    /// chunks that no longer match or that icechunk refuses to serve.
+    ///
+    /// Requests: the header reads of a virtualizer run (1 to 2 ranged GETs per file), one manifest
+    /// per array from the store, and 2 ranged GETs per sampled chunk: about 2 x files + 26 + 2 x N
+    /// per ISMIP6 group, so about 100 per group with the default sample.
     Verify(cmd::verify::VerifyArgs),
     /// Print the resolved configuration as floe.toml (e.g. `producer config --stack floe > floe.toml`).
     Config {

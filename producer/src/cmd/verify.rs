@@ -24,17 +24,6 @@ use crate::archive::{load_skip_list, plan_archive, restrict_to_one_ice_sheet, Gr
 
 /// Options of `verify`.
 #[derive(Debug, Clone, clap::Args)]
-#[command(
-    long_about = "Check a finished store against its sources; exit 0 when every group is right, 1 otherwise.\n\n\
-For every group of the archive (--source, or floe.toml's): it is in the store under the batch id of \
-its current inputs (else it is listed as missing or stale); every array's chunk references equal, \
-chunk for chunk, those its sources' headers give now; and --sample chunks per group (--all: every \
-chunk) read through icechunk equal, byte for byte, a ranged read of their source range. A source \
-file changed after the run shows as a stale group and as chunks icechunk refuses to serve.\n\n\
-Requests: the header reads of a virtualizer run (about 1 to 2 ranged GETs per file), one manifest \
-per array from the store, and 2 ranged GETs per sampled chunk: about 2 x files + 26 + 2 x N per \
-ISMIP6 group, so the default costs about 100 requests per group."
-)]
 pub struct VerifyArgs {
     /// Where the store and the archive are (config file, stack, environment, flags).
     #[command(flatten)]
