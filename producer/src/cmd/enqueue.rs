@@ -26,7 +26,8 @@ pub struct EnqueueArgs {
     /// Every group of the archive.
     #[arg(long, conflicts_with = "filter", required_unless_present = "filter")]
     pub all: bool,
-    /// Only groups matching INST[/MODEL[/EXP]] glob patterns (repeatable).
+    /// Only these groups (repeatable): INST/MODEL/EXP or the group path INST_MODEL/EXP, with *
+    /// globs and shorter forms (AWI, AWI/PISM1, AWI_PISM1, "*/exp05"). Matching nothing is an error.
     #[arg(long)]
     pub filter: Vec<String>,
     /// Show what would be sent; send nothing, change nothing.

@@ -27,7 +27,8 @@ pub struct LocalArgs {
     /// Icechunk repository to write (a directory or s3://bucket/prefix).
     #[arg(long, default_value = "floe-demo/store")]
     pub store: String,
-    /// Only groups matching INST[/MODEL[/EXP]] glob patterns (repeatable).
+    /// Only these groups (repeatable): INST/MODEL/EXP or the group path INST_MODEL/EXP, with *
+    /// globs and shorter forms (AWI, AWI/PISM1, AWI_PISM1, "*/exp05"). Matching nothing is an error.
     #[arg(long)]
     pub filter: Vec<String>,
     /// Groups per commit.

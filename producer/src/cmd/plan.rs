@@ -20,7 +20,8 @@ pub struct PlanArgs {
     /// Where the fleet is (config file, stack, environment, flags).
     #[command(flatten)]
     pub fleet: FleetArgs,
-    /// Only groups matching INST[/MODEL[/EXP]] glob patterns (repeatable).
+    /// Only these groups (repeatable): INST/MODEL/EXP or the group path INST_MODEL/EXP, with *
+    /// globs and shorter forms (AWI, AWI/PISM1, AWI_PISM1, "*/exp05"). Matching nothing is an error.
     #[arg(long)]
     pub filter: Vec<String>,
     /// Skip list file (default: the built-in one).
