@@ -78,10 +78,14 @@ pub async fn run(config: &FleetConfig, intent: Intent, options: &SourceOptions) 
         .any(|u| u.starts_with("s3://"));
     let queues = intent == Intent::Enqueue
         && (config.work_queue_url.is_some() || config.results_queue_url.is_some());
-    let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    if on_s3 || queues {
+    // The AWS chain (profiles, SSO, instance metadata) is resolved only when needed.
+    let shared = if on_s3 || queues {
+        let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         checks.push(credentials(&shared).await);
-    }
+        Some(shared)
+    } else {
+        None
+    };
     if let Some(source) = &config.source_url {
         checks.push(source_lists(source, options).await);
     }
@@ -92,8 +96,8 @@ pub async fn run(config: &FleetConfig, intent: Intent, options: &SourceOptions) 
             checks.push(container_covers(store, source).await);
         }
     }
-    if intent == Intent::Enqueue {
-        let client = aws_sdk_sqs::Client::new(&shared);
+    if let (Intent::Enqueue, Some(shared)) = (intent, &shared) {
+        let client = aws_sdk_sqs::Client::new(shared);
         for (name, url, dlq, timeout) in [
             (
                 "work queue",
@@ -132,9 +136,9 @@ async fn credentials(shared: &aws_config::SdkConfig) -> Check {
 
 async fn source_lists(source: &str, options: &SourceOptions) -> Check {
     let name = format!("source {source} lists");
-    match floe_source::list(source, options).await {
-        Ok(objects) if !objects.is_empty() => Check::passed(name),
-        Ok(_) => Check::failed(
+    match floe_source::lists_anything(source, options).await {
+        Ok(true) => Check::passed(name),
+        Ok(false) => Check::failed(
             name,
             "it lists no object: check source_url (an archive's root, INST/MODEL/EXP/*.nc under it)",
         ),

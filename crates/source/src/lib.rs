@@ -385,14 +385,33 @@ impl Storage for RangeReader {
     }
 }
 
+/// The backend and object path of a prefix URL.
+fn resolve_prefix(prefix_url: &str, options: &SourceOptions) -> Result<(Source, Path)> {
+    let probe = format!("{}/_", prefix_url.trim_end_matches('/'));
+    let source = Source::resolve(&probe, options)?;
+    let parts = source.path.parts().collect::<Vec<_>>();
+    let prefix = Path::from_iter(parts[..parts.len().saturating_sub(1)].iter().cloned());
+    Ok((source, prefix))
+}
+
+/// Whether anything is listed under a prefix URL: the first page of one listing,
+/// not the whole archive (pre-flight's "the source lists").
+pub async fn lists_anything(prefix_url: &str, options: &SourceOptions) -> Result<bool> {
+    use futures::StreamExt;
+    let prefix_url = normalize_url(prefix_url);
+    let (source, prefix) = resolve_prefix(&prefix_url, options)?;
+    match source.store.list(Some(&prefix)).next().await {
+        None => Ok(false),
+        Some(Ok(_)) => Ok(true),
+        Some(Err(e)) => Err(SourceError::store(&prefix_url, e)),
+    }
+}
+
 /// Lists the objects under a prefix URL (a local directory, `s3://bucket/prefix`).
 pub async fn list(prefix_url: &str, options: &SourceOptions) -> Result<Vec<ObjectInfo>> {
     use futures::TryStreamExt;
     let prefix_url = normalize_url(prefix_url);
-    let probe = format!("{}/_", prefix_url.trim_end_matches('/'));
-    let source = Source::resolve(&probe, options)?;
-    let prefix = source.path.parts().collect::<Vec<_>>();
-    let prefix = Path::from_iter(prefix[..prefix.len().saturating_sub(1)].iter().cloned());
+    let (source, prefix) = resolve_prefix(&prefix_url, options)?;
     let base = prefix_url.trim_end_matches('/').to_string();
     let metas: Vec<_> = source
         .store

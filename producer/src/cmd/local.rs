@@ -196,8 +196,9 @@ pub async fn run(args: LocalArgs) -> Result<LocalSummary> {
             .filter(|b| stored.contains(&b.group.group_path()))
             .collect();
         let store = location.to_string();
-        summary.verify =
-            Some(super::verify::verify(&source, &store, batches, Some(2), !args.json).await?);
+        summary.verify = Some(
+            super::verify::verify(&source, &store, batches, &options, Some(2), !args.json).await?,
+        );
     }
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)

@@ -83,10 +83,10 @@ pub async fn verify(
     source: &str,
     store: &str,
     plan: Vec<BatchDescriptor>,
+    options: &SourceOptions,
     sample: Option<usize>,
     show_progress: bool,
 ) -> Result<VerifyReport> {
-    let options = SourceOptions::from_env();
     let location = StoreLocation::parse(store)?;
     let prefix = floe_store::location::container_prefix(&floe_source::normalize_url(source));
     let repo = floe_store::open_for_reading(&location, &S3Settings::from_env(), &[prefix])
@@ -124,7 +124,7 @@ pub async fn verify(
             },
             Some(id) if id != &batch.batch_id => {
                 // Still compared chunk by chunk, so the report names what changed.
-                let mut check = check_group(&reader, batch, &options, sample).await;
+                let mut check = check_group(&reader, batch, options, sample).await;
                 check.problems.insert(0, format!(
                     "the store holds batch {id}, the current inputs make batch {} (a source changed after the run, or the run did not finish)",
                     batch.batch_id
@@ -132,7 +132,7 @@ pub async fn verify(
                 check.status = "stale";
                 check
             }
-            Some(_) => check_group(&reader, batch, &options, sample).await,
+            Some(_) => check_group(&reader, batch, options, sample).await,
         };
         if check.status != "ok" {
             bar.println(format!(
@@ -252,7 +252,7 @@ pub async fn run(args: &VerifyArgs) -> Result<VerifyReport> {
         .with_context(|| format!("planning {source}"))?;
     restrict_to_one_ice_sheet(&mut plan, config.ice_sheet.as_deref())?;
     let sample = (!args.all).then_some(args.sample);
-    verify(&source, &store, plan.batches, sample, !args.json).await
+    verify(&source, &store, plan.batches, &options, sample, !args.json).await
 }
 
 /// The readable verdict.
