@@ -60,9 +60,18 @@ enum Command {
     /// their source range. A source file changed after the run shows as a stale group, with the
     /// chunks that no longer match or that icechunk refuses to serve.
     ///
+    /// Each sampled chunk of a numeric array is also decoded on two independent paths and
+    /// compared value for value: zarrs reads it from the store through the codecs the store
+    /// declares, and the NetCDF readers read the same region of the source through the file's own
+    /// filter pipeline (deflate, shuffle, fletcher32, zstd, bzip2, blosc). A codec description
+    /// that does not match the bytes passes the byte comparison and fails this one, naming the
+    /// array, the chunk and the first value that differs. Boolean and byte-string arrays are
+    /// compared as bytes only.
+    ///
     /// Requests: the header reads of a virtualizer run (1 to 2 ranged GETs per file), one manifest
-    /// per array from the store, and 2 ranged GETs per sampled chunk: about 2 x files + 26 + 2 x N
-    /// per ISMIP6 group, so about 100 per group with the default sample.
+    /// per array from the store, and up to 6 GETs per sampled chunk (the chunk through icechunk
+    /// twice, its source range twice, and the source file's header, 1 to 2): about 2 x files + 26
+    /// + 6 x N per ISMIP6 group, so about 90 per group with the default sample.
     Verify(cmd::verify::VerifyArgs),
     /// Print the resolved configuration as floe.toml (e.g. `producer config --stack floe > floe.toml`).
     Config {

@@ -1,6 +1,6 @@
 """`producer verify` on stores written by `producer local`: a good store passes; a store missing
-a group, and a store whose source file was overwritten after the run, fail, naming the group
-and the chunk. The checks are floe's, the store is read through the real icechunk crate, and
+a group, a store whose source file was overwritten after the run, and a store whose codec
+description is wrong (right bytes, wrong values), fail, naming the group and the chunk. The checks are floe's, the store is read through the real icechunk crate, and
 the sources through ranged reads."""
 import json
 import shutil
@@ -50,7 +50,8 @@ def test_a_good_store_passes_with_sampled_and_with_all_chunks(built):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = json.loads(proc.stdout)
     assert [g["group"] for g in report["groups"]] == sorted(GOOD)
-    assert all(g["status"] == "ok" and g["references"] > 0 and g["chunks_read"] == 2 for g in report["groups"])
+    assert all(g["status"] == "ok" and g["references"] > 0 and g["chunks_read"] == 2 == g["chunks_decoded"]
+               for g in report["groups"]), report
     every = json.loads(verify(root, store, "--json", "--all").stdout)
     assert all(g["status"] == "ok" and g["chunks_read"] == g["references"] for g in every["groups"]), every
 
@@ -83,3 +84,54 @@ def test_an_overwritten_source_fails_naming_the_group_and_the_chunk(built):
     assert "STALE AWI_PISM1/exp05" in out, out
     assert "AWI_PISM1/exp05/lithk: chunk [0, 0, 0]" in out, out
     assert "UCIJPL_ISSM/exp13" not in out.split("\n", 1)[1]  # the other groups are fine
+
+
+def rewrite_codecs(store, archive, array):
+    """Commits a new codec description for one array, keeping its chunk references: the store
+    then points at the right bytes but describes them wrongly (a bug no byte comparison sees).
+    Shuffle is dropped where there is one, else the byte order is flipped. Returns what changed."""
+    import asyncio
+
+    import icechunk
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.buffer.cpu import Buffer
+
+    repo = icechunk.Repository.open(
+        icechunk.local_filesystem_storage(str(store)),
+        authorize_virtual_chunk_access={f"file://{archive}/": icechunk.credentials.LocalFileSystemAccess})
+    session = repo.writable_session("main")
+    key = f"{array}/zarr.json"
+
+    async def rewrite():
+        meta = json.loads((await session.store.get(key, default_buffer_prototype())).to_bytes())
+        names = [c["name"] for c in meta["codecs"]]
+        if "numcodecs.shuffle" in names:
+            meta["codecs"] = [c for c in meta["codecs"] if c["name"] != "numcodecs.shuffle"]
+            change = "dropped numcodecs.shuffle"
+        else:
+            codec = next(c for c in meta["codecs"] if c["name"] == "bytes")
+            endian = codec.setdefault("configuration", {}).get("endian", "little")
+            codec["configuration"]["endian"] = "big" if endian == "little" else "little"
+            change = f"byte order {endian} -> {codec['configuration']['endian']}"
+        await session.store.set(key, Buffer.from_bytes(json.dumps(meta).encode()))
+        return change
+
+    change = asyncio.run(rewrite())
+    session.commit(f"test: {change} on {array}")
+    return change
+
+
+def test_a_wrong_codec_description_passes_the_bytes_and_fails_the_values(built):
+    root, store = built
+    change = rewrite_codecs(store, root, "AWI_PISM1/exp05/lithk")
+    proc = verify(root, store, "--all", "--json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    groups = {g["group"]: g for g in json.loads(proc.stdout)["groups"]}
+    bad = groups["AWI_PISM1/exp05"]
+    assert bad["status"] == "wrong", (change, bad)
+    # Every reference and every byte still agree: only the decoded values tell.
+    assert not any("bytes icechunk serves differ" in p or "the store points at" in p for p in bad["problems"])
+    assert any(p.startswith("AWI_PISM1/exp05/lithk: chunk [0, 0, 0]") and "decoded value(s) differ" in p
+               for p in bad["problems"]), (change, bad["problems"])
+    assert all(g["status"] == "ok" and g["chunks_decoded"] == g["chunks_read"] > 0
+               for name, g in groups.items() if name != "AWI_PISM1/exp05"), groups

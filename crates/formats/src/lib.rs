@@ -17,7 +17,10 @@
 
 #![warn(missing_docs)]
 
+pub mod data;
 mod error;
+#[cfg(feature = "filters")]
+pub mod filters;
 mod hdf5;
 mod model;
 mod netcdf3;

@@ -20,6 +20,9 @@ pub enum StoreError {
     /// Another committer won the race and rebasing did not resolve it.
     #[error("commit conflict: {0}")]
     Conflict(String),
+    /// zarrs cannot open or decode an array as the store describes it.
+    #[error("read as Zarr (zarrs): {0}")]
+    Zarr(String),
     /// Any other icechunk failure (storage, I/O).
     #[error("icechunk: {0}")]
     Icechunk(String),

@@ -1,8 +1,10 @@
 //! Reading a finished store back for `producer verify`: the chunk references
 //! an array holds, and the bytes icechunk serves for one chunk (fetched from the
 //! source through the virtual chunk container, with the recorded ETag or
-//! modification time checked). [`compare_refs`] is the pure comparison with the
-//! references a fresh read of the sources gives.
+//! modification time checked), and the values a Zarr reader (`zarrs`, through
+//! `zarrs_icechunk`) decodes from that chunk with the codec pipeline the store
+//! declares. [`compare_refs`] and [`compare_values`] are the pure comparisons
+//! with what a fresh read of the sources gives.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -54,6 +56,7 @@ impl std::fmt::Display for StoredChunk {
 /// A read-only view of the tip of `main`.
 pub struct StoreReader {
     store: Store,
+    zarr: Arc<zarrs_icechunk::AsyncIcechunkStore>,
 }
 
 impl StoreReader {
@@ -63,8 +66,10 @@ impl StoreReader {
             .readonly_session(&VersionInfo::BranchTipRef(BRANCH.into()))
             .await
             .map_err(from_repo)?;
+        let session = Arc::new(RwLock::new(session));
         Ok(StoreReader {
-            store: Store::from_session(Arc::new(RwLock::new(session))).await,
+            zarr: Arc::new(zarrs_icechunk::AsyncIcechunkStore::from(session.clone())),
+            store: Store::from_session(session).await,
         })
     }
 
@@ -112,6 +117,139 @@ impl StoreReader {
     }
 }
 
+/// The Zarr data types whose values `decoded_chunk` compares.
+const NUMERIC_TYPES: [&str; 10] = [
+    "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64",
+];
+
+/// A chunk decoded by zarrs through the codec pipeline the store declares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodedChunk {
+    /// The chunk's shape (the full grid cell, edge chunks included).
+    pub shape: Vec<u64>,
+    /// Its values in C order, as `f64` (exact for every type up to 32 bits,
+    /// and for 64-bit integers up to 2^53).
+    pub values: Vec<f64>,
+}
+
+impl StoreReader {
+    /// One chunk of `group/array` decoded by zarrs. `None` for data types whose
+    /// values are not numbers (bool, fixed-length bytes): their bytes are
+    /// compared, their values are not.
+    pub async fn decoded_chunk(
+        &self,
+        array_path: &str,
+        index: &[u32],
+    ) -> Result<Option<DecodedChunk>> {
+        use zarrs::array::Array;
+        let zarr_err = |e: &dyn std::fmt::Display| StoreError::Zarr(format!("{array_path}: {e}"));
+        // The data type from the metadata itself: zarrs need not know every
+        // type the store holds (byte strings) to decode the numeric ones.
+        let metadata = self
+            .store
+            .get(&format!("{array_path}/zarr.json"), &ByteRange::From(0))
+            .await
+            .map_err(from_store)?;
+        let metadata: serde_json::Value =
+            serde_json::from_slice(&metadata).map_err(|e| zarr_err(&e))?;
+        let data_type = metadata["data_type"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if !NUMERIC_TYPES.contains(&data_type.as_str()) {
+            return Ok(None);
+        }
+        let array = Array::async_open(self.zarr.clone(), &format!("/{array_path}"))
+            .await
+            .map_err(|e| zarr_err(&e))?;
+        let index: Vec<u64> = index.iter().map(|i| u64::from(*i)).collect();
+        let shape: Vec<u64> = array
+            .chunk_shape(&index)
+            .map_err(|e| zarr_err(&e))?
+            .iter()
+            .map(|n| n.get())
+            .collect();
+        macro_rules! decode {
+            ($t:ty) => {
+                array
+                    .async_retrieve_chunk::<Vec<$t>>(&index)
+                    .await
+                    .map_err(|e| zarr_err(&e))?
+                    .into_iter()
+                    .map(|v| v as f64)
+                    .collect::<Vec<f64>>()
+            };
+        }
+        let values = match data_type.as_str() {
+            "int8" => decode!(i8),
+            "int16" => decode!(i16),
+            "int32" => decode!(i32),
+            "int64" => decode!(i64),
+            "uint8" => decode!(u8),
+            "uint16" => decode!(u16),
+            "uint32" => decode!(u32),
+            "uint64" => decode!(u64),
+            "float32" => decode!(f32),
+            "float64" => decode!(f64),
+            other => return Err(zarr_err(&format!("no decoder for data type {other}"))),
+        };
+        Ok(Some(DecodedChunk { shape, values }))
+    }
+}
+
+/// Differences between a chunk as zarrs decodes it and the values the source
+/// readers give for the same region (`extent`, C order; the chunk may be
+/// larger: an edge chunk's padding, or leading dimensions of length 1 the
+/// store adds), one sentence, or `None` when they agree. NaN equals NaN.
+pub fn compare_values(chunk: &DecodedChunk, extent: &[u64], source: &[f64]) -> Option<String> {
+    let rank = chunk.shape.len();
+    if extent.len() > rank || chunk.shape[..rank - extent.len()].iter().any(|n| *n != 1) {
+        return Some(format!(
+            "a chunk of shape {:?} cannot hold a source region of shape {extent:?}",
+            chunk.shape
+        ));
+    }
+    let shape = &chunk.shape[rank - extent.len()..];
+    if extent.iter().zip(shape).any(|(e, s)| e > s)
+        || source.len() as u64 != extent.iter().product::<u64>()
+        || chunk.values.len() as u64 != shape.iter().product::<u64>()
+    {
+        return Some(format!(
+            "the source region {extent:?} ({} values) does not fit the decoded chunk {:?} ({} values)",
+            source.len(),
+            chunk.shape,
+            chunk.values.len()
+        ));
+    }
+    let mut differ = 0usize;
+    let mut first = None;
+    let mut position = vec![0u64; extent.len()];
+    for (k, expected) in source.iter().enumerate() {
+        // C-order position in the region → offset in the chunk.
+        let mut rest = k as u64;
+        for d in (0..extent.len()).rev() {
+            position[d] = rest % extent[d];
+            rest /= extent[d];
+        }
+        let offset = position
+            .iter()
+            .zip(shape)
+            .fold(0u64, |acc, (p, s)| acc * s + p) as usize;
+        let actual = chunk.values[offset];
+        let same = actual == *expected || (actual.is_nan() && expected.is_nan());
+        if !same {
+            differ += 1;
+            first.get_or_insert((position.clone(), actual, *expected));
+        }
+    }
+    first.map(|(at, actual, expected)| {
+        format!(
+            "{differ} of {} decoded value(s) differ from the source's; first at {at:?}: the store decodes {actual}, the source reads {expected}",
+            source.len()
+        )
+    })
+}
+
 /// Differences between the references a fresh read of the sources gives
 /// (`expected`: chunk index → (URL, offset, length)) and what the store holds,
 /// one sentence each, naming the chunk.
@@ -156,6 +294,31 @@ mod tests {
             offset,
             length,
         }
+    }
+
+    #[test]
+    fn decoded_values_are_compared_inside_the_source_region() {
+        // A (1, 2, 3) chunk whose source region is its first row (2 x 2 of it).
+        let chunk = DecodedChunk {
+            shape: vec![1, 2, 3],
+            values: vec![1.0, 2.0, f64::NAN, 4.0, 5.0, 6.0],
+        };
+        assert_eq!(compare_values(&chunk, &[2, 2], &[1.0, 2.0, 4.0, 5.0]), None);
+        assert_eq!(
+            compare_values(&chunk, &[1, 2, 3], &[1.0, 2.0, f64::NAN, 4.0, 5.0, 6.0]),
+            None
+        );
+        let wrong = compare_values(&chunk, &[2, 2], &[1.0, 2.0, 4.0, 7.0]).expect("differs");
+        assert!(
+            wrong.starts_with("1 of 4 decoded value(s) differ") && wrong.contains("[1, 1]"),
+            "{wrong}"
+        );
+        assert!(compare_values(&chunk, &[2, 4], &[0.0; 8])
+            .expect("differs")
+            .contains("does not fit"));
+        assert!(compare_values(&chunk, &[2, 2, 2, 2], &[0.0; 16])
+            .expect("differs")
+            .contains("cannot hold"));
     }
 
     #[test]

@@ -5,8 +5,11 @@
 //! chunk for chunk, those a fresh read of the sources' headers gives (so the
 //! chunk counts equal the chunks allocated in the sources); and N sampled chunks
 //! (`--all`: every one) read through icechunk equal, byte for byte, a ranged read
-//! of their source range. Not done yet: decoding the sampled chunks through
-//! zarrs and comparing values with the readers' own data path (see the README).
+//! of their source range, and decode to the same values on two independent
+//! paths: the store read as Zarr by `zarrs` (the codec pipeline floe declared)
+//! and the source read by the NetCDF readers' own data path (the filter
+//! pipeline the file declares). A wrong codec description passes the byte
+//! comparison and fails the decoded one.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -58,6 +61,9 @@ pub struct GroupCheck {
     pub references: usize,
     /// Chunks read and compared byte for byte.
     pub chunks_read: usize,
+    /// Of those, chunks decoded on both paths and compared value for value
+    /// (the others hold booleans or bytes, whose bytes alone are compared).
+    pub chunks_decoded: usize,
 }
 
 /// The whole verdict.
@@ -121,6 +127,7 @@ pub async fn verify(
                 problems: vec!["not in the store".into()],
                 references: 0,
                 chunks_read: 0,
+                chunks_decoded: 0,
             },
             Some(id) if id != &batch.batch_id => {
                 // Still compared chunk by chunk, so the report names what changed.
@@ -163,6 +170,7 @@ async fn check_group(
         problems: Vec::new(),
         references: 0,
         chunks_read: 0,
+        chunks_decoded: 0,
     };
     let build = match floe_virtualizer::virtualize_batch(batch, options).await {
         Ok(build) => build,
@@ -175,6 +183,11 @@ async fn check_group(
         }
     };
     let fragment = &build.fragment;
+    let sizes: BTreeMap<&str, u64> = fragment
+        .sources
+        .iter()
+        .map(|f| (f.url.as_str(), f.size))
+        .collect();
     // (array path, chunk index, url, offset, length) of every reference, for sampling.
     let mut candidates = Vec::new();
     for array in fragment.arrays.iter().filter(|a| !a.refs.is_empty()) {
@@ -213,7 +226,17 @@ async fn check_group(
                 .await
         };
         match (stored, source.await) {
-            (Ok(a), Ok(b)) if a == b => {}
+            (Ok(a), Ok(b)) if a == b => {
+                let size = sizes.get(url.as_str()).copied().unwrap_or(offset + length);
+                let at = SampledChunk { path, index, url, offset: *offset, length: *length, size };
+                match compare_decoded(reader, &at, options).await {
+                    Ok(true) => check.chunks_decoded += 1,
+                    Ok(false) => {}
+                    Err(problem) => check
+                        .problems
+                        .push(format!("{path}: chunk {index:?}: {problem}")),
+                }
+            }
             (Ok(_), Ok(_)) => check.problems.push(format!(
                 "{path}: chunk {index:?}: the bytes icechunk serves differ from {url} at {offset}+{length}"
             )),
@@ -229,6 +252,66 @@ async fn check_group(
         check.status = "wrong";
     }
     check
+}
+
+/// One sampled chunk and the source range it references.
+struct SampledChunk<'a> {
+    path: &'a str,
+    index: &'a [u32],
+    url: &'a str,
+    offset: u64,
+    length: u64,
+    size: u64,
+}
+
+/// Decodes a chunk on two independent paths and compares the values: zarrs
+/// reads it from the store with the codecs the store declares, and the NetCDF
+/// readers read the same region of the source through the file's own filter
+/// pipeline. `Ok(false)`: not a numeric type (its bytes were compared).
+async fn compare_decoded(
+    reader: &StoreReader,
+    at: &SampledChunk<'_>,
+    options: &SourceOptions,
+) -> std::result::Result<bool, String> {
+    let Some(chunk) = reader
+        .decoded_chunk(at.path, at.index)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(false);
+    };
+    let source = Source::resolve(at.url, options).map_err(|e| e.to_string())?;
+    let storage = source.open(at.size, options).storage;
+    let name = at.path.rsplit('/').next().unwrap_or(at.path).to_string();
+    let (url, offset, length) = (at.url.to_string(), at.offset, at.length);
+    let (region, values) = tokio::task::spawn_blocking(move || {
+        let manifest = floe_formats::read_file(storage.clone()).map_err(|e| e.to_string())?;
+        let region = floe_formats::data::region_of_range(&manifest, offset, length, &name)
+            .ok_or_else(|| {
+                format!("no variable of {url} holds {offset}+{length} as a hyperslab")
+            })?;
+        let values = floe_formats::data::read_region(
+            storage,
+            &region,
+            Some(floe_formats::filters::registry()),
+        )
+        .map_err(|e| {
+            format!(
+                "the source readers cannot decode {url} {}: {e}",
+                region.variable
+            )
+        })?;
+        Ok::<_, String>((region, values))
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    match floe_store::verify::compare_values(&chunk, &region.extent, &values) {
+        None => Ok(true),
+        Some(difference) => Err(format!(
+            "decoded by zarrs as the store describes it, against {} {} at {:?}: {difference} (the codecs in the store's metadata do not describe these bytes)",
+            at.url, region.variable, region.origin
+        )),
+    }
 }
 
 /// `n` items spread evenly over `items` (all of them when `n` is `None` or larger).
@@ -262,9 +345,10 @@ pub fn render(report: &VerifyReport) -> String {
     let count = |status: &str| report.groups.iter().filter(|g| g.status == status).count();
     let references: usize = report.groups.iter().map(|g| g.references).sum();
     let read: usize = report.groups.iter().map(|g| g.chunks_read).sum();
+    let decoded: usize = report.groups.iter().map(|g| g.chunks_decoded).sum();
     let _ = writeln!(
         s,
-        "verified {} group(s) of {} in {}: {} ok, {} missing, {} stale, {} wrong; {references} chunk reference(s) compared, {read} chunk(s) read byte for byte",
+        "verified {} group(s) of {} in {}: {} ok, {} missing, {} stale, {} wrong; {references} chunk reference(s) compared, {read} chunk(s) read byte for byte, {decoded} decoded and compared value for value",
         report.groups.len(),
         report.source,
         report.store,
