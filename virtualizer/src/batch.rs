@@ -39,8 +39,37 @@ impl From<InspectError> for BatchError {
     }
 }
 
+/// What reading a batch's files cost: requests and bytes per file, in batch order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ReadCost {
+    /// Ranged GETs per file (headers and coordinate values).
+    pub requests: Vec<u64>,
+    /// Bytes read per file.
+    pub bytes_read: Vec<u64>,
+}
+
+impl ReadCost {
+    /// Requests over all files.
+    pub fn total_requests(&self) -> u64 {
+        self.requests.iter().sum()
+    }
+
+    /// Bytes over all files.
+    pub fn total_bytes(&self) -> u64 {
+        self.bytes_read.iter().sum()
+    }
+}
+
 /// Reads one input file: manifest plus coordinate values.
 pub async fn scan_file(file: &SourceFile, options: &SourceOptions) -> Result<FileScan, BatchError> {
+    Ok(scan_file_counted(file, options).await?.0)
+}
+
+/// [`scan_file`], with the requests and bytes it cost.
+async fn scan_file_counted(
+    file: &SourceFile,
+    options: &SourceOptions,
+) -> Result<(FileScan, u64, u64), BatchError> {
     let source = Source::resolve(&file.url, options).map_err(InspectError::from)?;
     let info = ObjectInfo {
         url: source.url().to_string(),
@@ -49,11 +78,12 @@ pub async fn scan_file(file: &SourceFile, options: &SourceOptions) -> Result<Fil
         last_modified: file.last_modified.clone().unwrap_or_default(),
     };
     let (inspected, coords) = read(source, info, options, true).await?;
-    Ok(FileScan {
+    let scan = FileScan {
         source: file.clone(),
         manifest: inspected.manifest,
         coords,
-    })
+    };
+    Ok((scan, inspected.requests, inspected.bytes_read))
 }
 
 /// Virtualizes a whole batch into one group.
@@ -67,6 +97,15 @@ pub async fn virtualize_batch(
     batch: &BatchDescriptor,
     options: &SourceOptions,
 ) -> Result<GroupBuild, BatchError> {
+    Ok(virtualize_batch_counted(batch, options).await?.0)
+}
+
+/// [`virtualize_batch`], with what reading the files cost (the successful
+/// attempt's reads).
+pub async fn virtualize_batch_counted(
+    batch: &BatchDescriptor,
+    options: &SourceOptions,
+) -> Result<(GroupBuild, ReadCost), BatchError> {
     match virtualize_as_described(batch, options).await {
         Err(e) if !e.retryable => match refreshed(batch, options).await {
             Some(current) => {
@@ -111,20 +150,28 @@ async fn refreshed(batch: &BatchDescriptor, options: &SourceOptions) -> Option<B
 async fn virtualize_as_described(
     batch: &BatchDescriptor,
     options: &SourceOptions,
-) -> Result<GroupBuild, BatchError> {
+) -> Result<(GroupBuild, ReadCost), BatchError> {
     // Owned inputs: the future must be `Send` for every lifetime, which a
     // closure over borrowed files cannot promise.
-    let scans: Vec<FileScan> = futures::stream::iter(batch.files.clone())
+    let counted: Vec<(FileScan, u64, u64)> = futures::stream::iter(batch.files.clone())
         .map(|f| {
             let options = options.clone();
-            async move { scan_file(&f, &options).await }
+            async move { scan_file_counted(&f, &options).await }
         })
         .buffered(FILE_CONCURRENCY)
         .try_collect()
         .await?;
-    build_group(batch, &scans).map_err(|e| BatchError {
+    let mut cost = ReadCost::default();
+    let mut scans = Vec::with_capacity(counted.len());
+    for (scan, requests, bytes) in counted {
+        cost.requests.push(requests);
+        cost.bytes_read.push(bytes);
+        scans.push(scan);
+    }
+    let build = build_group(batch, &scans).map_err(|e| BatchError {
         file: None,
         reason: e.to_string(),
         retryable: false,
-    })
+    })?;
+    Ok((build, cost))
 }

@@ -6,7 +6,7 @@ use floe_source::{Source, SourceOptions};
 use floe_wire::{BatchDescriptor, GroupKey, SourceFile, SCHEMA_VERSION};
 use serde_json::{json, Value};
 
-use crate::batch::{virtualize_batch, BatchError};
+use crate::batch::{virtualize_batch_counted, BatchError, ReadCost};
 
 /// Builds a batch from URLs: the group comes from the ISMIP6 path rules of the
 /// files that follow them, which must all name the same group (a fragment
@@ -95,10 +95,10 @@ pub async fn batch_from_urls(
 pub async fn build(
     urls: &[String],
     options: &SourceOptions,
-) -> Result<(BatchDescriptor, GroupBuild), BatchError> {
+) -> Result<(BatchDescriptor, GroupBuild, ReadCost), BatchError> {
     let batch = batch_from_urls(urls, options).await?;
-    let build = virtualize_batch(&batch, options).await?;
-    Ok((batch, build))
+    let (build, cost) = virtualize_batch_counted(&batch, options).await?;
+    Ok((batch, build, cost))
 }
 
 /// One JSON object per array, as the committer would write it.

@@ -10,7 +10,7 @@ use floe_source::SourceOptions;
 use floe_wire::{decode_message, BatchDescriptor, ResultMessage, SCHEMA_VERSION};
 use futures::StreamExt;
 
-use crate::batch::virtualize_batch;
+use crate::batch::virtualize_batch_counted;
 
 /// Batches of one SQS batch virtualized at the same time.
 pub const BATCH_CONCURRENCY: usize = 4;
@@ -77,8 +77,16 @@ impl VirtualizerHandler {
         let group = batch.group.group_path();
         let span = tracing::info_span!("batch", batch = %batch.batch_id, group = %group);
         let _enter = span.enter();
-        let build = match virtualize_batch(&batch, &self.options).await {
-            Ok(b) => b,
+        let build = match virtualize_batch_counted(&batch, &self.options).await {
+            Ok((build, cost)) => {
+                tracing::info!(
+                    files = cost.requests.len(),
+                    requests = cost.total_requests(),
+                    bytes_read = cost.total_bytes(),
+                    "read the batch's headers"
+                );
+                build
+            }
             Err(e) => {
                 let reason = format!("group {group}: {e}");
                 return Err(self

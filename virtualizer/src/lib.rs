@@ -18,4 +18,4 @@ pub mod cmd;
 pub mod handler;
 pub mod inspect;
 
-pub use batch::{virtualize_batch, BatchError};
+pub use batch::{virtualize_batch, virtualize_batch_counted, BatchError, ReadCost};

@@ -2,15 +2,20 @@
 //! committer Lambda does per invocation, without SQS). Driven by `bench/commits.py`, which
 //! prints the table next to Python icechunk's one-commit-per-group rate on the same fragments.
 //!
-//! Usage: floe-commit-bench --store URL --container PREFIX --batch-size B --committers N FRAGMENT...
-//! Prints one JSON line: groups, commits, seconds, rates, commit attempts.
+//! Usage: floe-commit-bench --store URL --container PREFIX --batch-size B --committers N
+//!        [--meter] [--manifest-concurrency M] FRAGMENT...
+//! Prints one JSON line: groups, commits, seconds, rates, commit attempts, the process's peak
+//! RSS, and with `--meter` the storage requests by kind (icechunk's own `MeteringStorage`
+//! around the store) in total and, with one committer, per commit with its time.
 
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::Context;
 use clap::Parser;
-use floe_store::{CommitItem, CommitPolicy, Committer, S3Settings, StoreLocation};
+use floe_store::{CommitItem, CommitPolicy, Committer, S3Settings, StoreLocation, WriterOptions};
+use icechunk::storage::metering::{MeteringReport, MeteringStorage};
 
 #[derive(Parser)]
 struct Args {
@@ -26,9 +31,53 @@ struct Args {
     /// Committers working at the same time, each with its own repository handle.
     #[arg(long)]
     committers: usize,
+    /// Count storage requests by kind with icechunk's `MeteringStorage` (per commit too
+    /// with one committer).
+    #[arg(long)]
+    meter: bool,
+    /// Manifests a commit writes at once (floe's default: 64; icechunk's: 1).
+    #[arg(long)]
+    manifest_concurrency: Option<u16>,
     /// Fragment files.
     #[arg(required = true)]
     fragments: Vec<std::path::PathBuf>,
+}
+
+/// Requests and bytes by storage operation, as JSON.
+fn metered(report: &MeteringReport) -> serde_json::Value {
+    report
+        .per_op
+        .iter()
+        .map(|(op, s)| {
+            (
+                op.to_string(),
+                serde_json::json!({"requests": s.requests, "bytes_written": s.bytes_written, "bytes_read": s.bytes_read}),
+            )
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+/// Requests per operation made between two snapshots of one meter.
+fn requests_between(before: &MeteringReport, after: &MeteringReport) -> serde_json::Value {
+    after
+        .per_op
+        .iter()
+        .map(|(op, s)| {
+            let earlier = before.per_op.get(op).map_or(0, |b| b.requests);
+            (op.to_string(), serde_json::json!(s.requests - earlier))
+        })
+        .filter(|(_, n)| n != &serde_json::json!(0))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+/// The process's peak resident set (VmHWM), in MB.
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
 }
 
 fn main() -> ExitCode {
@@ -50,7 +99,40 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let location = StoreLocation::parse(&args.store)?;
     let s3 = S3Settings::from_env();
     let containers = [args.container.clone()];
-    let first = floe_store::open_repository(&location, &s3, &containers).await?;
+    // One meter for every handle: a clone of the Arc is kept to read it.
+    let meters: Arc<Mutex<Vec<Arc<MeteringStorage>>>> = Arc::default();
+    let mut options = WriterOptions {
+        manifest_write_concurrency: args.manifest_concurrency,
+        ..WriterOptions::default()
+    };
+    if args.meter {
+        let meters = meters.clone();
+        options.wrap_storage = Some(Arc::new(move |inner| {
+            let meter = Arc::new(MeteringStorage::new(inner));
+            meters
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(meter.clone());
+            meter
+        }));
+    }
+    let snapshot = {
+        let meters = meters.clone();
+        move || {
+            let meters = meters.lock().unwrap_or_else(|p| p.into_inner());
+            let mut total = MeteringReport::default();
+            for m in meters.iter() {
+                for (op, s) in m.snapshot().per_op {
+                    let t = total.per_op.entry(op).or_default();
+                    t.requests += s.requests;
+                    t.bytes_written += s.bytes_written;
+                    t.bytes_read += s.bytes_read;
+                }
+            }
+            total
+        }
+    };
+    let first = floe_store::open_repository_with(&location, &s3, &containers, &options).await?;
     let parents: std::collections::BTreeSet<String> = items
         .iter()
         .filter_map(|i| {
@@ -75,39 +157,58 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let mut committers = Vec::new();
     for _ in 0..n {
-        let repo = floe_store::open_repository(&location, &s3, &containers).await?;
+        let repo = floe_store::open_repository_with(&location, &s3, &containers, &options).await?;
         committers.push(Committer::new(repo, CommitPolicy::default()));
     }
+    let before = snapshot();
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for (committer, queue) in committers.into_iter().zip(queues) {
+        // Per-commit requests are exact only when one committer runs.
+        let snapshot = (n == 1).then(|| snapshot.clone());
         tasks.spawn(async move {
             let (mut written, mut commits, mut attempts) = (0usize, 0usize, 0u32);
+            let mut per_commit = Vec::new();
             for batch in queue {
+                let (at, t0) = (snapshot.as_ref().map(|s| s()), Instant::now());
                 let report = committer.commit(batch).await?;
                 anyhow::ensure!(report.failed.is_empty(), "failed: {:?}", report.failed);
+                let mut record = serde_json::json!({
+                    "k": per_commit.len() + 1, "groups": report.written.len(),
+                    "seconds": t0.elapsed().as_secs_f64(), "attempts": report.attempts,
+                });
+                if let (Some(at), Some(s)) = (at, snapshot.as_ref()) {
+                    record["requests"] = requests_between(&at, &s());
+                }
+                per_commit.push(record);
                 written += report.written.len();
                 commits += usize::from(report.snapshot.is_some());
                 attempts += report.attempts;
             }
-            anyhow::Ok((written, commits, attempts))
+            anyhow::Ok((written, commits, attempts, per_commit))
         });
     }
-    let (mut groups, mut commits, mut attempts) = (0, 0, 0);
+    let (mut groups, mut commits, mut attempts, mut per_commit) = (0, 0, 0, Vec::new());
     while let Some(done) = tasks.join_next().await {
-        let (w, c, a) = done??;
+        let (w, c, a, p) = done??;
         groups += w;
         commits += c;
         attempts += a;
+        per_commit.extend(p);
     }
     let seconds = started.elapsed().as_secs_f64();
-    println!(
-        "{}",
-        serde_json::json!({
-            "batch_size": args.batch_size, "committers": n, "groups": groups, "commits": commits,
-            "attempts": attempts, "seconds": seconds,
-            "groups_per_s": groups as f64 / seconds, "commits_per_s": commits as f64 / seconds,
-        })
-    );
+    let mut out = serde_json::json!({
+        "batch_size": args.batch_size, "committers": n, "groups": groups, "commits": commits,
+        "attempts": attempts, "seconds": seconds,
+        "groups_per_s": groups as f64 / seconds, "commits_per_s": commits as f64 / seconds,
+        "manifest_concurrency": args.manifest_concurrency.unwrap_or(floe_store::MANIFEST_WRITE_CONCURRENCY),
+        "peak_rss_mb": peak_rss_mb(), "per_commit": per_commit,
+    });
+    if args.meter {
+        let after = snapshot();
+        out["requests"] = requests_between(&before, &after);
+        out["storage"] = metered(&after);
+    }
+    println!("{out}");
     Ok(ExitCode::SUCCESS)
 }

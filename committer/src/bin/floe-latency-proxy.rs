@@ -11,12 +11,17 @@
 //! proxy delays the first bytes of each client turn by `--delay-ms`, which is one added
 //! round trip per request whatever the connection reuse.
 //!
+//! It also counts the requests it relays by HTTP method: an independent count, at the wire,
+//! of what any client (floe or Python icechunk) asked of the store.
+//!
 //! Usage: floe-latency-proxy --upstream 127.0.0.1:4566 --delay-ms 20 [--listen 127.0.0.1:0]
-//! Prints `listening on HOST:PORT` once ready.
+//! Prints `listening on HOST:PORT` once ready, and on SIGTERM or SIGINT one JSON line
+//! `{"requests": {"GET": n, "PUT": n, ...}}` before it exits.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -48,18 +53,45 @@ async fn serve(args: Args) -> anyhow::Result<std::process::ExitCode> {
         .with_context(|| format!("listening on {}", args.listen))?;
     println!("listening on {}", listener.local_addr()?);
     let delay = Duration::from_millis(args.delay_ms);
+    let counts: Counts = Arc::default();
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
-        let (client, _) = listener.accept().await?;
+        let (client, _) = tokio::select! {
+            accepted = listener.accept() => accepted?,
+            _ = terminate.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+        };
         let upstream = args.upstream.clone();
+        let counts = counts.clone();
         tokio::spawn(async move {
-            if let Err(e) = relay(client, &upstream, delay).await {
+            if let Err(e) = relay(client, &upstream, delay, counts).await {
                 tracing::debug!(error = %e, "connection ended");
             }
         });
     }
+    let counts = counts.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    println!("{}", serde_json::json!({ "requests": counts }));
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
-async fn relay(client: TcpStream, upstream: &str, delay: Duration) -> anyhow::Result<()> {
+/// Requests relayed, by HTTP method.
+type Counts = Arc<Mutex<BTreeMap<&'static str, u64>>>;
+
+/// The method of a request from its first bytes (`PUT /bucket/key HTTP/1.1`); a turn that
+/// starts with anything else (a body sent after `100 Continue`) is `other`.
+fn method(head: &[u8]) -> &'static str {
+    ["GET", "PUT", "POST", "HEAD", "DELETE"]
+        .into_iter()
+        .find(|m| head.starts_with(m.as_bytes()) && head.get(m.len()) == Some(&b' '))
+        .unwrap_or("other")
+}
+
+async fn relay(
+    client: TcpStream,
+    upstream: &str,
+    delay: Duration,
+    counts: Counts,
+) -> anyhow::Result<()> {
     client.set_nodelay(true)?;
     let server = TcpStream::connect(upstream).await?;
     server.set_nodelay(true)?;
@@ -78,6 +110,11 @@ async fn relay(client: TcpStream, upstream: &str, delay: Duration) -> anyhow::Re
                     return anyhow::Ok(());
                 }
                 if server_spoke.swap(false, Ordering::AcqRel) {
+                    *counts
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .entry(method(&buf[..n]))
+                        .or_default() += 1;
                     tokio::time::sleep(delay).await;
                 }
                 server_write.write_all(&buf[..n]).await?;

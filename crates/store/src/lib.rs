@@ -24,6 +24,7 @@ pub mod verify;
 pub mod write;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 pub use commit::{CommitItem, CommitPolicy, CommitReport, Committer, LogEntry};
 pub use error::{Result, StoreError};
@@ -41,10 +42,37 @@ pub async fn open_repository(
     s3: &S3Settings,
     source_prefixes: &[String],
 ) -> Result<Repository> {
+    open_repository_with(location, s3, source_prefixes, &WriterOptions::default()).await
+}
+
+/// How a writer opens the repository, for benchmarks: a wrapper around the
+/// storage (icechunk's `MeteringStorage` or `LatencyStorage`), and the number of
+/// manifests a commit writes at once. Neither changes what readers see.
+#[derive(Clone, Default)]
+pub struct WriterOptions {
+    /// Wraps the storage before the repository is opened on it.
+    pub wrap_storage: Option<StorageWrapper>,
+    /// Manifests written at once per commit (default [`MANIFEST_WRITE_CONCURRENCY`]).
+    pub manifest_write_concurrency: Option<u16>,
+}
+
+/// A function that wraps a repository's storage.
+pub type StorageWrapper = Arc<dyn Fn(DynStorage) -> DynStorage + Send + Sync>;
+
+/// icechunk's storage trait object.
+pub type DynStorage = Arc<dyn icechunk::Storage + Send + Sync>;
+
+/// [`open_repository`] with [`WriterOptions`].
+pub async fn open_repository_with(
+    location: &StoreLocation,
+    s3: &S3Settings,
+    source_prefixes: &[String],
+    options: &WriterOptions,
+) -> Result<Repository> {
     use backon::{ExponentialBuilder, Retryable};
     // Several committers may create the same repository at once: the losers
     // see the winner's repository on the next attempt.
-    (|| open_once(location, s3, source_prefixes))
+    (|| open_once(location, s3, source_prefixes, options))
         .retry(ExponentialBuilder::default().with_max_times(8).with_jitter())
         .when(|e| !matches!(e, StoreError::NotADirectory(_)))
         .notify(|e, delay| tracing::info!(error = %e, ?delay, "opening the repository raced with another writer, retrying"))
@@ -149,11 +177,13 @@ pub const MANIFEST_WRITE_CONCURRENCY: u16 = 64;
 pub const INLINE_CHUNK_THRESHOLD_BYTES: u16 = u16::MAX;
 
 /// Writer-side settings: they change how floe writes, not what readers see.
-fn writer_config() -> RepositoryConfig {
+fn writer_config(manifest_write_concurrency: Option<u16>) -> RepositoryConfig {
     RepositoryConfig {
         inline_chunk_threshold_bytes: Some(INLINE_CHUNK_THRESHOLD_BYTES),
         manifest: Some(icechunk::config::ManifestConfig {
-            max_concurrent_manifest_fetches_during_commit: Some(MANIFEST_WRITE_CONCURRENCY),
+            max_concurrent_manifest_fetches_during_commit: Some(
+                manifest_write_concurrency.unwrap_or(MANIFEST_WRITE_CONCURRENCY),
+            ),
             ..Default::default()
         }),
         ..RepositoryConfig::default()
@@ -164,9 +194,13 @@ async fn open_once(
     location: &StoreLocation,
     s3: &S3Settings,
     source_prefixes: &[String],
+    options: &WriterOptions,
 ) -> Result<Repository> {
-    let storage = location.storage(s3).await?;
-    let mut config = writer_config();
+    let mut storage = location.storage(s3).await?;
+    if let Some(wrap) = &options.wrap_storage {
+        storage = wrap(storage);
+    }
+    let mut config = writer_config(options.manifest_write_concurrency);
     let mut authorize = HashMap::new();
     for prefix in source_prefixes {
         let (container, credentials) = location::container(prefix, s3)?;

@@ -23,8 +23,8 @@ pub struct BuildGroupArgs {
 pub async fn run(args: BuildGroupArgs) -> ExitCode {
     use crate::build_group as bg;
     let options = SourceOptions::from_env();
-    let build = match bg::build(&args.urls, &options).await {
-        Ok((_, build)) => build,
+    let (build, cost) = match bg::build(&args.urls, &options).await {
+        Ok((_, build, cost)) => (build, cost),
         Err(e) => {
             eprintln!("virtualizer: {e}");
             return ExitCode::FAILURE;
@@ -36,10 +36,16 @@ pub async fn run(args: BuildGroupArgs) -> ExitCode {
         }
         println!(
             "{}",
-            serde_json::json!({"group": build.fragment.group_path, "batch_id": build.fragment.batch_id, "normalizations": build.notes, "warnings": build.warnings})
+            serde_json::json!({"group": build.fragment.group_path, "batch_id": build.fragment.batch_id, "normalizations": build.notes, "warnings": build.warnings, "requests_per_file": cost.requests, "bytes_read_per_file": cost.bytes_read})
         );
     } else {
         print!("{}", bg::summary(&build));
+        println!(
+            "read {} file(s) with {} request(s) ({} bytes)",
+            cost.requests.len(),
+            cost.total_requests(),
+            cost.total_bytes()
+        );
     }
     if let Some(path) = args.fragment {
         let written = build

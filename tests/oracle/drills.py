@@ -1,0 +1,212 @@
+"""Failure drills on a whole fleet on LocalStack, at any scale: `tests/oracle/test_drills.py`
+runs them small in every test run, `bench/drills.py` at the archive's 440 groups.
+
+One drill run: an ISMIP6-shaped archive (make_archive.scale_archive) where 5% of the groups hold
+a corrupted file; every batch enqueued twice (SQS's at-least-once, made certain); two virtualizers
+and one committer, a virtualizer and the committer SIGKILLed at random moments and restarted;
+then the corrupted files fixed and the work DLQ redriven. Afterwards:
+- every group was written by exactly one commit, under the batch id of its current inputs
+  (`enqueue --dry-run` finds nothing to send);
+- the queues and both DLQs are empty;
+- `producer verify` passes (references, bytes and decoded values of sampled chunks);
+- `committer gc` lists the orphans the killed commits left, deletes them, and `verify` still
+  passes.
+The other drill: N committers at once on one S3 store, the same checks.
+"""
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
+sys.path.insert(0, str(ROOT / "localstack"))
+import make_archive as gen  # noqa: E402
+from seed import seed, to_toml  # noqa: E402
+
+ENDPOINT = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+WORKER = ["--poll-wait", "1", "--visibility-timeout", "10"]
+
+
+def s3_client():
+    import boto3
+    return boto3.client("s3", endpoint_url=ENDPOINT, region_name="us-east-1", aws_access_key_id="test",
+                        aws_secret_access_key="test")
+
+
+class DrillFleet:
+    """One fleet (bucket, queues, floe.toml) over an archive uploaded to its bucket."""
+
+    def __init__(self, tmp, archive_root, binary):
+        self.tmp, self.root, self.binary = Path(tmp), Path(archive_root), binary
+        self.name = f"floe-drill-{uuid.uuid4().hex[:10]}"
+        self.config = seed(self.name, f"s3://{self.name}/archive", 3, 10)
+        self.toml = self.tmp / f"{self.name}.toml"
+        self.toml.write_text(to_toml(self.config))
+        self.env = {**os.environ, "AWS_ENDPOINT_URL": ENDPOINT, "AWS_REGION": "us-east-1",
+                    "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+                    "FLOE_CONFIG": str(self.toml), "RUST_LOG": "info", "NO_COLOR": "1"}
+        self.logs = []
+        self.upload(sorted(p for p in self.root.rglob("*") if p.is_file()))
+
+    def upload(self, paths, sources=None):
+        s3 = s3_client()
+
+        def put(i):
+            key = f"archive/{paths[i].relative_to(self.root)}"
+            s3.put_object(Bucket=self.name, Key=key, Body=Path((sources or paths)[i]).read_bytes())
+
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(put, range(len(paths))))
+
+    def run(self, program, *args, timeout=900):
+        return subprocess.run([self.binary(program), *map(str, args)], capture_output=True, text=True,
+                              env=self.env, timeout=timeout)
+
+    def json(self, program, *args):
+        proc = self.run(program, *args)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return json.loads(proc.stdout)
+
+    def lines(self, program, *args):
+        proc = self.run(program, *args)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+
+    def start(self, program, *args):
+        log = self.tmp / f"{self.name}-{program}-{len(self.logs)}.log"
+        self.logs.append(log)
+        return subprocess.Popen([self.binary(program), "worker", *WORKER, *map(str, args)], stdout=open(log, "w"),
+                                stderr=subprocess.STDOUT, env=self.env), log
+
+    def wait_for_log(self, log, text, timeout=120):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if text in log.read_text(errors="replace"):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def wait_all(self, procs, timeout=1800):
+        for p in procs:
+            p.wait(timeout=timeout)
+        failed = [(p.args[:2], p.returncode) for p in procs if p.returncode != 0]
+        assert not failed, (failed, [log.read_text(errors="replace")[-2000:] for log in self.logs[-len(procs):]])
+
+    def drain(self, virtualizers=2, committers=1, idle=8):
+        procs = [self.start("virtualizer", "--exit-when-idle", idle)[0] for _ in range(virtualizers)]
+        procs += [self.start("committer", "--exit-when-idle", idle + 4, "--batch-size", 100, "--batching-window",
+                             2)[0] for _ in range(committers)]
+        self.wait_all(procs)
+
+    def status(self):
+        return self.json("producer", "status", "--json")
+
+    def depths(self):
+        status = self.status()
+        return {q["name"]: q["depth"]["visible"] + q["depth"]["in_flight"] + q["depth"]["delayed"]
+                for q in status["queues"]}
+
+    def writes(self):
+        return [g for c in self.lines("committer", "log", "--store", self.config["store_url"], "-n", "100000",
+                                      "--json") for g in c["groups"]]
+
+
+def check_exactly_once(fleet, groups):
+    """Every group written by exactly one commit, from its current inputs; every queue empty."""
+    writes = fleet.writes()
+    doubles = sorted({g for g in writes if writes.count(g) > 1})
+    assert not doubles, f"written more than once: {doubles[:10]}"
+    assert sorted(writes) == sorted(groups), (len(writes), len(groups))
+    plan = fleet.json("producer", "enqueue", "--all", "--dry-run", "--json")
+    assert plan["enqueued"] == [] and len(plan["unchanged"]) == len(groups), plan.get("enqueued", [])[:5]
+    depths = fleet.depths()
+    assert all(n == 0 for n in depths.values()), depths
+
+
+def check_verify(fleet):
+    proc = fleet.run("producer", "verify", "--json")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    assert all(g["status"] == "ok" for g in report["groups"])
+    return sum(g["chunks_read"] for g in report["groups"]), sum(g["chunks_decoded"] for g in report["groups"])
+
+
+def kill_and_restart(fleet, proc, log, role, args, rng, wait_text):
+    """SIGKILLs PROC at a random moment after it logged WAIT_TEXT, then starts a replacement."""
+    assert fleet.wait_for_log(log, wait_text, timeout=300), log.read_text(errors="replace")[-2000:]
+    time.sleep(rng.uniform(0.0, 1.5))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return fleet.start(role, *args)
+
+
+def crash_drill(tmp, groups, binary, fraction=0.05, seed_=7):
+    """The crash, duplicate and corruption drill; returns what it measured. Asserts every check."""
+    rng = random.Random(seed_)
+    tmp = Path(tmp)
+    bad = max(1, round(groups * fraction))
+    root, files, broken = gen.scale_archive(str(tmp / "archive"), groups, bad)
+    started = time.perf_counter()
+    fleet = DrillFleet(tmp, root, binary)
+    all_groups = sorted(f"{d.parts[-3]}_{d.parts[-2]}/{d.parts[-1]}" for d in Path(root).glob("*/*/*"))
+    for _ in range(2):  # every message delivered twice
+        sent = fleet.json("producer", "enqueue", "--all", "--json")
+        assert len(sent["enqueued"]) == groups, sent.get("failed")
+    v_args = ["--exit-when-idle", 8]
+    c_args = ["--exit-when-idle", 12, "--batch-size", 100, "--batching-window", 2]
+    v1, v1_log = fleet.start("virtualizer", *v_args)
+    v2, _ = fleet.start("virtualizer", *v_args)
+    c1, c1_log = fleet.start("committer", *c_args)
+    v1, _ = kill_and_restart(fleet, v1, v1_log, "virtualizer", v_args, rng, "received a batch")
+    c1, _ = kill_and_restart(fleet, c1, c1_log, "committer", c_args, rng, "received a batch")
+    fleet.wait_all([v1, v2, c1])
+    dead = fleet.lines("producer", "dlq", "list", "--json")
+    dead_groups = sorted({d["group"] for d in dead})
+    assert dead_groups == sorted(broken), (dead_groups, sorted(broken))
+    assert all(d["file"] and d["reason"] for d in dead), dead[:3]
+    # Fix every corrupted file, redrive, drain.
+    fleet.upload([Path(root) / rel for rel, _ in broken.values()], [good for _, good in broken.values()])
+    moved = fleet.run("producer", "dlq", "redrive", "--queue", "work")
+    assert moved.returncode == 0, moved.stderr
+    fleet.drain()
+    elapsed = time.perf_counter() - started
+    check_exactly_once(fleet, all_groups)
+    read, decoded = check_verify(fleet)
+    dry = fleet.json("committer", "gc", "--store", fleet.config["store_url"], "--older-than", "0s", "--json")
+    gone = fleet.json("committer", "gc", "--store", fleet.config["store_url"], "--older-than", "0s", "--delete",
+                      "--json")
+    orphans = dry["snapshots"] + dry["transaction_logs"] + dry["manifests"] + dry["chunks"]
+    assert (gone["snapshots"], gone["manifests"]) == (dry["snapshots"], dry["manifests"]), (dry, gone)
+    again = check_verify(fleet)
+    check_exactly_once(fleet, all_groups)
+    return {"groups": groups, "files": files, "corrupted": len(broken), "dead_letters": len(dead),
+            "kills": 2, "seconds": elapsed, "orphans": orphans, "orphan_manifests": dry["manifests"],
+            "verified_chunks": read, "decoded_chunks": decoded, "verified_after_gc": again[0]}
+
+
+def parallel_committers_drill(tmp, groups, binary, committers=16):
+    """N committers on one S3 store at once: every group exactly once, and the store verifies."""
+    tmp = Path(tmp)
+    root, files, _ = gen.scale_archive(str(tmp / "archive"), groups, 0)
+    started = time.perf_counter()
+    fleet = DrillFleet(tmp, root, binary)
+    all_groups = sorted(f"{d.parts[-3]}_{d.parts[-2]}/{d.parts[-1]}" for d in Path(root).glob("*/*/*"))
+    sent = fleet.json("producer", "enqueue", "--all", "--json")
+    assert len(sent["enqueued"]) == groups
+    procs = [fleet.start("virtualizer", "--exit-when-idle", 8)[0] for _ in range(2)]
+    procs += [fleet.start("committer", "--exit-when-idle", 14, "--batch-size", 10, "--batching-window", 1)[0]
+              for _ in range(committers)]
+    fleet.wait_all(procs)
+    elapsed = time.perf_counter() - started
+    check_exactly_once(fleet, all_groups)
+    read, decoded = check_verify(fleet)
+    commits = fleet.lines("committer", "log", "--store", fleet.config["store_url"], "-n", "100000", "--json")
+    return {"groups": groups, "committers": committers, "seconds": elapsed,
+            "commits": sum(1 for c in commits if c["groups"]), "verified_chunks": read, "decoded_chunks": decoded}

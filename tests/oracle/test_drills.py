@@ -1,0 +1,17 @@
+"""The failure drills of `drills.py`, small enough for every test run (the archive's full 440
+groups: `bench/drills.py`). On LocalStack, with the real binaries: SIGKILLed workers, every
+message twice, corrupted files fixed and redriven, then exactly-once, empty queues, a store that
+verifies before and after `committer gc --delete`; and 16 committers on one S3 store."""
+from conftest import binary
+from drills import crash_drill, parallel_committers_drill
+
+
+def test_crash_duplicate_and_corruption_drill_converges(tmp_path):
+    report = crash_drill(tmp_path, groups=24, binary=binary, fraction=0.1)
+    assert report["corrupted"] == 2 and report["dead_letters"] >= 2, report
+    assert report["verified_chunks"] > 0 and report["decoded_chunks"] > 0, report
+
+
+def test_sixteen_committers_on_one_store_write_every_group_once(tmp_path):
+    report = parallel_committers_drill(tmp_path, groups=16, binary=binary, committers=16)
+    assert report["commits"] >= 2, report  # 16 groups in batches of 10 cannot fit one commit
