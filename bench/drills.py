@@ -14,6 +14,7 @@ Two drills, each asserting every check of tests/oracle/drills.py and reporting w
 Uses the release binaries.
 """
 import argparse
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -26,8 +27,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "oracle"))
 sys.path.insert(0, str(ROOT / "bench"))
 from cargo_target import binary as cargo_binary  # noqa: E402
-from drills import crash_drill, parallel_committers_drill  # noqa: E402
-from sections import write_section  # noqa: E402
+from sections import publish  # noqa: E402
+
+# tests/oracle/drills.py, loaded under its own name: `import drills` would find this script.
+_spec = importlib.util.spec_from_file_location("oracle_drills", ROOT / "tests" / "oracle" / "drills.py")
+oracle_drills = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(oracle_drills)
+crash_drill, parallel_committers_drill = oracle_drills.crash_drill, oracle_drills.parallel_committers_drill
 
 SECTION = "## Drills"
 
@@ -69,9 +75,7 @@ def main():
         f"commits racing on one branch | {parallel['seconds']:.0f} | each group written once; queues empty; "
         f"`verify`: {parallel['verified_chunks']} chunks by bytes, {parallel['decoded_chunks']} decoded |",
     ]) + "\n"
-    print(section)
-    if args.out:
-        write_section(args.out, SECTION, section)
+    publish(args.out, SECTION, section)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests" / "oracle"))
 import commits  # noqa: E402  (the archive, the fragments and Python's one-commit-per-group writer)
 from cargo_target import binary as cargo_binary  # noqa: E402
-from sections import write_section  # noqa: E402
+from sections import publish  # noqa: E402
 
 warnings.filterwarnings("ignore")
 S3S_VERSION = "0.14.1"
@@ -226,9 +226,7 @@ def main():
                     memory.append((batch, r["peak_rss_mb"]))
         notes = critical_path_notes(rows, arrays)
         section = render(args, arrays, refs, rows, growth, memory, notes)
-        print(section)
-        if args.out:
-            write_section(args.out, SECTION, section)
+        publish(args.out, SECTION, section)
     finally:
         if server:
             server.close()

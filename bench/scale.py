@@ -16,7 +16,7 @@ apart), `producer enqueue --all`, then two `virtualizer worker`s and one `commit
 --batch-size 100 --batching-window 5`, every worker with `--exit-when-idle`. Reported: the wall
 time from the start of `enqueue` to the last commit; virtualized files/s and committed groups/s;
 the ranged GETs and bytes per file the virtualizers logged; commits and commit attempts; the
-dead letters; each worker's peak RSS (wait4). Target (issue 13): ≤ 120 s end to end on this
+dead letters; each worker's peak RSS (GNU time). Target (issue 13): ≤ 120 s end to end on this
 two-core machine with LocalStack on it.
 
 The same files through other paths in the same run: `producer local` (the embedded path, local
@@ -51,7 +51,7 @@ import commits  # noqa: E402
 import make_archive as gen  # noqa: E402
 from cargo_target import binary as cargo_binary  # noqa: E402
 from seed import seed, to_toml  # noqa: E402
-from sections import write_section  # noqa: E402
+from sections import measured_popen, publish, wait_rss  # noqa: E402
 
 warnings.filterwarnings("ignore")
 ENDPOINT = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
@@ -81,13 +81,6 @@ def upload(root, bucket):
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(put, paths))
     return len(paths)
-
-
-def wait_rss(proc):
-    """Waits for PROC; returns (exit code, peak RSS in MB)."""
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, usage.ru_maxrss / 1024
 
 
 STAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z)")
@@ -132,7 +125,7 @@ def fleet_run(tmp, archive_root, bad_groups):
                                      "--exit-when-idle", "15"])]:
         log = tmp / f"{role}-{len(logs)}.log"
         logs.append((role, log))
-        procs.append(subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env))
+        procs.append(measured_popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env))
     workers = []
     for (role, log), p in zip(logs, procs):
         code, rss = wait_rss(p)
@@ -165,7 +158,7 @@ def fleet_run(tmp, archive_root, bad_groups):
 
 def local_run(tmp, archive_root):
     started = time.perf_counter()
-    proc = subprocess.Popen([str(cargo_binary("producer", "release")), "local", "--source", str(archive_root),
+    proc = measured_popen([str(cargo_binary("producer", "release")), "local", "--source", str(archive_root),
                              "--store", str(tmp / "local-store"), "--json"], stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True)
     out = proc.stdout.read()
@@ -267,9 +260,7 @@ def main():
         anchor = python_anchor(tmp, archive_root, bad_groups, args.python_groups)
         print("anchor", anchor, flush=True)
         section = render(args, files, fleet, local, anchor)
-        print(section)
-        if args.out:
-            write_section(args.out, SECTION, section)
+        publish(args.out, SECTION, section)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -166,7 +166,7 @@ pub fn render(r: &PlanReport) -> String {
     );
     let _ = writeln!(
         s,
-        "  assumes arm64 Lambda at ${}/GB-s; virtualizer {} GB, {:.3} s/file + {} s/batch; committer {} GB, {} groups/commit, {} s/commit;\n  {} bytes read per file; {} store objects per group; storage of fragments and store not included (kilobytes per group). See infra/COST.md.",
+        "  assumes arm64 Lambda at ${}/GB-s; virtualizer {} GB, {:.3} s/file + {} s/batch; committer {} GB, {} groups/commit, {} s/commit;\n  {} GETs and {} bytes read per file; store writes {} objects per group + {} per commit, reads {} per commit\n  (metered); storage of fragments and store not included (kilobytes per group). See infra/COST.md.",
         a.lambda_gb_second,
         a.virtualizer_memory_gb,
         a.virtualizer_seconds_per_file,
@@ -174,8 +174,11 @@ pub fn render(r: &PlanReport) -> String {
         a.committer_memory_gb,
         a.groups_per_commit,
         a.committer_seconds_per_commit,
+        a.source_gets_per_file,
         a.bytes_per_file,
-        a.store_puts_per_group
+        a.store_puts_per_group,
+        a.store_puts_per_commit,
+        a.store_gets_per_commit
     );
     s
 }

@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use floe_fleet::FleetArgs;
@@ -20,6 +21,7 @@ use floe_source::{Source, SourceOptions};
 use floe_store::verify::{compare_refs, StoreReader};
 use floe_store::{S3Settings, StoreLocation};
 use floe_wire::BatchDescriptor;
+use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
@@ -117,30 +119,12 @@ pub async fn verify(
         store: location.to_string(),
         groups: Vec::new(),
     };
-    for batch in &plan {
-        let group = batch.group.group_path();
-        bar.set_message(group.clone());
-        let check = match committed.get(&group) {
-            None => GroupCheck {
-                group,
-                status: "missing",
-                problems: vec!["not in the store".into()],
-                references: 0,
-                chunks_read: 0,
-                chunks_decoded: 0,
-            },
-            Some(id) if id != &batch.batch_id => {
-                // Still compared chunk by chunk, so the report names what changed.
-                let mut check = check_group(&reader, batch, options, sample).await;
-                check.problems.insert(0, format!(
-                    "the store holds batch {id}, the current inputs make batch {} (a source changed after the run, or the run did not finish)",
-                    batch.batch_id
-                ));
-                check.status = "stale";
-                check
-            }
-            Some(_) => check_group(&reader, batch, options, sample).await,
-        };
+    // Groups are checked several at a time (each is a batch of header reads and a few chunk
+    // reads, latency-bound on object storage) and reported in plan order.
+    let mut checks = futures::stream::iter(&plan)
+        .map(|batch| check_planned(&reader, &committed, batch, options, sample))
+        .buffered(VERIFY_CONCURRENCY);
+    while let Some(check) = checks.next().await {
         if check.status != "ok" {
             bar.println(format!(
                 "{} {}: {}",
@@ -149,6 +133,7 @@ pub async fn verify(
                 check.problems.join("; ")
             ));
         }
+        bar.set_message(check.group.clone());
         report.groups.push(check);
         bar.inc(1);
     }
@@ -157,6 +142,41 @@ pub async fn verify(
 }
 
 /// References and sampled bytes of one committed group.
+/// Groups verified at once.
+const VERIFY_CONCURRENCY: usize = 8;
+
+/// One planned group: missing, stale (still compared, so the report names what changed) or
+/// compared.
+async fn check_planned(
+    reader: &StoreReader,
+    committed: &BTreeMap<String, String>,
+    batch: &BatchDescriptor,
+    options: &SourceOptions,
+    sample: Option<usize>,
+) -> GroupCheck {
+    let group = batch.group.group_path();
+    match committed.get(&group) {
+        None => GroupCheck {
+            group,
+            status: "missing",
+            problems: vec!["not in the store".into()],
+            references: 0,
+            chunks_read: 0,
+            chunks_decoded: 0,
+        },
+        Some(id) if id != &batch.batch_id => {
+            let mut check = check_group(reader, batch, options, sample).await;
+            check.problems.insert(0, format!(
+                "the store holds batch {id}, the current inputs make batch {} (a source changed after the run, or the run did not finish)",
+                batch.batch_id
+            ));
+            check.status = "stale";
+            check
+        }
+        Some(_) => check_group(reader, batch, options, sample).await,
+    }
+}
+
 async fn check_group(
     reader: &StoreReader,
     batch: &BatchDescriptor,
@@ -217,6 +237,7 @@ async fn check_group(
                 .map(|(index, (url, offset, length))| (path.clone(), index, url, offset, length)),
         );
     }
+    let mut opened = OpenedSources::default();
     for (path, index, url, offset, length) in spread(&candidates, sample) {
         check.chunks_read += 1;
         let stored = reader.chunk_bytes(path, index).await;
@@ -229,7 +250,7 @@ async fn check_group(
             (Ok(a), Ok(b)) if a == b => {
                 let size = sizes.get(url.as_str()).copied().unwrap_or(offset + length);
                 let at = SampledChunk { path, index, url, offset: *offset, length: *length, size };
-                match compare_decoded(reader, &at, options).await {
+                match compare_decoded(reader, &at, options, &mut opened).await {
                     Ok(true) => check.chunks_decoded += 1,
                     Ok(false) => {}
                     Err(problem) => check
@@ -264,6 +285,49 @@ struct SampledChunk<'a> {
     size: u64,
 }
 
+/// The source the last sampled chunk was decoded from, kept open: its block
+/// cache and parsed header serve the next chunk of the same file (the samples
+/// go array by array, so mostly file by file), and sampling several chunks of
+/// one file costs its header requests once. One file only, so `--all` holds at
+/// most one source's cache (bounded by the block cache) at a time.
+#[derive(Default)]
+struct OpenedSources {
+    last: Option<(
+        String,
+        floe_formats::DynStorage,
+        Arc<floe_formats::FileManifest>,
+    )>,
+}
+
+impl OpenedSources {
+    async fn get(
+        &mut self,
+        url: &str,
+        size: u64,
+        options: &SourceOptions,
+    ) -> std::result::Result<(floe_formats::DynStorage, Arc<floe_formats::FileManifest>), String>
+    {
+        if let Some((last_url, storage, manifest)) = &self.last {
+            if last_url == url {
+                return Ok((storage.clone(), manifest.clone()));
+            }
+        }
+        self.last = None;
+        let storage = Source::resolve(url, options)
+            .map_err(|e| e.to_string())?
+            .open(size, options)
+            .storage;
+        let reading = storage.clone();
+        let manifest = tokio::task::spawn_blocking(move || floe_formats::read_file(reading))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        let manifest = Arc::new(manifest);
+        self.last = Some((url.to_string(), storage.clone(), manifest.clone()));
+        Ok((storage, manifest))
+    }
+}
+
 /// Decodes a chunk on two independent paths and compares the values: zarrs
 /// reads it from the store with the codecs the store declares, and the NetCDF
 /// readers read the same region of the source through the file's own filter
@@ -272,6 +336,7 @@ async fn compare_decoded(
     reader: &StoreReader,
     at: &SampledChunk<'_>,
     options: &SourceOptions,
+    opened: &mut OpenedSources,
 ) -> std::result::Result<bool, String> {
     let Some(chunk) = reader
         .decoded_chunk(at.path, at.index)
@@ -280,12 +345,10 @@ async fn compare_decoded(
     else {
         return Ok(false);
     };
-    let source = Source::resolve(at.url, options).map_err(|e| e.to_string())?;
-    let storage = source.open(at.size, options).storage;
+    let (storage, manifest) = opened.get(at.url, at.size, options).await?;
     let name = at.path.rsplit('/').next().unwrap_or(at.path).to_string();
     let (url, offset, length) = (at.url.to_string(), at.offset, at.length);
     let (region, values) = tokio::task::spawn_blocking(move || {
-        let manifest = floe_formats::read_file(storage.clone()).map_err(|e| e.to_string())?;
         let region = floe_formats::data::region_of_range(&manifest, offset, length, &name)
             .ok_or_else(|| {
                 format!("no variable of {url} holds {offset}+{length} as a hyperslab")
