@@ -141,7 +141,6 @@ pub async fn verify(
     Ok(report)
 }
 
-/// References and sampled bytes of one committed group.
 /// Groups verified at once.
 const VERIFY_CONCURRENCY: usize = 8;
 
@@ -177,6 +176,7 @@ async fn check_planned(
     }
 }
 
+/// References and sampled bytes of one committed group.
 async fn check_group(
     reader: &StoreReader,
     batch: &BatchDescriptor,
