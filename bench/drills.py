@@ -84,8 +84,11 @@ def main():
             rows.append(f"| {args.committers} committers on one S3 store | {args.groups} | committers racing on one "
                         "branch | " + (failed and f"| {failed} |" or
                         f"{parallel['seconds']:.0f} | passed: {parallel['commits']} commits; each group written "
-                        f"once; queues empty; `verify`: {parallel['verified_chunks']} chunks by bytes, "
-                        f"{parallel['decoded_chunks']} decoded |"))
+                        f"once; queues and DLQs empty; `verify`: {parallel['verified_chunks']} chunks by bytes, "
+                        f"{parallel['decoded_chunks']} decoded; visibility extensions: "
+                        f"{parallel['slow_extensions']} slower than their period (slowest "
+                        f"{parallel['slowest_extension_ms'] / 1000:.1f} s on LocalStack), "
+                        f"{parallel['refused_extensions']} refused or failed |"))
     finally:
         if any("FAILED" in row for row in rows):
             print(f"kept the failed drill's logs and archive in {tmp}", flush=True)

@@ -171,8 +171,16 @@ impl BatchHandler for CommitterHandler {
                 }
             }
             Err(e) => {
-                // Nothing was committed: every message comes back.
+                // Nothing was committed: every message comes back. The reason is
+                // recorded (as retryable) so that a message that dead-letters after
+                // repeated store failures is listed with why.
                 let reason = format!("commit failed: {e}");
+                tracing::warn!(error = %e, messages = ids.len(), "commit failed; the batch will be delivered again");
+                for id in &ids {
+                    if let Some(r) = results.get(id) {
+                        self.record(&r.batch_id, &r.group_path, &reason, true).await;
+                    }
+                }
                 for id in ids {
                     outcome.failures.push(MessageFailure {
                         id,

@@ -16,6 +16,7 @@ The other drill: N committers at once on one S3 store, the same checks.
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -32,6 +33,7 @@ from seed import seed, to_toml  # noqa: E402
 
 ENDPOINT = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
 WORKER = ["--poll-wait", "1", "--visibility-timeout", "10"]
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def s3_client():
@@ -104,6 +106,15 @@ class DrillFleet:
         procs += [self.start("committer", "--exit-when-idle", idle + 4, "--batch-size", 100, "--batching-window",
                              2)[0] for _ in range(committers)]
         self.wait_all(procs)
+
+    def heartbeat_stats(self):
+        """What the workers' logs say about visibility extensions: how many took longer than their
+        period (and the slowest), and how many the queue refused (a message that may reappear)."""
+        text = "".join(ANSI.sub("", log.read_text(errors="replace")) for log in self.logs)
+        slow = [int(m) for m in re.findall(r"slower than its period.*?took_ms=(\d+)", text)]
+        return {"slow_extensions": len(slow), "slowest_extension_ms": max(slow, default=0),
+                "refused_extensions": text.count("visibility extension refused")
+                + text.count("could not extend the visibility timeout")}
 
     def status(self):
         return self.json("producer", "status", "--json")
@@ -209,4 +220,5 @@ def parallel_committers_drill(tmp, groups, binary, committers=16):
     read, decoded = check_verify(fleet)
     commits = fleet.lines("committer", "log", "--store", fleet.config["store_url"], "-n", "100000", "--json")
     return {"groups": groups, "committers": committers, "seconds": elapsed,
-            "commits": sum(1 for c in commits if c["groups"]), "verified_chunks": read, "decoded_chunks": decoded}
+            "commits": sum(1 for c in commits if c["groups"]), "verified_chunks": read, "decoded_chunks": decoded,
+            **fleet.heartbeat_stats()}

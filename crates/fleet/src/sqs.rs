@@ -182,12 +182,15 @@ impl Queue {
     }
 
     /// Sets the visibility timeout of received messages (extend long work, or
-    /// 0 to hand a message back at once).
+    /// 0 to hand a message back at once). Returns the entries the service refused,
+    /// as `id (code: message)`: a refused extension means the message may already
+    /// be visible to other consumers.
     pub async fn set_visibility(
         &self,
         messages: &[&Received],
         timeout: Duration,
-    ) -> Result<(), QueueError> {
+    ) -> Result<Vec<String>, QueueError> {
+        let mut not_changed = Vec::new();
         for chunk in messages.chunks(MAX_BATCH_ENTRIES) {
             let entries = chunk
                 .iter()
@@ -201,15 +204,26 @@ impl Queue {
                         .map_err(|e| self.error("ChangeMessageVisibilityBatch", e.to_string()))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            self.client
+            let out = self
+                .client
                 .change_message_visibility_batch()
                 .queue_url(&self.url)
                 .set_entries(Some(entries))
                 .send()
                 .await
                 .map_err(|e| self.error("ChangeMessageVisibilityBatch", reason(e)))?;
+            for failed in out.failed() {
+                if let Some(r) = failed.id().parse::<usize>().ok().and_then(|i| chunk.get(i)) {
+                    not_changed.push(format!(
+                        "{} ({}: {})",
+                        r.message.id,
+                        failed.code(),
+                        failed.message().unwrap_or("no message")
+                    ));
+                }
+            }
         }
-        Ok(())
+        Ok(not_changed)
     }
 
     /// Sends bodies with SendMessageBatch, ten per call; entries the service

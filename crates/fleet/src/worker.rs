@@ -5,7 +5,7 @@
 //! - a batch is up to `batch_size` messages gathered for at most
 //!   `batching_window` after the first one arrives;
 //! - received messages stay invisible for `visibility_timeout`, extended every
-//!   half timeout while the handler works, so long batches are not delivered twice;
+//!   third of the timeout while the handler works, so long batches are not delivered twice;
 //! - only messages the handler reports as done are deleted; failed ones come back
 //!   after the timeout (at once when the input is bad), and the queue's redrive
 //!   policy moves them to the dead-letter queue after its receive count;
@@ -259,20 +259,7 @@ async fn handle_batch<H: BatchHandler>(
     let visibility = Duration::from_secs(settings.visibility_timeout.max(1));
     tracing::info!(queue = %queue.url(), messages = batch.len(), "received a batch");
     // Keep the batch invisible while it is worked on.
-    let heartbeat = {
-        let queue = queue.clone();
-        let batch = batch.clone();
-        tokio::spawn(async move {
-            let period = (visibility / 2).max(Duration::from_secs(1));
-            loop {
-                tokio::time::sleep(period).await;
-                let refs: Vec<&Received> = batch.iter().collect();
-                if let Err(e) = queue.set_visibility(&refs, visibility).await {
-                    tracing::warn!(error = %e, "could not extend the visibility timeout");
-                }
-            }
-        })
-    };
+    let heartbeat = tokio::spawn(keep_invisible(queue.clone(), batch.clone(), visibility));
     let messages: Vec<Message> = batch.iter().map(|r| r.message.clone()).collect();
     let outcome = handler.handle(messages).await;
     heartbeat.abort();
@@ -305,8 +292,12 @@ async fn handle_batch<H: BatchHandler>(
         })
         .collect();
     if !permanent.is_empty() {
-        if let Err(e) = queue.set_visibility(&permanent, Duration::ZERO).await {
-            tracing::warn!(error = %e, "could not hand failed messages back early");
+        match queue.set_visibility(&permanent, Duration::ZERO).await {
+            Ok(refused) if !refused.is_empty() => {
+                tracing::warn!(?refused, "could not hand failed messages back early")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not hand failed messages back early"),
         }
     }
     WorkerStats {
@@ -314,5 +305,50 @@ async fn handle_batch<H: BatchHandler>(
         received: batch.len() as u64,
         succeeded: done.len() as u64,
         failed: failed.len() as u64,
+    }
+}
+
+/// Extends the batch's visibility every third of the timeout, on a fixed cadence:
+/// each extension is its own task, so a slow call (seconds, on a loaded
+/// LocalStack) neither delays the next one nor lets the timeout lapse while it
+/// hangs. Two extensions can then fail or lag before a message reappears to
+/// another consumer. A refused or failed extension is a warning naming the
+/// messages: after it, a message may be delivered twice (harmless, handlers are
+/// idempotent, but it counts towards the dead-letter receive count).
+async fn keep_invisible(queue: Queue, batch: Vec<Received>, visibility: Duration) {
+    let period = (visibility / 3).max(Duration::from_secs(1));
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let batch = std::sync::Arc::new(batch);
+    // Dropped (and its calls aborted) when the handler is done and this task is aborted.
+    let mut in_flight = tokio::task::JoinSet::new();
+    loop {
+        ticks.tick().await;
+        while in_flight.try_join_next().is_some() {}
+        let (queue, batch) = (queue.clone(), batch.clone());
+        in_flight.spawn(async move {
+            let refs: Vec<&Received> = batch.iter().collect();
+            let started = Instant::now();
+            match queue.set_visibility(&refs, visibility).await {
+                Ok(refused) if !refused.is_empty() => tracing::warn!(
+                    ?refused,
+                    "visibility extension refused; these messages may be delivered again"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    messages = refs.len(),
+                    "could not extend the visibility timeout; the batch may be delivered again"
+                ),
+            }
+            let took = started.elapsed();
+            if took > period {
+                tracing::warn!(
+                    took_ms = took.as_millis() as u64,
+                    period_ms = period.as_millis() as u64,
+                    "visibility extension slower than its period; raise --visibility-timeout"
+                );
+            }
+        });
     }
 }

@@ -91,7 +91,13 @@ async fn peek(queue: &Queue, max: usize) -> Result<Vec<Received>> {
         }
     }
     let refs: Vec<&Received> = held.iter().collect();
-    queue.set_visibility(&refs, Duration::ZERO).await?;
+    let not_released = queue.set_visibility(&refs, Duration::ZERO).await?;
+    if !not_released.is_empty() {
+        tracing::warn!(
+            ?not_released,
+            "dead letters not handed back at once; they reappear after their visibility timeout"
+        );
+    }
     Ok(seen.into_values().collect())
 }
 
