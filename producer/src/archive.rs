@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result};
 use floe_group::archive::{plan, ListedObject, Plan, SkipList};
+use floe_group::profile::{self, Profile};
 use floe_source::SourceOptions;
 
 /// Lists every object under `source` (a directory, `s3://bucket/prefix`).
@@ -89,6 +90,19 @@ impl GroupFilter {
             || self.by_group_path.iter().any(|p| p.matches(&path))
     }
 
+    /// Whether a group path of any profile passes: a pattern matches the path
+    /// itself or a folder above it (`CESM2`, `CESM2/ssp585`, `*/ssp585/*`).
+    pub fn matches_path(&self, group_path: &str) -> bool {
+        self.given.is_empty()
+            || self.given.iter().any(|p| {
+                let p = p.trim_matches('/');
+                [p.to_string(), format!("{p}/*")]
+                    .iter()
+                    .filter_map(|g| glob::Pattern::new(g).ok())
+                    .any(|g| g.matches(group_path))
+            })
+    }
+
     /// The patterns as given, for messages.
     pub fn describe(&self) -> String {
         self.given
@@ -152,23 +166,14 @@ pub enum PlanError {
 pub async fn plan_archive(
     source: &str,
     options: &SourceOptions,
+    profile: &Profile,
     skip: &SkipList,
     filter: &GroupFilter,
 ) -> Result<Plan> {
-    check_local_source(source)?;
-    let objects = list_archive(source, options).await?;
-    let netcdf = objects
-        .iter()
-        .filter(|o| o.relative_path.to_ascii_lowercase().ends_with(".nc"))
-        .count();
-    if netcdf == 0 {
-        return Err(PlanError::NoNetcdf {
-            source_url: source.to_string(),
-            listed: objects.len(),
-        }
-        .into());
-    }
-    let mut p = plan(&objects, skip);
+    floe_group::archive::runnable(profile)?;
+    let objects = list_source(source, options).await?;
+    let netcdf = netcdf_count(&objects);
+    let mut p = plan(&objects, profile, skip)?;
     if p.batches.is_empty() {
         return Err(PlanError::NoGroup {
             source_url: source.to_string(),
@@ -189,6 +194,27 @@ pub async fn plan_archive(
         .into());
     }
     Ok(p)
+}
+
+/// Lists a source for planning: it must exist and hold at least one NetCDF file.
+pub async fn list_source(source: &str, options: &SourceOptions) -> Result<Vec<ListedObject>> {
+    check_local_source(source)?;
+    let objects = list_archive(source, options).await?;
+    if netcdf_count(&objects) == 0 {
+        return Err(PlanError::NoNetcdf {
+            source_url: source.to_string(),
+            listed: objects.len(),
+        }
+        .into());
+    }
+    Ok(objects)
+}
+
+fn netcdf_count(objects: &[ListedObject]) -> usize {
+    objects
+        .iter()
+        .filter(|o| o.relative_path.to_ascii_lowercase().ends_with(".nc"))
+        .count()
 }
 
 /// A local source must be an existing directory. (An object-store prefix
@@ -248,14 +274,57 @@ pub fn parent_groups(plan: &Plan) -> Vec<String> {
         .collect()
 }
 
-/// The skip list from a file, or the built-in one.
-pub fn load_skip_list(path: Option<&std::path::Path>) -> Result<SkipList> {
-    match path {
-        Some(p) => Ok(SkipList::parse(
-            &std::fs::read_to_string(p)
-                .with_context(|| format!("reading skip list {}", p.display()))?,
-        )),
-        None => Ok(SkipList::builtin()),
+/// Which archive profile plans the archive, and its skip list (the same flags
+/// on `plan`, `enqueue`, `local` and `verify`: batch ids depend on the profile).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProfileArgs {
+    /// Archive profile: how file paths map to groups and variables, how time is read. A
+    /// built-in one (ismip6, cmip6) or a profile TOML file; see the README's "Profiles".
+    #[arg(long, env = "FLOE_PROFILE", default_value = profile::DEFAULT_PROFILE, value_name = "NAME|FILE")]
+    pub profile: String,
+    /// Skip list file (lines `prefix  # reason`), replacing the profile's own.
+    #[arg(long, value_name = "FILE")]
+    pub skip_list: Option<std::path::PathBuf>,
+}
+
+impl Default for ProfileArgs {
+    fn default() -> Self {
+        ProfileArgs {
+            profile: profile::DEFAULT_PROFILE.to_string(),
+            skip_list: None,
+        }
+    }
+}
+
+impl ProfileArgs {
+    /// The profile (built in, or read from its file) and the skip list in force.
+    pub fn load(&self) -> Result<(Profile, SkipList)> {
+        let text = match Profile::builtin(&self.profile) {
+            Some(_) => None,
+            None => {
+                let path = std::path::Path::new(&self.profile);
+                if !path.is_file() {
+                    return Err(profile::ProfileError::NotFound {
+                        name: self.profile.clone(),
+                        builtin: Profile::builtin_ids(),
+                    }
+                    .into());
+                }
+                Some(
+                    std::fs::read_to_string(path)
+                        .with_context(|| format!("reading profile {}", path.display()))?,
+                )
+            }
+        };
+        let profile = profile::resolve(&self.profile, text.as_deref())?;
+        let skip = match &self.skip_list {
+            Some(p) => SkipList::parse(
+                &std::fs::read_to_string(p)
+                    .with_context(|| format!("reading skip list {}", p.display()))?,
+            ),
+            None => profile.skip_list(),
+        };
+        Ok((profile, skip))
     }
 }
 

@@ -143,7 +143,8 @@ async fn refreshed(batch: &BatchDescriptor, options: &SourceOptions) -> Option<B
     if !changed {
         return None;
     }
-    current.batch_id = floe_group::archive::batch_id(&current.group, &current.files);
+    current.batch_id =
+        floe_group::archive::batch_id(&current.profile, &current.group, &current.files);
     Some(current)
 }
 

@@ -82,10 +82,12 @@ pub async fn batch_from_urls(
         model: "unknown".into(),
         experiment: "unknown".into(),
     });
-    let batch_id = floe_group::archive::batch_id(&group, &files);
+    let profile = floe_wire::default_profile();
+    let batch_id = floe_group::archive::batch_id(&profile, &group, &files);
     Ok(BatchDescriptor {
         schema_version: SCHEMA_VERSION,
         batch_id,
+        profile,
         group,
         files,
     })

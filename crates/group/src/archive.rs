@@ -10,6 +10,8 @@
 use std::collections::BTreeMap;
 
 use floe_wire::{BatchDescriptor, GroupKey, SourceFile, SCHEMA_VERSION};
+
+use crate::profile::{Profile, TimePolicy};
 use serde::{Deserialize, Serialize};
 
 /// The ISMIP6 variables (ISMIP6.md); used to strip experiment prefixes.
@@ -151,9 +153,19 @@ pub struct SkipList {
 }
 
 impl SkipList {
-    /// The skip list shipped with floe (`crates/group/data/skip.txt`).
+    /// The default profile's skip list (`crates/group/data/profiles/ismip6.toml`).
     pub fn builtin() -> SkipList {
-        SkipList::parse(include_str!("../data/skip.txt"))
+        Profile::builtin(crate::profile::DEFAULT_PROFILE)
+            .and_then(Result::ok)
+            .map(|p| p.skip_list())
+            .unwrap_or_default()
+    }
+
+    /// A skip list from (prefix, reason) pairs.
+    pub fn from_entries(entries: impl IntoIterator<Item = (String, String)>) -> SkipList {
+        SkipList {
+            entries: entries.into_iter().collect(),
+        }
     }
 
     /// Parses `prefix   # reason` lines; `#` lines and blanks are ignored.
@@ -215,55 +227,172 @@ pub struct Plan {
     pub skipped: Vec<SkippedObject>,
 }
 
-/// Groups listed objects into one batch per group. Zero-byte files are kept:
-/// they fail in the virtualizer with a clear error, and the batch goes to the
-/// dead-letter queue instead of silently shrinking the group.
-pub fn plan(objects: &[ListedObject], skip: &SkipList) -> Plan {
-    let mut groups: BTreeMap<GroupKey, Vec<SourceFile>> = BTreeMap::new();
-    let mut skipped = Vec::new();
+/// Why a profile's plan cannot run through the pipeline yet.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotRunnable {
+    /// Files concatenate along a dimension: the group builder does not do that yet.
+    #[error("profile {profile} concatenates files along {dimension}; floe cannot build such groups yet (not finished: see the README). `producer plan --profile {profile}` shows what it makes of the archive")]
+    Concatenates {
+        /// The profile's tag.
+        profile: String,
+        /// The dimension.
+        dimension: String,
+    },
+    /// Groups that are not `{institution}_{model}/{experiment}` with an ice sheet.
+    #[error("profile {profile}: the pipeline builds groups named {{institution}}_{{model}}/{{experiment}} from fields ice_sheet, institution, model and experiment, with ISMIP6 year binning; this profile makes {group_path} (not finished: see the README)")]
+    GroupShape {
+        /// The profile's tag.
+        profile: String,
+        /// Its group path template.
+        group_path: String,
+    },
+}
+
+/// The ISMIP6-shaped group template the pipeline runs.
+const RUNNABLE_GROUP_PATH: &str = "{institution}_{model}/{experiment}";
+
+/// Whether the pipeline can build this profile's groups today.
+pub fn runnable(profile: &Profile) -> Result<(), NotRunnable> {
+    if let Some(dimension) = &profile.concat {
+        return Err(NotRunnable::Concatenates {
+            profile: profile.tag(),
+            dimension: dimension.clone(),
+        });
+    }
+    if profile.group_path != RUNNABLE_GROUP_PATH || profile.time != TimePolicy::Ismip6Years {
+        return Err(NotRunnable::GroupShape {
+            profile: profile.tag(),
+            group_path: profile.group_path.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// One group as a profile sees it, whether or not the pipeline can build it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SurveyedGroup {
+    /// Store path.
+    pub group_path: String,
+    /// Files per variable, sorted by URL (more than one: concatenated along the profile's dimension).
+    pub variables: BTreeMap<String, Vec<SourceFile>>,
+    /// The fields of its first file.
+    #[serde(skip)]
+    pub fields: BTreeMap<String, String>,
+}
+
+/// What a profile made of an archive.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Survey {
+    /// Groups, sorted by path.
+    pub groups: Vec<SurveyedGroup>,
+    /// NetCDF files the profile's path rule does not match, with the reason.
+    pub unmatched: Vec<SkippedObject>,
+    /// Files on the skip list.
+    pub skipped: Vec<SkippedObject>,
+    /// Objects that are not NetCDF files (not `.nc`), left out.
+    pub not_netcdf: usize,
+}
+
+/// Sorts listed objects into the profile's groups and variables. Zero-byte files
+/// are kept: they fail in the virtualizer with a clear error, and the batch goes
+/// to the dead-letter queue instead of silently shrinking the group.
+pub fn survey(objects: &[ListedObject], profile: &Profile, skip: &SkipList) -> Survey {
+    let mut groups: BTreeMap<String, SurveyedGroup> = BTreeMap::new();
+    let mut out = Survey::default();
     for o in objects {
+        if !o.relative_path.to_ascii_lowercase().ends_with(".nc") {
+            out.not_netcdf += 1;
+            continue;
+        }
         if let Some(reason) = skip.reason(&o.relative_path) {
-            skipped.push(SkippedObject {
+            out.skipped.push(SkippedObject {
                 url: o.url.clone(),
                 reason: format!("skip list: {reason}"),
             });
             continue;
         }
-        match parse_path(&o.relative_path) {
-            Ok(p) => groups.entry(p.group).or_default().push(SourceFile {
-                url: o.url.clone(),
-                size: o.size,
-                etag: o.etag.clone(),
-                last_modified: o.last_modified.clone(),
-                variable: p.variable,
-            }),
-            Err(PathError::NotNetcdf) => {}
-            Err(e) => skipped.push(SkippedObject {
+        match profile.match_path(&o.relative_path) {
+            Ok(m) => {
+                let group = groups
+                    .entry(m.group_path.clone())
+                    .or_insert_with(|| SurveyedGroup {
+                        group_path: m.group_path.clone(),
+                        variables: BTreeMap::new(),
+                        fields: m.fields.clone(),
+                    });
+                group
+                    .variables
+                    .entry(m.variable.clone())
+                    .or_default()
+                    .push(SourceFile {
+                        url: o.url.clone(),
+                        size: o.size,
+                        etag: o.etag.clone(),
+                        last_modified: o.last_modified.clone(),
+                        variable: m.variable,
+                    });
+            }
+            Err(e) => out.unmatched.push(SkippedObject {
                 url: o.url.clone(),
                 reason: e.to_string(),
             }),
         }
     }
-    let batches = groups
-        .into_iter()
-        .map(|(group, mut files)| {
+    out.groups = groups
+        .into_values()
+        .map(|mut g| {
+            for files in g.variables.values_mut() {
+                files.sort_by(|a, b| a.url.cmp(&b.url));
+            }
+            g
+        })
+        .collect();
+    out
+}
+
+/// Groups listed objects into one batch per group, by the profile's rules
+/// (which [`runnable`] must accept).
+pub fn plan(
+    objects: &[ListedObject],
+    profile: &Profile,
+    skip: &SkipList,
+) -> Result<Plan, NotRunnable> {
+    runnable(profile)?;
+    let surveyed = survey(objects, profile, skip);
+    let mut skipped = surveyed.skipped;
+    skipped.extend(surveyed.unmatched);
+    let field = |g: &SurveyedGroup, name: &str| g.fields.get(name).cloned().unwrap_or_default();
+    let batches = surveyed
+        .groups
+        .iter()
+        .map(|g| {
+            let group = GroupKey {
+                ice_sheet: field(g, "ice_sheet"),
+                institution: field(g, "institution"),
+                model: field(g, "model"),
+                experiment: field(g, "experiment"),
+            };
+            let mut files: Vec<SourceFile> = g.variables.values().flatten().cloned().collect();
             files.sort_by(|a, b| a.url.cmp(&b.url));
+            let profile = profile.tag();
             BatchDescriptor {
                 schema_version: SCHEMA_VERSION,
-                batch_id: batch_id(&group, &files),
+                batch_id: batch_id(&profile, &group, &files),
+                profile,
                 group,
                 files,
             }
         })
         .collect();
-    Plan { batches, skipped }
+    Ok(Plan { batches, skipped })
 }
 
-/// Deterministic batch id: SHA-256 over the group identity and every input's
-/// URL, size, ETag and modification time, in URL order. Same inputs, same id.
-pub fn batch_id(group: &GroupKey, files: &[SourceFile]) -> String {
+/// Deterministic batch id: SHA-256 over the profile (`id@version`: other rules,
+/// other groups), the group identity and every input's URL, size, ETag and
+/// modification time, in URL order. Same profile and inputs, same id.
+pub fn batch_id(profile: &str, group: &GroupKey, files: &[SourceFile]) -> String {
     let mut text = format!(
-        "floe-batch-v1\n{}\n{}\n",
+        "floe-batch-v2\n{profile}\n{}\n{}\n",
         group.ice_sheet,
         group.group_path()
     );
@@ -315,6 +444,12 @@ mod tests {
         assert_eq!(parse_path("a/b/c/lithk.nc"), Err(PathError::NoIceSheet));
     }
 
+    fn ismip6() -> Profile {
+        Profile::builtin("ismip6")
+            .expect("built in")
+            .expect("parses")
+    }
+
     fn obj(rel: &str, size: u64, etag: &str) -> ListedObject {
         ListedObject {
             url: format!("s3://b/{rel}"),
@@ -335,18 +470,19 @@ mod tests {
             obj("AWI/PISM1/exp05/notes.txt", 1, "e"),
         ];
         let skip = SkipList::parse("NCAR/CISM/expD12/  # bad experiment");
-        let plan1 = plan(&objects, &skip);
+        let ismip6 = ismip6();
+        let plan1 = plan(&objects, &ismip6, &skip).expect("runnable");
         assert_eq!(plan1.batches.len(), 2);
         assert_eq!(plan1.batches[0].files.len(), 2);
         assert_eq!(plan1.skipped.len(), 1);
         assert!(plan1.skipped[0].reason.contains("bad experiment"));
         let mut reordered = objects.clone();
         reordered.reverse();
-        let plan2 = plan(&reordered, &skip);
+        let plan2 = plan(&reordered, &ismip6, &skip).expect("runnable");
         assert_eq!(plan1.batches[0].batch_id, plan2.batches[0].batch_id);
         let mut changed = objects;
         changed[0].etag = Some("z".into());
-        let plan3 = plan(&changed, &skip);
+        let plan3 = plan(&changed, &ismip6, &skip).expect("runnable");
         assert_ne!(plan1.batches[0].batch_id, plan3.batches[0].batch_id);
         assert_eq!(plan1.batches[1].batch_id, plan3.batches[1].batch_id);
     }

@@ -2,7 +2,10 @@
 //!
 //! Pure logic, no I/O:
 //! - [`archive`]: path rules, skip list, one batch per group, deterministic batch ids;
+//! - [`profile`]: archive profiles (TOML): path patterns to groups and variables, time policy;
 //! - [`time`] and [`grid`]: the normalization rules, each a small function;
+//! - [`cftime`]: exact CF time in every CF calendar, for profiles that decode time exactly;
+//! - [`concat`]: the files of one variable along time: what must agree, order, chunk-grid placement;
 //! - [`merge`]: union time axis, per-step splitting, and the [`floe_wire::ManifestFragment`];
 //! - [`axis`]: when multi-step chunks sit on the shared time axis exactly;
 //! - [`zarr`]: Zarr v3 metadata documents.
@@ -11,8 +14,11 @@
 
 pub mod archive;
 pub mod axis;
+pub mod cftime;
+pub mod concat;
 pub mod grid;
 pub mod merge;
+pub mod profile;
 pub mod time;
 pub mod zarr;
 

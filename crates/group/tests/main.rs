@@ -89,6 +89,7 @@ fn batch(files: &[FileScan]) -> BatchDescriptor {
     BatchDescriptor {
         schema_version: SCHEMA_VERSION,
         batch_id: "id".into(),
+        profile: floe_wire::default_profile(),
         group: GroupKey {
             ice_sheet: "AIS".into(),
             institution: "I".into(),

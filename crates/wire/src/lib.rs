@@ -16,7 +16,10 @@ pub mod fragment;
 mod messages;
 
 pub use fragment::{ArrayFragment, InlineChunk, ManifestFragment, VirtualRef};
-pub use messages::{BatchDescriptor, FailureRecord, GroupKey, ResultMessage, SourceFile};
+pub use messages::{
+    default_profile, BatchDescriptor, FailureRecord, GroupKey, ResultMessage, SourceFile,
+    DEFAULT_PROFILE_TAG,
+};
 
 /// Version of every wire document this build writes and reads.
 pub const SCHEMA_VERSION: u32 = 1;

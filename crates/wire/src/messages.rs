@@ -49,13 +49,25 @@ pub struct SourceFile {
 pub struct BatchDescriptor {
     /// [`crate::SCHEMA_VERSION`].
     pub schema_version: u32,
-    /// Deterministic id: hash of the group path and the files' identities.
+    /// Deterministic id: hash of the profile, the group path and the files' identities.
     pub batch_id: String,
+    /// The archive profile that planned it, `id@version` (messages from before
+    /// profiles existed were ISMIP6's).
+    #[serde(default = "default_profile")]
+    pub profile: String,
     /// The group.
     pub group: GroupKey,
     /// Input files, sorted by URL.
     pub files: Vec<SourceFile>,
 }
+
+/// The profile of a descriptor that names none.
+pub fn default_profile() -> String {
+    DEFAULT_PROFILE_TAG.to_string()
+}
+
+/// `id@version` of the default (ISMIP6) profile.
+pub const DEFAULT_PROFILE_TAG: &str = "ismip6@1";
 
 impl BatchDescriptor {
     /// Checks what the type system cannot: group path components that are

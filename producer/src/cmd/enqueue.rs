@@ -1,8 +1,6 @@
 //! `producer enqueue`: plan, prepare the store, send one batch descriptor per
 //! group to the work queue.
 
-use std::path::PathBuf;
-
 use anyhow::{Context, Result};
 use floe_fleet::records::{EnqueuedPlan, Records};
 use floe_fleet::sqs::Queue;
@@ -13,8 +11,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::archive::{
-    load_skip_list, parent_groups, plan_archive, restrict_to_one_ice_sheet, skipped_reasons,
-    GroupFilter,
+    parent_groups, plan_archive, restrict_to_one_ice_sheet, skipped_reasons, GroupFilter,
+    ProfileArgs,
 };
 
 /// Options of `enqueue`.
@@ -38,9 +36,9 @@ pub struct EnqueueArgs {
     /// whose messages were lost or purged.
     #[arg(long)]
     pub force: bool,
-    /// Skip list file (default: the built-in one).
-    #[arg(long)]
-    pub skip_list: Option<PathBuf>,
+    /// The archive profile and skip list.
+    #[command(flatten)]
+    pub profile: ProfileArgs,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -82,9 +80,9 @@ pub async fn run(args: &EnqueueArgs) -> Result<EnqueueSummary> {
             crate::preflight::run(&config, crate::preflight::Intent::Enqueue, &options).await;
         crate::preflight::into_result(&checks)?;
     }
-    let skip = load_skip_list(args.skip_list.as_deref())?;
+    let (profile, skip) = args.profile.load()?;
     let filter = GroupFilter::new(&args.filter)?;
-    let mut plan = plan_archive(&source, &options, &skip, &filter).await?;
+    let mut plan = plan_archive(&source, &options, &profile, &skip, &filter).await?;
     restrict_to_one_ice_sheet(&mut plan, config.ice_sheet.as_deref())?;
 
     let prefix = floe_store::location::container_prefix(&floe_source::normalize_url(&source));

@@ -13,8 +13,8 @@ use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::archive::{
-    load_skip_list, parent_groups, plan_archive, restrict_to_one_ice_sheet, skipped_reasons,
-    GroupFilter,
+    parent_groups, plan_archive, restrict_to_one_ice_sheet, skipped_reasons, GroupFilter,
+    ProfileArgs,
 };
 
 /// Options of the local run.
@@ -37,9 +37,9 @@ pub struct LocalArgs {
     /// Batches virtualized at the same time.
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
-    /// Skip list file (default: the built-in one).
-    #[arg(long)]
-    pub skip_list: Option<PathBuf>,
+    /// The archive profile and skip list.
+    #[command(flatten)]
+    pub profile: ProfileArgs,
     /// Only this ice sheet (AIS or GIS). Group paths do not name the ice sheet, so one
     /// store holds one ice sheet: an archive with both needs one run (and store) per sheet.
     #[arg(long)]
@@ -104,9 +104,9 @@ pub async fn run(args: LocalArgs) -> Result<LocalSummary> {
         }
     };
     let options = SourceOptions::from_env();
-    let skip = load_skip_list(args.skip_list.as_deref())?;
+    let (profile, skip) = args.profile.load()?;
     let filter = GroupFilter::new(&args.filter)?;
-    let mut plan = plan_archive(&source, &options, &skip, &filter).await?;
+    let mut plan = plan_archive(&source, &options, &profile, &skip, &filter).await?;
     restrict_to_one_ice_sheet(&mut plan, args.ice_sheet.as_deref())?;
     let location = StoreLocation::parse(&args.store)?;
     let s3 = S3Settings::from_env();

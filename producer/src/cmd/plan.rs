@@ -1,7 +1,6 @@
 //! `producer plan`: what a run would do, and what it would cost.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use anyhow::Result;
 use floe_fleet::FleetArgs;
@@ -9,8 +8,11 @@ use floe_group::archive::Plan;
 use floe_source::SourceOptions;
 use serde::Serialize;
 
+use floe_group::archive::{NotRunnable, Survey};
+use floe_group::profile::Profile;
+
 use crate::archive::{
-    load_skip_list, plan_archive, restrict_to_one_ice_sheet, skipped_reasons, GroupFilter,
+    list_source, plan_archive, restrict_to_one_ice_sheet, skipped_reasons, GroupFilter, ProfileArgs,
 };
 use crate::cost::{estimate, CostAssumptions, CostEstimate};
 
@@ -24,9 +26,9 @@ pub struct PlanArgs {
     /// globs and shorter forms (AWI, AWI/PISM1, AWI_PISM1, "*/exp05"). Matching nothing is an error.
     #[arg(long)]
     pub filter: Vec<String>,
-    /// Skip list file (default: the built-in one).
-    #[arg(long)]
-    pub skip_list: Option<PathBuf>,
+    /// The archive profile and skip list.
+    #[command(flatten)]
+    pub profile: ProfileArgs,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -46,11 +48,37 @@ pub struct PlanRow {
     pub bytes: u64,
 }
 
+/// One group of a profile the pipeline cannot run yet, as the profile sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SurveyedGroupRow {
+    /// Store path.
+    pub group_path: String,
+    /// Files per variable (more than one: concatenated along the profile's dimension).
+    pub variables: BTreeMap<String, usize>,
+}
+
+/// What a profile the pipeline cannot run yet made of the archive.
+#[derive(Debug, Clone, Serialize)]
+pub struct SurveyReport {
+    /// Why it cannot run yet.
+    pub not_runnable: String,
+    /// Its groups.
+    pub groups: Vec<SurveyedGroupRow>,
+}
+
 /// The plan, summarized.
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanReport {
     /// The archive.
     pub source: String,
+    /// The profile, `id@version`.
+    pub profile: String,
+    /// Objects that are not NetCDF files, left out (counted by profile surveys).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_netcdf: Option<usize>,
+    /// For a profile the pipeline cannot run yet: its groups, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub survey: Option<SurveyReport>,
     /// Totals.
     pub total: PlanRow,
     /// Per `{institution}_{model}`.
@@ -78,6 +106,9 @@ pub fn report(source: &str, plan: &Plan) -> PlanReport {
     }
     PlanReport {
         source: source.to_string(),
+        profile: floe_wire::DEFAULT_PROFILE_TAG.to_string(),
+        not_netcdf: None,
+        survey: None,
         cost: estimate(total.batches, total.files, &CostAssumptions::default()),
         total,
         by_model,
@@ -99,14 +130,82 @@ pub async fn run(args: &PlanArgs) -> Result<PlanReport> {
         preflight::into_result(&checks)?;
         checks
     };
-    let skip = load_skip_list(args.skip_list.as_deref())?;
+    let (profile, skip) = args.profile.load()?;
     let filter = GroupFilter::new(&args.filter)?;
-    let mut plan = plan_archive(source, &options, &skip, &filter).await?;
+    if let Err(not_runnable) = floe_group::archive::runnable(&profile) {
+        let objects = list_source(source, &options).await?;
+        let surveyed = floe_group::archive::survey(&objects, &profile, &skip);
+        return Ok(PlanReport {
+            checks,
+            ..survey_report(source, &profile, &surveyed, &filter, &not_runnable)
+        });
+    }
+    let mut plan = plan_archive(source, &options, &profile, &skip, &filter).await?;
     restrict_to_one_ice_sheet(&mut plan, config.ice_sheet.as_deref())?;
     Ok(PlanReport {
         checks,
+        profile: profile.tag(),
         ..report(source, &plan)
     })
+}
+
+/// Summarizes what a profile the pipeline cannot run yet made of the archive:
+/// its groups and variables (files per variable), and every file it left out.
+pub fn survey_report(
+    source: &str,
+    profile: &Profile,
+    surveyed: &Survey,
+    filter: &GroupFilter,
+    not_runnable: &NotRunnable,
+) -> PlanReport {
+    let mut by_model: BTreeMap<String, PlanRow> = BTreeMap::new();
+    let mut total = PlanRow::default();
+    let mut groups = Vec::new();
+    for g in surveyed
+        .groups
+        .iter()
+        .filter(|g| filter.matches_path(&g.group_path))
+    {
+        let parent = g
+            .group_path
+            .rsplit_once('/')
+            .map_or(g.group_path.as_str(), |(p, _)| p)
+            .to_string();
+        let files: Vec<_> = g.variables.values().flatten().collect();
+        let bytes: u64 = files.iter().map(|f| f.size).sum();
+        for r in [by_model.entry(parent).or_default(), &mut total] {
+            r.batches += 1;
+            r.files += files.len();
+            r.bytes += bytes;
+        }
+        groups.push(SurveyedGroupRow {
+            group_path: g.group_path.clone(),
+            variables: g
+                .variables
+                .iter()
+                .map(|(v, f)| (v.clone(), f.len()))
+                .collect(),
+        });
+    }
+    PlanReport {
+        source: source.to_string(),
+        profile: profile.tag(),
+        not_netcdf: Some(surveyed.not_netcdf),
+        survey: Some(SurveyReport {
+            not_runnable: not_runnable.to_string(),
+            groups,
+        }),
+        cost: estimate(total.batches, total.files, &CostAssumptions::default()),
+        total,
+        by_model,
+        skipped: surveyed
+            .skipped
+            .iter()
+            .chain(&surveyed.unmatched)
+            .map(|s| (s.url.clone(), s.reason.clone()))
+            .collect(),
+        checks: Vec::new(),
+    }
 }
 
 fn human_bytes(b: u64) -> String {
@@ -124,7 +223,7 @@ fn human_bytes(b: u64) -> String {
 pub fn render(r: &PlanReport) -> String {
     use std::fmt::Write;
     let mut s = String::new();
-    let _ = writeln!(s, "plan of {}", r.source);
+    let _ = writeln!(s, "plan of {} (profile {})", r.source, r.profile);
     if !r.checks.is_empty() {
         let _ = writeln!(s, "pre-flight:");
         s.push_str(&crate::preflight::render(&r.checks));
@@ -151,8 +250,36 @@ pub fn render(r: &PlanReport) -> String {
         r.total.files,
         human_bytes(r.total.bytes)
     );
+    if let Some(survey) = &r.survey {
+        let _ = writeln!(s, "\ngroups and their variables (files per variable):");
+        for g in &survey.groups {
+            let vars: Vec<String> = g
+                .variables
+                .iter()
+                .map(|(v, n)| {
+                    if *n > 1 {
+                        format!("{v} ×{n}")
+                    } else {
+                        v.clone()
+                    }
+                })
+                .collect();
+            let _ = writeln!(s, "  {}: {}", g.group_path, vars.join(", "));
+        }
+        let _ = writeln!(s, "\nnot runnable yet: {}", survey.not_runnable);
+    }
+    if let Some(n) = r.not_netcdf.filter(|n| *n > 0) {
+        let _ = writeln!(
+            s,
+            "\n{n} object(s) are not NetCDF files (.nc) and are left out"
+        );
+    }
     if !r.skipped.is_empty() {
-        let _ = writeln!(s, "\nskipped {} object(s):", r.skipped.len());
+        let _ = writeln!(
+            s,
+            "\nleft out {} file(s) (skip list, or not matched by the profile):",
+            r.skipped.len()
+        );
         for (url, why) in &r.skipped {
             let _ = writeln!(s, "  {url}: {why}");
         }

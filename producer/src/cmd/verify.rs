@@ -12,7 +12,6 @@
 //! comparison and fails the decoded one.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -25,7 +24,7 @@ use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::archive::{load_skip_list, plan_archive, restrict_to_one_ice_sheet, GroupFilter};
+use crate::archive::{plan_archive, restrict_to_one_ice_sheet, GroupFilter, ProfileArgs};
 
 /// Options of `verify`.
 #[derive(Debug, Clone, clap::Args)]
@@ -42,9 +41,9 @@ pub struct VerifyArgs {
     /// Compare every chunk (reads all the referenced data once).
     #[arg(long)]
     pub all: bool,
-    /// Skip list file (default: the built-in one).
-    #[arg(long)]
-    pub skip_list: Option<PathBuf>,
+    /// The archive profile and skip list.
+    #[command(flatten)]
+    pub profile: ProfileArgs,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -391,9 +390,9 @@ pub async fn run(args: &VerifyArgs) -> Result<VerifyReport> {
     let source = config.require_source()?.to_string();
     let store = config.require_store()?.to_string();
     let options = SourceOptions::from_env();
-    let skip = load_skip_list(args.skip_list.as_deref())?;
+    let (profile, skip) = args.profile.load()?;
     let filter = GroupFilter::new(&args.filter)?;
-    let mut plan = plan_archive(&source, &options, &skip, &filter)
+    let mut plan = plan_archive(&source, &options, &profile, &skip, &filter)
         .await
         .with_context(|| format!("planning {source}"))?;
     restrict_to_one_ice_sheet(&mut plan, config.ice_sheet.as_deref())?;
