@@ -84,6 +84,9 @@ impl GroupFilter {
         if self.is_empty() {
             return true;
         }
+        if group.path.is_some() {
+            return self.matches_path(&group.group_path());
+        }
         let parts = format!("{}/{}/{}", group.institution, group.model, group.experiment);
         let path = group.group_path();
         self.by_parts.iter().any(|p| p.matches(&parts))
@@ -338,6 +341,7 @@ mod tests {
             institution: i.into(),
             model: m.into(),
             experiment: e.into(),
+            path: None,
         }
     }
 

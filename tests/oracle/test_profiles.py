@@ -1,7 +1,8 @@
 """Archive profiles through the real producer binary: what `producer plan --profile` makes of
 a CMIP6-shaped archive (groups, variables with their files, files it did not match), a profile
-file, and the named refusals of what is not finished (`local`/`enqueue` of a concatenating
-profile). Files are real NetCDF files written by netCDF4 (plan only lists them)."""
+file, bad profiles named, and a profile the pipeline cannot run refused by name before anything
+is written. Files are real NetCDF files written by netCDF4 (plan only lists them; the CMIP6 store
+itself is checked in test_cmip6.py)."""
 import json
 import subprocess
 from pathlib import Path
@@ -68,11 +69,11 @@ def test_plan_with_the_cmip6_profile_shows_groups_variables_and_unmatched_files(
     unmatched = dict(report["skipped"])
     assert list(unmatched) == [f"file://{odd}"], unmatched
     assert "cmip6" in unmatched[f"file://{odd}"]
-    assert "concatenates files along time" in report["survey"]["not_runnable"]
+    assert "not_runnable" not in report["survey"]
     # The readable form lists a group with its files per variable and the unmatched file.
     text = plan("--source", tmp_path / "archive", "--profile", "cmip6").stdout
     assert "CESM2/ssp585/r1i1p1f1/Amon/gn: huss ×3, pr ×3, psl ×3, tas ×3" in text, text
-    assert odd.name in text and "not runnable yet" in text
+    assert odd.name in text and "not runnable" not in text
     # A filter on the group path narrows the survey.
     narrowed = json.loads(plan("--source", tmp_path / "archive", "--profile", "cmip6", "--filter", "MIROC6",
                                "--json").stdout)
@@ -80,14 +81,20 @@ def test_plan_with_the_cmip6_profile_shows_groups_variables_and_unmatched_files(
         f"MIROC6/{e}/r1i1p1f1/Amon/gn" for e in EXPERIMENTS]
 
 
-def test_local_refuses_a_concatenating_profile_by_name_and_writes_nothing(tmp_path):
+def test_local_refuses_a_profile_it_cannot_run_by_name_and_writes_nothing(tmp_path):
     cmip6_tree(tmp_path / "archive")
+    binned = tmp_path / "binned.toml"
+    binned.write_text((ROOT / "crates/group/data/profiles/cmip6.toml").read_text()
+                      .replace('id = "cmip6"', 'id = "binned"').replace('time = "cf-exact"', 'time = "ismip6-years"'))
     store = tmp_path / "store"
     proc = subprocess.run([binary("producer"), "local", "--source", tmp_path / "archive", "--store", store,
-                           "--profile", "cmip6"], capture_output=True, text=True, timeout=300)
+                           "--profile", binned], capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
-    assert "profile cmip6@1 concatenates files along time" in proc.stderr, proc.stderr
+    assert "profile binned@1 concatenates files along time with time = \"ismip6-years\"" in proc.stderr, proc.stderr
     assert not store.exists()
+    report = json.loads(plan("--source", tmp_path / "archive", "--profile", binned, "--json").stdout)
+    assert "cf-exact" in report["survey"]["not_runnable"]
+    assert len(report["survey"]["groups"]) == len(MODELS) * len(EXPERIMENTS)
 
 
 def test_a_profile_file_plans_and_bad_profiles_are_named(tmp_path):

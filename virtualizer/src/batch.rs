@@ -169,9 +169,15 @@ async fn virtualize_as_described(
         cost.bytes_read.push(bytes);
         scans.push(scan);
     }
-    let build = build_group(batch, &scans).map_err(|e| BatchError {
+    let build = match &batch.concat {
+        None => build_group(batch, &scans).map_err(|e| e.to_string()),
+        Some(spec) => {
+            floe_group::series::build_series_group(batch, &scans, spec).map_err(|e| e.to_string())
+        }
+    }
+    .map_err(|reason| BatchError {
         file: None,
-        reason: e.to_string(),
+        reason,
         retryable: false,
     })?;
     Ok((build, cost))

@@ -81,6 +81,7 @@ pub async fn batch_from_urls(
         institution: "unknown".into(),
         model: "unknown".into(),
         experiment: "unknown".into(),
+        path: None,
     });
     let profile = floe_wire::default_profile();
     let batch_id = floe_group::archive::batch_id(&profile, &group, &files);
@@ -90,6 +91,7 @@ pub async fn batch_from_urls(
         profile,
         group,
         files,
+        concat: None,
     })
 }
 

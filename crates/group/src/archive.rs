@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use floe_wire::{BatchDescriptor, GroupKey, SourceFile, SCHEMA_VERSION};
+use floe_wire::{BatchDescriptor, ConcatSpec, GroupKey, SourceFile, SCHEMA_VERSION};
 
 use crate::profile::{Profile, TimePolicy};
 use serde::{Deserialize, Serialize};
@@ -123,6 +123,7 @@ pub fn parse_path(path: &str) -> Result<ParsedPath, PathError> {
             institution: institution.to_string(),
             model: model.to_string(),
             experiment: experiment.to_string(),
+            path: None,
         },
         variable: strip_experiment_prefix(raw_variable, experiment).to_string(),
     })
@@ -225,47 +226,64 @@ pub struct Plan {
     pub batches: Vec<BatchDescriptor>,
     /// Objects that are not inputs.
     pub skipped: Vec<SkippedObject>,
+    /// Objects that are not NetCDF files (not `.nc`), left out.
+    pub not_netcdf: usize,
 }
 
-/// Why a profile's plan cannot run through the pipeline yet.
+/// Why a profile's plan cannot run through the pipeline.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NotRunnable {
-    /// Files concatenate along a dimension: the group builder does not do that yet.
-    #[error("profile {profile} concatenates files along {dimension}; floe cannot build such groups yet (not finished: see the README). `producer plan --profile {profile}` shows what it makes of the archive")]
-    Concatenates {
+    /// Concatenation with ISMIP6's year binning: binning cannot place several files' steps.
+    #[error("profile {profile} concatenates files along {dimension} with time = \"ismip6-years\"; concatenation needs time = \"cf-exact\"")]
+    ConcatWithYearBins {
         /// The profile's tag.
         profile: String,
         /// The dimension.
         dimension: String,
     },
-    /// Groups that are not `{institution}_{model}/{experiment}` with an ice sheet.
-    #[error("profile {profile}: the pipeline builds groups named {{institution}}_{{model}}/{{experiment}} from fields ice_sheet, institution, model and experiment, with ISMIP6 year binning; this profile makes {group_path} (not finished: see the README)")]
+    /// Concatenation along a dimension other than time.
+    #[error("profile {profile} concatenates along {dimension}; floe concatenates along time only")]
+    NotTime {
+        /// The profile's tag.
+        profile: String,
+        /// The dimension.
+        dimension: String,
+    },
+    /// One file per variable, but not ISMIP6-shaped groups.
+    #[error("profile {profile}: without `concat`, the pipeline builds ISMIP6 groups ({{institution}}_{{model}}/{{experiment}} from fields ice_sheet, institution, model and experiment, time = \"ismip6-years\"); this profile makes {group_path} with time = {time}. Add concat = \"time\" and time = \"cf-exact\" for one group per dataset")]
     GroupShape {
         /// The profile's tag.
         profile: String,
         /// Its group path template.
         group_path: String,
+        /// Its time policy.
+        time: String,
     },
 }
 
-/// The ISMIP6-shaped group template the pipeline runs.
+/// The ISMIP6-shaped group template the year-binning builder runs.
 const RUNNABLE_GROUP_PATH: &str = "{institution}_{model}/{experiment}";
 
-/// Whether the pipeline can build this profile's groups today.
+/// Whether the pipeline can build this profile's groups: ISMIP6-shaped groups
+/// with year binning, or files concatenated along time with exact CF time.
 pub fn runnable(profile: &Profile) -> Result<(), NotRunnable> {
-    if let Some(dimension) = &profile.concat {
-        return Err(NotRunnable::Concatenates {
+    match (&profile.concat, profile.time) {
+        (Some(dimension), TimePolicy::CfExact) if dimension == "time" => Ok(()),
+        (Some(dimension), TimePolicy::CfExact) => Err(NotRunnable::NotTime {
             profile: profile.tag(),
             dimension: dimension.clone(),
-        });
-    }
-    if profile.group_path != RUNNABLE_GROUP_PATH || profile.time != TimePolicy::Ismip6Years {
-        return Err(NotRunnable::GroupShape {
+        }),
+        (Some(dimension), TimePolicy::Ismip6Years) => Err(NotRunnable::ConcatWithYearBins {
+            profile: profile.tag(),
+            dimension: dimension.clone(),
+        }),
+        (None, TimePolicy::Ismip6Years) if profile.group_path == RUNNABLE_GROUP_PATH => Ok(()),
+        (None, time) => Err(NotRunnable::GroupShape {
             profile: profile.tag(),
             group_path: profile.group_path.clone(),
-        });
+            time: format!("{time:?}"),
+        }),
     }
-    Ok(())
 }
 
 /// One group as a profile sees it, whether or not the pipeline can build it.
@@ -366,11 +384,20 @@ pub fn plan(
         .groups
         .iter()
         .map(|g| {
+            let concat = profile.concat.as_ref().map(|dimension| ConcatSpec {
+                dimension: dimension.clone(),
+                time_units: profile.time_units.clone(),
+            });
             let group = GroupKey {
                 ice_sheet: field(g, "ice_sheet"),
                 institution: field(g, "institution"),
-                model: field(g, "model"),
+                model: if concat.is_some() {
+                    field(g, "source")
+                } else {
+                    field(g, "model")
+                },
                 experiment: field(g, "experiment"),
+                path: concat.is_some().then(|| g.group_path.clone()),
             };
             let mut files: Vec<SourceFile> = g.variables.values().flatten().cloned().collect();
             files.sort_by(|a, b| a.url.cmp(&b.url));
@@ -381,10 +408,15 @@ pub fn plan(
                 profile,
                 group,
                 files,
+                concat,
             }
         })
         .collect();
-    Ok(Plan { batches, skipped })
+    Ok(Plan {
+        batches,
+        skipped,
+        not_netcdf: surveyed.not_netcdf,
+    })
 }
 
 /// Deterministic batch id: SHA-256 over the profile (`id@version`: other rules,

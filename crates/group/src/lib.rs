@@ -7,6 +7,7 @@
 //! - [`cftime`]: exact CF time in every CF calendar, for profiles that decode time exactly;
 //! - [`concat`]: the files of one variable along time: what must agree, order, chunk-grid placement;
 //! - [`merge`]: union time axis, per-step splitting, and the [`floe_wire::ManifestFragment`];
+//! - [`series`]: groups whose variables are split over several files along time (exact CF time);
 //! - [`axis`]: when multi-step chunks sit on the shared time axis exactly;
 //! - [`zarr`]: Zarr v3 metadata documents.
 
@@ -19,6 +20,7 @@ pub mod concat;
 pub mod grid;
 pub mod merge;
 pub mod profile;
+pub mod series;
 pub mod time;
 pub mod zarr;
 

@@ -418,7 +418,7 @@ pub fn build_group(batch: &BatchDescriptor, scans: &[FileScan]) -> Result<GroupB
 
 /// The file's variable named like its path says, else its only non-coordinate
 /// variable with more than a scalar shape.
-fn data_variable(scan: &FileScan) -> Option<&VariableManifest> {
+pub(crate) fn data_variable(scan: &FileScan) -> Option<&VariableManifest> {
     let vars = &scan.manifest.variables;
     vars.iter()
         .find(|v| v.variable == scan.source.variable)
@@ -509,7 +509,7 @@ fn check_grid(
 
 /// One reference per time step of a contiguous array: step `t` starts at
 /// `offset + t * (product of the other dims) * itemsize`.
-fn split_contiguous(var: &VariableManifest) -> (Vec<u64>, Vec<ChunkRef>) {
+pub(crate) fn split_contiguous(var: &VariableManifest) -> (Vec<u64>, Vec<ChunkRef>) {
     let mut chunk_shape = var.shape.clone();
     chunk_shape[0] = 1;
     let Some(whole) = var.chunks.first() else {
@@ -553,7 +553,7 @@ fn union_array(
     data_array(var, &shape, chunk_shape, dims, refs, notes)
 }
 
-fn data_array(
+pub(crate) fn data_array(
     var: &VariableManifest,
     shape: &[u64],
     chunk_shape: &[u64],
@@ -638,7 +638,11 @@ fn f64_bytes(values: &[f64]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
-fn coordinate_array(name: &str, values: &[f64], attributes: Map<String, Value>) -> ArrayFragment {
+pub(crate) fn coordinate_array(
+    name: &str,
+    values: &[f64],
+    attributes: Map<String, Value>,
+) -> ArrayFragment {
     let n = values.len() as u64;
     let document = zarr::array_document(
         &[n],

@@ -73,6 +73,8 @@ struct ProfileFile {
     concat: Option<String>,
     time: TimePolicy,
     #[serde(default)]
+    time_units: Option<String>,
+    #[serde(default)]
     choices: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     skip: Vec<SkipEntry>,
@@ -165,6 +167,8 @@ pub struct Profile {
     pub concat: Option<String>,
     /// The time policy.
     pub time: TimePolicy,
+    /// Units of the stored time coordinate under `cf-exact` (`None`: the first file's).
+    pub time_units: Option<String>,
     /// The skip list.
     pub skip: Vec<SkipEntry>,
     known_variables: Vec<String>,
@@ -281,6 +285,7 @@ impl Profile {
             group_path: file.group_path,
             concat: file.concat,
             time: file.time,
+            time_units: file.time_units,
             skip: file.skip,
             known_variables: file.known_variables,
             strip_experiment_prefix: file.strip_experiment_prefix,

@@ -95,8 +95,10 @@ fn batch(files: &[FileScan]) -> BatchDescriptor {
             institution: "I".into(),
             model: "M".into(),
             experiment: "e".into(),
+            path: None,
         },
         files: files.iter().map(|f| f.source.clone()).collect(),
+        concat: None,
     }
 }
 

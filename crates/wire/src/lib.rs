@@ -17,8 +17,8 @@ mod messages;
 
 pub use fragment::{ArrayFragment, InlineChunk, ManifestFragment, VirtualRef};
 pub use messages::{
-    default_profile, BatchDescriptor, FailureRecord, GroupKey, ResultMessage, SourceFile,
-    DEFAULT_PROFILE_TAG,
+    default_profile, BatchDescriptor, ConcatSpec, FailureRecord, GroupKey, ResultMessage,
+    SourceFile, DEFAULT_PROFILE_TAG,
 };
 
 /// Version of every wire document this build writes and reads.

@@ -13,18 +13,41 @@ pub struct GroupKey {
     pub model: String,
     /// Experiment directory, e.g. `exp05`.
     pub experiment: String,
+    /// The store path, when the profile's template makes one other than
+    /// `{institution}_{model}/{experiment}` (e.g. CMIP6's
+    /// `{source}/{experiment}/{member}/{table}/{grid}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
 }
 
 impl GroupKey {
-    /// The store path of the group: `{institution}_{model}/{experiment}`.
+    /// The store path of the group: `{institution}_{model}/{experiment}`, or the profile's.
     pub fn group_path(&self) -> String {
-        format!("{}_{}/{}", self.institution, self.model, self.experiment)
+        match &self.path {
+            Some(path) => path.clone(),
+            None => format!("{}_{}/{}", self.institution, self.model, self.experiment),
+        }
     }
 
-    /// The parent group: `{institution}_{model}`.
+    /// The parent group: `{institution}_{model}`, or everything above the last `/`.
     pub fn parent_path(&self) -> String {
-        format!("{}_{}", self.institution, self.model)
+        match &self.path {
+            Some(path) => path
+                .rsplit_once('/')
+                .map_or_else(String::new, |(parent, _)| parent.to_string()),
+            None => format!("{}_{}", self.institution, self.model),
+        }
     }
+}
+
+/// How a batch's files of one variable are concatenated (profiles with `concat`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConcatSpec {
+    /// The dimension the files concatenate along (`time`).
+    pub dimension: String,
+    /// Units of the stored time coordinate (`days since 1850-01-01`); `None`: the first file's.
+    #[serde(default)]
+    pub time_units: Option<String>,
 }
 
 /// One input file and the identity that makes a batch id change when it changes.
@@ -59,6 +82,10 @@ pub struct BatchDescriptor {
     pub group: GroupKey,
     /// Input files, sorted by URL.
     pub files: Vec<SourceFile>,
+    /// Concatenation of the files of a variable; `None`: one file per variable
+    /// (ISMIP6), with year binning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concat: Option<ConcatSpec>,
 }
 
 /// The profile of a descriptor that names none.
@@ -75,11 +102,18 @@ impl BatchDescriptor {
     /// and at least one file.
     pub fn validate(&self) -> Result<(), String> {
         let g = &self.group;
-        for (what, v) in [
-            ("institution", &g.institution),
-            ("model", &g.model),
-            ("experiment", &g.experiment),
-        ] {
+        let parts: Vec<(&str, &str)> = match &g.path {
+            Some(path) => path
+                .split('/')
+                .map(|p| ("group path component", p))
+                .collect(),
+            None => vec![
+                ("institution", g.institution.as_str()),
+                ("model", g.model.as_str()),
+                ("experiment", g.experiment.as_str()),
+            ],
+        };
+        for (what, v) in parts {
             if v.is_empty() || v == "." || v == ".." || v.contains('/') {
                 return Err(format!(
                     "batch {}: {what} {v:?} is not a plain name",

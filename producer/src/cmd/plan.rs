@@ -57,11 +57,13 @@ pub struct SurveyedGroupRow {
     pub variables: BTreeMap<String, usize>,
 }
 
-/// What a profile the pipeline cannot run yet made of the archive.
+/// The groups a profile made, with their variables (shown for concatenating
+/// profiles and for profiles the pipeline cannot run).
 #[derive(Debug, Clone, Serialize)]
 pub struct SurveyReport {
-    /// Why it cannot run yet.
-    pub not_runnable: String,
+    /// Why the pipeline cannot run this profile; `None`: it can.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_runnable: Option<String>,
     /// Its groups.
     pub groups: Vec<SurveyedGroupRow>,
 }
@@ -107,7 +109,7 @@ pub fn report(source: &str, plan: &Plan) -> PlanReport {
     PlanReport {
         source: source.to_string(),
         profile: floe_wire::DEFAULT_PROFILE_TAG.to_string(),
-        not_netcdf: None,
+        not_netcdf: Some(plan.not_netcdf),
         survey: None,
         cost: estimate(total.batches, total.files, &CostAssumptions::default()),
         total,
@@ -142,9 +144,27 @@ pub async fn run(args: &PlanArgs) -> Result<PlanReport> {
     }
     let mut plan = plan_archive(source, &options, &profile, &skip, &filter).await?;
     restrict_to_one_ice_sheet(&mut plan, config.ice_sheet.as_deref())?;
+    let survey = profile.concat.is_some().then(|| SurveyReport {
+        not_runnable: None,
+        groups: plan
+            .batches
+            .iter()
+            .map(|b| {
+                let mut variables: BTreeMap<String, usize> = BTreeMap::new();
+                for f in &b.files {
+                    *variables.entry(f.variable.clone()).or_default() += 1;
+                }
+                SurveyedGroupRow {
+                    group_path: b.group.group_path(),
+                    variables,
+                }
+            })
+            .collect(),
+    });
     Ok(PlanReport {
         checks,
         profile: profile.tag(),
+        survey,
         ..report(source, &plan)
     })
 }
@@ -192,7 +212,7 @@ pub fn survey_report(
         profile: profile.tag(),
         not_netcdf: Some(surveyed.not_netcdf),
         survey: Some(SurveyReport {
-            not_runnable: not_runnable.to_string(),
+            not_runnable: Some(not_runnable.to_string()),
             groups,
         }),
         cost: estimate(total.batches, total.files, &CostAssumptions::default()),
@@ -266,7 +286,9 @@ pub fn render(r: &PlanReport) -> String {
                 .collect();
             let _ = writeln!(s, "  {}: {}", g.group_path, vars.join(", "));
         }
-        let _ = writeln!(s, "\nnot runnable yet: {}", survey.not_runnable);
+        if let Some(why) = &survey.not_runnable {
+            let _ = writeln!(s, "\nnot runnable: {why}");
+        }
     }
     if let Some(n) = r.not_netcdf.filter(|n| *n > 0) {
         let _ = writeln!(

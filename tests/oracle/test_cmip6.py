@@ -1,0 +1,115 @@
+"""A CMIP6-shaped archive through `producer local --profile cmip6`, read back through Python
+icechunk + xarray and compared with `xr.open_mfdataset(files, combine="by_coords")` of the same
+files: every value exactly (masked values as NaN in both), and decoded times equal to cftime's.
+Also: the files whose scale_factor differs, and the overlapping files, fail their group with a
+named error naming both files; nothing is written for them.
+
+The archive (tests/fixtures/make_cmip6.py): 3 models x 2 experiments x 4 variables x 3 files,
+monthly in noleap and 360_day; one contiguous model, one with 12-step chunks, one with per-step
+chunks whose files use different time units."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import icechunk
+import numpy as np
+import pytest
+import xarray as xr
+
+from conftest import binary
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
+import make_cmip6  # noqa: E402
+
+CFTIME = xr.coders.CFDatetimeCoder(use_cftime=True)
+
+
+def local(*args):
+    return subprocess.run([binary("producer"), "local", "--profile", "cmip6", *map(str, args)], capture_output=True,
+                          text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def cmip6(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cmip6")
+    groups = make_cmip6.make(root / "archive")
+    store = root / "store"
+    proc = local("--source", root / "archive", "--store", store, "--json")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return {"groups": groups, "store": store, "summary": json.loads(proc.stdout), "prefix": f"file://{root}/archive/"}
+
+
+def open_group(store, prefix, group):
+    repo = icechunk.Repository.open(icechunk.local_filesystem_storage(str(store)),
+                                    authorize_virtual_chunk_access={prefix: icechunk.credentials.LocalFileSystemAccess})
+    return xr.open_zarr(repo.readonly_session("main").store, group=group, zarr_format=3, consolidated=False,
+                        decode_times=CFTIME)
+
+
+def test_every_group_is_written_once(cmip6):
+    summary = cmip6["summary"]
+    assert summary["failed"] == []
+    written = sorted(summary["written_groups"])
+    assert written == sorted(cmip6["groups"]), written
+
+
+@pytest.mark.parametrize("model", sorted(make_cmip6.MODELS))
+def test_values_and_times_match_open_mfdataset(cmip6, model):
+    for group, files in cmip6["groups"].items():
+        if not group.startswith(model + "/"):
+            continue
+        ours = open_group(cmip6["store"], cmip6["prefix"], group)
+        ref = xr.open_mfdataset(sorted(files), combine="by_coords", decode_times=CFTIME, data_vars="all",
+                                compat="no_conflicts")
+        for v in make_cmip6.VARIABLES:
+            assert ours[v].dims == ref[v].dims, (group, v)
+            np.testing.assert_array_equal(ours[v].values, ref[v].values, err_msg=f"{group} {v}")
+            assert np.isnan(ours[v].values[0, 0, 0]), "the masked value reads as NaN"
+        assert list(ours["time"].values) == list(ref["time"].values), group
+        assert ours["time"].values[0].calendar == make_cmip6.MODELS[model][0]
+        assert ours["time"].attrs.get("units", ours["time"].encoding.get("units")) == "days since 1850-01-01"
+        for c in ("lat", "lon"):
+            np.testing.assert_array_equal(ours[c].values, ref[c].values)
+        assert len(ours["time"]) == make_cmip6.FILES * make_cmip6.YEARS_PER_FILE * 12
+
+
+@pytest.mark.parametrize("kind,words", [("scale_factor", "scale_factor differs between"),
+                                        ("overlap", "overlap")])
+def test_inconsistent_files_fail_by_name(tmp_path, kind, words):
+    bad = make_cmip6.make_bad(tmp_path / "bad")
+    root, files = bad[kind]
+    store = tmp_path / "store"
+    proc = local("--source", root, "--store", store, "--json")
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    [(group, reason)] = json.loads(proc.stdout)["failed"]
+    assert words in reason, reason
+    for f in files:
+        assert f.name in reason, (f.name, reason)
+    assert json.loads(proc.stdout)["written_groups"] == []
+
+
+def test_the_fleet_on_localstack_builds_the_cmip6_archive(tmp_path):
+    """enqueue --profile cmip6 → virtualizer and committer workers over LocalStack SQS and S3 →
+    the store on S3 equal to open_mfdataset of the files; verify passes with the same profile."""
+    from fleet import Fleet
+    groups = make_cmip6.make(tmp_path / "archive")
+    fleet = Fleet(tmp_path, tmp_path / "archive")
+    sent = fleet.json("producer", "enqueue", "--all", "--profile", "cmip6", "--json")
+    assert len(sent["enqueued"]) == len(groups)
+    fleet.drain(virtualizers=1, committers=1)
+    assert fleet.dead_letters() == []
+    written = sorted(g for c in fleet.commits() for g in c["groups"])
+    assert written == sorted(groups)
+    group = "CHUNK12/ssp585/r1i1p1f1/Amon/gn"
+    ds = fleet.open_group(group)
+    ref = xr.open_mfdataset(sorted(groups[group]), combine="by_coords", decode_times=CFTIME, data_vars="all",
+                            compat="no_conflicts", mask_and_scale=False)
+    for v in make_cmip6.VARIABLES:
+        np.testing.assert_array_equal(ds[v].values, ref[v].values, err_msg=v)
+    again = fleet.json("producer", "enqueue", "--all", "--profile", "cmip6", "--dry-run", "--json")
+    assert again["enqueued"] == [] and len(again["unchanged"]) == len(groups)
+    proc = fleet.run("producer", "verify", "--profile", "cmip6", "--json")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert all(g["status"] == "ok" for g in json.loads(proc.stdout)["groups"])
