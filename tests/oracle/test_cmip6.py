@@ -113,3 +113,35 @@ def test_the_fleet_on_localstack_builds_the_cmip6_archive(tmp_path):
     proc = fleet.run("producer", "verify", "--profile", "cmip6", "--json")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert all(g["status"] == "ok" for g in json.loads(proc.stdout)["groups"])
+
+
+@pytest.mark.parametrize("calendar,hours,units", [
+    ("all_leap", 6, "hours since 2000-01-01 00:00:00"),
+    ("proleptic_gregorian", 6, "hours since 2000-02-27 12:00:00"),
+    ("standard", 24, "days since 1850-01-01"),
+    ("julian", 24, "days since 1900-02-27"),
+    ("366_day", 24, "days since 2000-01-01"),
+    ("365_day", 24, "days since 2000-01-01"),
+])
+def test_sub_monthly_steps_decode_exactly_in_every_calendar(tmp_path, calendar, hours, units):
+    """Two files of 6-hourly or daily steps across a February, chunked per step with zlib: times
+    equal cftime's (through xarray) and values equal open_mfdataset's."""
+    per_file = 40
+    step = hours if units.startswith("hours") else hours / 24
+    files = []
+    for k in range(2):
+        values = (np.arange(per_file) + k * per_file) * step
+        table = "6hrPlev" if hours == 6 else "day"
+        rel = (f"CMIP6/CMIP/INST/SUB/historical/r1i1p1f1/{table}/tas/gn/v1/"
+               f"tas_{table}_SUB_historical_r1i1p1f1_gn_part{k}.nc")
+        files.append(make_cmip6.write_steps(tmp_path / "archive" / rel, "tas", calendar, values, units, chunk=1))
+    store = tmp_path / "store"
+    proc = local("--source", tmp_path / "archive", "--store", store, "--json")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    [group] = json.loads(proc.stdout)["written_groups"]
+    ours = open_group(store, f"file://{tmp_path}/archive/", group)
+    ref = xr.open_mfdataset(sorted(files), combine="by_coords", decode_times=CFTIME, data_vars="all",
+                            compat="no_conflicts")
+    assert list(ours["time"].values) == list(ref["time"].values)
+    assert len(ours["time"]) == 2 * per_file
+    np.testing.assert_array_equal(ours["tas"].values, ref["tas"].values)
