@@ -145,3 +145,28 @@ def test_sub_monthly_steps_decode_exactly_in_every_calendar(tmp_path, calendar, 
     assert list(ours["time"].values) == list(ref["time"].values)
     assert len(ours["time"]) == 2 * per_file
     np.testing.assert_array_equal(ours["tas"].values, ref["tas"].values)
+
+
+def test_a_missing_file_reads_as_fill_where_the_chunk_grid_stays_exact(tmp_path):
+    """pr lacks its middle file: with 12-step chunks and 24-step files the gap sits on chunk
+    boundaries, so it reads as NaN, as open_mfdataset's outer join does. A file whose chunks would
+    put padding inside the axis fails the group with the file named and why."""
+    drs, write = make_cmip6.drs, make_cmip6.write
+    good = tmp_path / "good"
+    files = [write(good / drs("GAP", "ssp585", "tas", y, 2), "tas", "noleap", 12, y, 2, y) for y in (2015, 2017, 2019)]
+    files += [write(good / drs("GAP", "ssp585", "pr", y, 2), "pr", "noleap", 12, y, 2, y + 1) for y in (2015, 2019)]
+    proc = local("--source", good, "--store", tmp_path / "store", "--json")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    ours = open_group(tmp_path / "store", f"file://{good}/", "GAP/ssp585/r1i1p1f1/Amon/gn")
+    ref = xr.open_mfdataset(sorted(files), combine="by_coords", decode_times=CFTIME, data_vars="all",
+                            compat="no_conflicts", join="outer")
+    np.testing.assert_array_equal(ours["pr"].values, ref["pr"].values)
+    assert np.isnan(ours["pr"].values[24:48]).all() and not np.isnan(ours["pr"].values[48:]).all()
+    bad = tmp_path / "bad"
+    for y in (2015, 2017, 2019):
+        write(bad / drs("PAD", "ssp585", "tas", y, 2), "tas", "noleap", 12, y, 2, y)
+    padded = write(bad / drs("PAD", "ssp585", "pr", 2015, 1), "pr", "noleap", 24, 2015, 1, 9)
+    proc = local("--source", bad, "--store", tmp_path / "bad-store", "--json")
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    [(_, reason)] = json.loads(proc.stdout)["failed"]
+    assert padded.name in reason and "cannot join one regular chunk grid" in reason and "padding" in reason, reason
