@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::{sha256_hex, SourceFile, WireError, SCHEMA_VERSION};
+use crate::{sha256_hex, SourceFile, WireError};
 
 const MAGIC: &[u8; 8] = b"FLOEFRAG";
 const HEADER_LEN: usize = 8 + 4 + 32;
@@ -59,7 +59,7 @@ pub struct ArrayFragment {
 /// Everything the committer writes for one group.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ManifestFragment {
-    /// [`SCHEMA_VERSION`].
+    /// [`crate::SCHEMA_VERSION`].
     pub schema_version: u32,
     /// The batch this was built from.
     pub batch_id: String,
@@ -104,12 +104,7 @@ impl ManifestFragment {
         let mut version = [0u8; 4];
         version.copy_from_slice(&bytes[8..12]);
         let version = u32::from_le_bytes(version);
-        if version != SCHEMA_VERSION {
-            return Err(WireError::UnknownVersion {
-                found: version,
-                expected: SCHEMA_VERSION,
-            });
-        }
+        crate::check_version(version)?;
         let expected = &bytes[12..HEADER_LEN];
         let payload = &bytes[HEADER_LEN..];
         let actual = sha2_digest(payload);
@@ -127,12 +122,7 @@ impl ManifestFragment {
             .map_err(|e| WireError::Corrupt(format!("decompression failed: {e}")))?;
         let fragment: ManifestFragment =
             serde_json::from_slice(&json).map_err(|e| WireError::Corrupt(e.to_string()))?;
-        if fragment.schema_version != SCHEMA_VERSION {
-            return Err(WireError::UnknownVersion {
-                found: fragment.schema_version,
-                expected: SCHEMA_VERSION,
-            });
-        }
+        crate::check_version(fragment.schema_version)?;
         for array in &fragment.arrays {
             if let Some(bad) = array
                 .refs
@@ -177,6 +167,7 @@ mod hex_vec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::SCHEMA_VERSION;
 
     fn sample() -> ManifestFragment {
         ManifestFragment {
@@ -262,12 +253,17 @@ mod tests {
 
     #[test]
     fn messages_check_their_version_first() {
-        let body = r#"{"schema_version": 2, "batch_id": "x"}"#;
+        let body = r#"{"schema_version": 3, "batch_id": "x"}"#;
         let err = crate::decode_message::<crate::ResultMessage>(body).expect_err("must fail");
         assert!(
-            err.to_string().contains("unknown schema version 2"),
+            err.to_string().contains("unknown schema version 3"),
             "{err}"
         );
+        // A version 1 descriptor (before profiles) is read with the ISMIP6 defaults.
+        let v1 = r#"{"schema_version": 1, "batch_id": "b", "group": {"ice_sheet": "AIS", "institution": "I", "model": "M", "experiment": "e"}, "files": []}"#;
+        let d: crate::BatchDescriptor = crate::decode_message(v1).expect("v1 reads");
+        assert_eq!((d.profile.as_str(), d.concat.is_none()), ("ismip6@1", true));
+        assert_eq!(d.group.group_path(), "I_M/e");
         let err = crate::decode_message::<crate::ResultMessage>("garbage").expect_err("must fail");
         assert!(err.to_string().contains("not a floe message"));
     }

@@ -21,14 +21,33 @@ pub use messages::{
     SourceFile, DEFAULT_PROFILE_TAG,
 };
 
-/// Version of every wire document this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of every wire document this build writes. Version 2 added the batch
+/// descriptor's `profile` and `concat` and the group key's `path`: a build that
+/// reads only version 1 refuses such messages by name instead of building a
+/// concatenated group by ISMIP6's rules.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The oldest version this build still reads (version 1 documents are read with
+/// the defaults of the fields version 2 added).
+pub const OLDEST_READABLE_SCHEMA: u32 = 1;
+
+/// Whether this build reads documents of `version`.
+pub fn check_version(version: u32) -> Result<(), WireError> {
+    if (OLDEST_READABLE_SCHEMA..=SCHEMA_VERSION).contains(&version) {
+        Ok(())
+    } else {
+        Err(WireError::UnknownVersion {
+            found: version,
+            expected: SCHEMA_VERSION,
+        })
+    }
+}
 
 /// Errors decoding wire documents.
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {
     /// A document of a schema version this build does not know.
-    #[error("unknown schema version {found} (this build reads version {expected})")]
+    #[error("unknown schema version {found} (this build reads versions 1 to {expected})")]
     UnknownVersion {
         /// Version in the document.
         found: u32,
@@ -70,12 +89,7 @@ pub fn decode_message<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, W
     }
     let probe: Probe = serde_json::from_str(body)
         .map_err(|e| WireError::Corrupt(format!("not a floe message: {e}")))?;
-    if probe.schema_version != SCHEMA_VERSION {
-        return Err(WireError::UnknownVersion {
-            found: probe.schema_version,
-            expected: SCHEMA_VERSION,
-        });
-    }
+    check_version(probe.schema_version)?;
     serde_json::from_str(body).map_err(|e| WireError::Corrupt(e.to_string()))
 }
 
