@@ -1,6 +1,7 @@
 //! ISMIP6 archive rules: paths to group identities, skip list, batches, batch ids.
 //!
-//! Paths look like `Projection-AIS/{INST}/{MODEL}/{EXP}/{var}_AIS_{INST}_{MODEL}_{EXP}.nc`
+//! The rules are a profile's ([`crate::profile`]); for ISMIP6 (the default),
+//! paths look like `Projection-AIS/{INST}/{MODEL}/{EXP}/{var}_AIS_{INST}_{MODEL}_{EXP}.nc`
 //! (Greenland: `…-GIS/…/{var}_GIS_…`). Institution, model and experiment come
 //! from the directories, never from the file name, whose tokens can differ
 //! (`SICOPOLIS1/…/acabf_AIS_ILTS_PIK_SICOPOLIS_hist_std.nc`). The variable is
@@ -14,65 +15,6 @@ use floe_wire::{BatchDescriptor, ConcatSpec, GroupKey, SourceFile, SCHEMA_VERSIO
 use crate::profile::{Profile, TimePolicy};
 use serde::{Deserialize, Serialize};
 
-/// The ISMIP6 variables (ISMIP6.md); used to strip experiment prefixes.
-pub const KNOWN_VARIABLES: &[&str] = &[
-    "lithk",
-    "orog",
-    "base",
-    "topg",
-    "xvelsurf",
-    "yvelsurf",
-    "zvelsurf",
-    "xvelbase",
-    "yvelbase",
-    "zvelbase",
-    "xvelmean",
-    "yvelmean",
-    "litemptop",
-    "litempbotgr",
-    "litempbotfl",
-    "strbasemag",
-    "sftgif",
-    "sftgrf",
-    "sftflf",
-    "acabf",
-    "libmassbfgr",
-    "libmassbffl",
-    "dlithkdt",
-    "licalvf",
-    "lifmassbf",
-    "ligroundf",
-    "hfgeoubed",
-    "lim",
-    "limnsw",
-    "iareagr",
-    "iareafl",
-    "tendacabf",
-    "tendlibmassbf",
-    "tendlibmassbffl",
-    "tendlicalvf",
-    "tendlifmassbf",
-    "tendligroundf",
-];
-
-/// Flux variables are period averages (about Jul 1); the others are snapshots.
-pub const FLUX_VARIABLES: &[&str] = &[
-    "acabf",
-    "libmassbfgr",
-    "libmassbffl",
-    "dlithkdt",
-    "licalvf",
-    "lifmassbf",
-    "ligroundf",
-    "hfgeoubed",
-    "tendacabf",
-    "tendlibmassbf",
-    "tendlibmassbffl",
-    "tendlicalvf",
-    "tendlifmassbf",
-    "tendligroundf",
-];
-
 /// One file's place in the archive.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParsedPath {
@@ -82,69 +24,47 @@ pub struct ParsedPath {
     pub variable: String,
 }
 
-/// Why a path is not part of any group.
+/// Why a path is not part of any ISMIP6 group.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PathError {
     /// Not `….nc`.
     #[error("not a NetCDF file name")]
     NotNetcdf,
-    /// Fewer than institution/model/experiment/file components.
-    #[error("path has no institution/model/experiment/file layout")]
-    TooShort,
-    /// File name without the `_AIS_`/`_GIS_` token.
-    #[error("file name has no _AIS_ or _GIS_ ice-sheet token")]
-    NoIceSheet,
+    /// Not `{institution}/{model}/{experiment}/{var}_{AIS|GIS}_….nc`.
+    #[error("{0}")]
+    NotIsmip6(String),
 }
 
-/// Parses a path relative to the archive root (or any URL ending in one).
-pub fn parse_path(path: &str) -> Result<ParsedPath, PathError> {
-    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
-    let file = parts.last().ok_or(PathError::TooShort)?;
-    let stem = file.strip_suffix(".nc").ok_or(PathError::NotNetcdf)?;
-    if parts.len() < 4 {
-        return Err(PathError::TooShort);
-    }
-    let (institution, model, experiment) = (
-        parts[parts.len() - 4],
-        parts[parts.len() - 3],
-        parts[parts.len() - 2],
-    );
-    let ice_sheet = if stem.contains("_AIS_") {
-        "AIS"
-    } else if stem.contains("_GIS_") {
-        "GIS"
-    } else {
-        return Err(PathError::NoIceSheet);
-    };
-    let raw_variable = stem.split('_').next().unwrap_or(stem);
-    Ok(ParsedPath {
-        group: GroupKey {
-            ice_sheet: ice_sheet.to_string(),
-            institution: institution.to_string(),
-            model: model.to_string(),
-            experiment: experiment.to_string(),
-            path: None,
-        },
-        variable: strip_experiment_prefix(raw_variable, experiment).to_string(),
+/// The built-in ISMIP6 profile, parsed once.
+fn ismip6_profile() -> &'static Profile {
+    static PROFILE: std::sync::OnceLock<Profile> = std::sync::OnceLock::new();
+    PROFILE.get_or_init(|| match Profile::builtin(crate::profile::DEFAULT_PROFILE) {
+        Some(Ok(p)) => p,
+        // The built-in profile is part of the binary and parsed by the unit tests.
+        _ => unreachable!("the built-in ismip6 profile parses"),
     })
 }
 
-/// `exp13acabf` in experiment `exp13` is `acabf`; unknown names stay as they are.
-fn strip_experiment_prefix<'a>(variable: &'a str, experiment: &str) -> &'a str {
-    if KNOWN_VARIABLES.contains(&variable) {
-        return variable;
+/// Parses a path relative to the archive root (or any URL ending in one) by the
+/// ISMIP6 profile's rules (`data/profiles/ismip6.toml`).
+pub fn parse_path(path: &str) -> Result<ParsedPath, PathError> {
+    if !path.ends_with(".nc") {
+        return Err(PathError::NotNetcdf);
     }
-    if let Some(rest) = variable.strip_prefix(experiment) {
-        if KNOWN_VARIABLES.contains(&rest) {
-            return rest;
-        }
-    }
-    // Some files carry a different experiment's prefix: take the longest known suffix.
-    KNOWN_VARIABLES
-        .iter()
-        .filter(|v| variable.ends_with(*v) && variable.len() > v.len())
-        .max_by_key(|v| v.len())
-        .map_or(variable, |v| &variable[variable.len() - v.len()..])
+    let m = ismip6_profile()
+        .match_path(path)
+        .map_err(|e| PathError::NotIsmip6(e.to_string()))?;
+    let field = |name: &str| m.fields.get(name).cloned().unwrap_or_default();
+    Ok(ParsedPath {
+        group: GroupKey {
+            ice_sheet: field("ice_sheet"),
+            institution: field("institution"),
+            model: field("model"),
+            experiment: field("experiment"),
+            path: None,
+        },
+        variable: m.variable,
+    })
 }
 
 /// Skip list: path prefixes with reasons, parsed from a data file.
@@ -250,7 +170,7 @@ pub enum NotRunnable {
         dimension: String,
     },
     /// One file per variable, but not ISMIP6-shaped groups.
-    #[error("profile {profile}: without `concat`, the pipeline builds ISMIP6 groups ({{institution}}_{{model}}/{{experiment}} from fields ice_sheet, institution, model and experiment, time = \"ismip6-years\"); this profile makes {group_path} with time = {time}. Add concat = \"time\" and time = \"cf-exact\" for one group per dataset")]
+    #[error("profile {profile}: without `concat`, the pipeline builds ISMIP6 groups ({{institution}}_{{model}}/{{experiment}} from fields ice_sheet, institution, model and experiment, time = \"ismip6-years\"); this profile makes {group_path} with time = \"{time}\". Add concat = \"time\" and time = \"cf-exact\" for one group per dataset")]
     GroupShape {
         /// The profile's tag.
         profile: String,
@@ -281,7 +201,7 @@ pub fn runnable(profile: &Profile) -> Result<(), NotRunnable> {
         (None, time) => Err(NotRunnable::GroupShape {
             profile: profile.tag(),
             group_path: profile.group_path.clone(),
-            time: format!("{time:?}"),
+            time: time.name().to_string(),
         }),
     }
 }
@@ -472,8 +392,12 @@ mod tests {
             .expect("parse");
         assert_eq!(p.group.ice_sheet, "GIS");
         assert_eq!(parse_path("a/b/c/readme.txt"), Err(PathError::NotNetcdf));
-        assert_eq!(parse_path("b/c/x_AIS_.nc"), Err(PathError::TooShort));
-        assert_eq!(parse_path("a/b/c/lithk.nc"), Err(PathError::NoIceSheet));
+        for path in ["b/c/x_AIS_.nc", "a/b/c/lithk.nc", "a/b/c/lithk_XIS_a.nc"] {
+            let e = parse_path(path).expect_err(path);
+            assert!(matches!(e, PathError::NotIsmip6(_)), "{path}: {e}");
+        }
+        let e = parse_path("a/b/c/lithk_XIS_a.nc").expect_err("sheet");
+        assert!(e.to_string().contains("AIS, GIS"), "{e}");
     }
 
     fn ismip6() -> Profile {

@@ -43,6 +43,16 @@ pub enum TimePolicy {
     CfExact,
 }
 
+impl TimePolicy {
+    /// The name as a profile writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TimePolicy::Ismip6Years => "ismip6-years",
+            TimePolicy::CfExact => "cf-exact",
+        }
+    }
+}
+
 /// A skipped path prefix and why.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -610,23 +620,44 @@ mod tests {
     }
 
     #[test]
-    fn the_ismip6_profile_agrees_with_the_ismip6_path_rules() {
+    fn the_ismip6_profile_reads_the_archive_layout() {
         let p = ismip6();
-        for path in [
-            "Projection-AIS/ILTS_PIK/SICOPOLIS1/hist_std/acabf_AIS_ILTS_PIK_SICOPOLIS_hist_std.nc",
-            "Projection-AIS/UCIJPL/ISSM/exp13/exp13acabf_AIS_UCIJPL_ISSM_exp13.nc",
-            "UCIJPL/ISSM/exp13/exp05lithk_AIS_UCIJPL_ISSM_exp13.nc",
-            "Projection-GIS/AWI/ISSM1/exp05/lithk_GIS_AWI_ISSM1_exp05.nc",
-            "AWI/PISM1/exp05/lithk_AIS_AWI_PISM1_exp05.nc",
+        for (path, group, variable, sheet) in [
+            (
+                "Projection-AIS/ILTS_PIK/SICOPOLIS1/hist_std/acabf_AIS_ILTS_PIK_SICOPOLIS_hist_std.nc",
+                "ILTS_PIK_SICOPOLIS1/hist_std",
+                "acabf",
+                "AIS",
+            ),
+            (
+                "Projection-AIS/UCIJPL/ISSM/exp13/exp13acabf_AIS_UCIJPL_ISSM_exp13.nc",
+                "UCIJPL_ISSM/exp13",
+                "acabf",
+                "AIS",
+            ),
+            (
+                "UCIJPL/ISSM/exp13/exp05lithk_AIS_UCIJPL_ISSM_exp13.nc",
+                "UCIJPL_ISSM/exp13",
+                "lithk",
+                "AIS",
+            ),
+            (
+                "Projection-GIS/AWI/ISSM1/exp05/lithk_GIS_AWI_ISSM1_exp05.nc",
+                "AWI_ISSM1/exp05",
+                "lithk",
+                "GIS",
+            ),
+            (
+                "AWI/PISM1/exp05/unknownvar_AIS_AWI_PISM1_exp05.nc",
+                "AWI_PISM1/exp05",
+                "unknownvar",
+                "AIS",
+            ),
         ] {
-            let by_code = crate::archive::parse_path(path).expect("code rules");
-            let by_profile = p.classify(path).expect("profile");
-            assert_eq!(by_profile.group_path, by_code.group.group_path(), "{path}");
-            assert_eq!(by_profile.variable, by_code.variable, "{path}");
-            assert_eq!(
-                by_profile.fields["ice_sheet"], by_code.group.ice_sheet,
-                "{path}"
-            );
+            let m = p.classify(path).expect("profile");
+            assert_eq!(m.group_path, group, "{path}");
+            assert_eq!(m.variable, variable, "{path}");
+            assert_eq!(m.fields["ice_sheet"], sheet, "{path}");
         }
         for path in ["a/b/c/lithk.nc", "b/c/x_AIS_.nc", "a/b/c/lithk_XIS_a.nc"] {
             assert!(p.classify(path).is_err(), "{path}");

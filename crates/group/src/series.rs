@@ -314,10 +314,11 @@ pub fn build_series_group(
         }
         let mut shape = first.shape.clone();
         shape[0] = union.len() as u64;
-        let mut attributes_only = first.clone();
-        attributes_only.attributes.remove("coordinates");
+        // `coordinates` names scalar coordinates (height) that are not carried.
+        let mut described = first.clone();
+        described.attributes.remove("coordinates");
         arrays.push(data_array(
-            &attributes_only,
+            &described,
             &shape,
             &chunk_shape,
             &first.dimensions,
