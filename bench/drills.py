@@ -65,12 +65,13 @@ def main():
             return None, f"FAILED after {seconds:.0f} s: {str(failure)[:300]}"
 
     tmp = Path(tempfile.mkdtemp(prefix="floe-drills-"))
+    today = time.strftime("%Y-%m-%d %H:%M")
     rows = []
     try:
         if "crash" in args.only:
             crash, failed = attempt("crash drill", lambda: crash_drill(tmp / "crash", args.groups, binary))
-            rows.append(f"| crashes, duplicates, corruption | {args.groups} | every message sent twice; a virtualizer "
-                        "and the committer SIGKILLed mid-batch and restarted; 5% of the groups with a corrupted "
+            rows.append(f"| crashes, duplicates, corruption | {today} | {args.groups} | every message sent twice; a virtualizer "
+                        "SIGKILLed mid-batch and the committer mid-commit, both restarted; 5% of the groups with a corrupted "
                         "file, fixed, redriven | " + (failed and f"| {failed} |" or
                         f"{crash['seconds']:.0f} | passed: each group written once, from its current inputs; "
                         f"queues and DLQs empty ({crash['corrupted']} corrupted groups gave "
@@ -81,7 +82,7 @@ def main():
         if "parallel" in args.only:
             parallel, failed = attempt("parallel drill", lambda: parallel_committers_drill(
                 tmp / "parallel", args.groups, binary, args.committers))
-            rows.append(f"| {args.committers} committers on one S3 store | {args.groups} | committers racing on one "
+            rows.append(f"| {args.committers} committers on one S3 store | {today} | {args.groups} | committers racing on one "
                         "branch | " + (failed and f"| {failed} |" or
                         f"{parallel['seconds']:.0f} | passed: {parallel['commits']} commits; each group written "
                         f"once; queues and DLQs empty; `verify`: {parallel['verified_chunks']} chunks by bytes, "
@@ -94,15 +95,31 @@ def main():
             print(f"kept the failed drill's logs and archive in {tmp}", flush=True)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+    # A drill run alone (--only) replaces its own row and keeps the other drill's from its last run.
+    names = [row.split("|")[1].strip() for row in rows]
+    kept = [row for row in previous_rows(args.out) if row.split("|")[1].strip() not in names]
     section = "\n".join([
         SECTION, "",
-        f"One run ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, LocalStack on the same machine), "
-        f"`bench/drills.py --groups {args.groups} --committers {args.committers}`. Every check of "
-        "tests/oracle/drills.py is asserted; a drill whose check fails says FAILED with the check's message.", "",
-        "| drill | groups | what happened | seconds | checks |", "| --- | ---: | --- | ---: | --- |",
-        *rows,
+        f"{os.cpu_count()} cores, LocalStack on the same machine, `bench/drills.py --groups {args.groups} "
+        f"--committers {args.committers}` (each row says when it ran; `--only crash|parallel` reruns one). "
+        "Every check of tests/oracle/drills.py is asserted; a drill whose check fails says FAILED with the "
+        "check's message.", "",
+        "| drill | ran | groups | what happened | seconds | checks |", "| --- | --- | ---: | --- | ---: | --- |",
+        *sorted(kept + rows),
     ]) + "\n"
     publish(args.out, SECTION, section)
+
+
+def previous_rows(out):
+    """The table rows of the drills section already in OUT (none when there is no OUT or section)."""
+    if not out or not Path(out).exists():
+        return []
+    text = Path(out).read_text()
+    if SECTION + "\n" not in text:
+        return []
+    body = text.split(SECTION + "\n", 1)[1].split("\n## ", 1)[0]
+    return [line for line in body.splitlines()
+            if line.startswith("| ") and not line.startswith("| drill ") and not line.startswith("| ---")]
 
 
 if __name__ == "__main__":

@@ -149,10 +149,11 @@ def check_verify(fleet):
     return sum(g["chunks_read"] for g in report["groups"]), sum(g["chunks_decoded"] for g in report["groups"])
 
 
-def kill_and_restart(fleet, proc, log, role, args, rng, wait_text):
-    """SIGKILLs PROC at a random moment after it logged WAIT_TEXT, then starts a replacement."""
+def kill_and_restart(fleet, proc, log, role, args, rng, wait_text, within=1.5):
+    """SIGKILLs PROC at a random moment within WITHIN seconds after it logged WAIT_TEXT, then
+    starts a replacement."""
     assert fleet.wait_for_log(log, wait_text, timeout=300), log.read_text(errors="replace")[-2000:]
-    time.sleep(rng.uniform(0.0, 1.5))
+    time.sleep(rng.uniform(0.0, within))
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     return fleet.start(role, *args)
@@ -176,7 +177,8 @@ def crash_drill(tmp, groups, binary, fraction=0.05, seed_=7):
     v2, _ = fleet.start("virtualizer", *v_args)
     c1, c1_log = fleet.start("committer", *c_args)
     v1, _ = kill_and_restart(fleet, v1, v1_log, "virtualizer", v_args, rng, "received a batch")
-    c1, _ = kill_and_restart(fleet, c1, c1_log, "committer", c_args, rng, "received a batch")
+    # Mid-commit: manifests are being written, so the kill leaves orphans for `gc` to find.
+    c1, _ = kill_and_restart(fleet, c1, c1_log, "committer", c_args, rng, "writing the commit", within=0.5)
     fleet.wait_all([v1, v2, c1])
     dead = fleet.lines("producer", "dlq", "list", "--json")
     dead_groups = sorted({d["group"] for d in dead})

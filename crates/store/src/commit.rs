@@ -217,6 +217,8 @@ impl Committer {
             properties.insert("floe_batch_ids".to_string(), Value::from(batch_ids));
             let message = format!("floe: {} group(s)", groups.len());
             let applied = started.elapsed();
+            // The crash drills kill the committer just after this line, mid-commit.
+            tracing::info!(groups = groups.len(), "writing the commit");
             let session = store.session();
             let mut session = session.write().await;
             let snapshot = session
