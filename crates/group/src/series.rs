@@ -284,6 +284,19 @@ pub fn build_series_group(
         } else {
             first.chunk_shape.first().copied().unwrap_or(1).max(1)
         };
+        // Data stored inside an HDF5 header (compact layout) has no byte range to
+        // reference; one file's is inlined, several files' would need one inline
+        // chunk each, which is not built: refused by name rather than half-built.
+        if pieces.len() > 1 {
+            if let Some(p) = pieces.iter().find(|p| p.variable.inline_data.is_some()) {
+                return Err(SeriesError::File {
+                    file: p.file.to_string(),
+                    reason: format!(
+                        "{name}: compact (in-header) storage cannot be concatenated across files"
+                    ),
+                });
+            }
+        }
         let offsets = place_pieces(pieces, &union, chunk)?;
         let mut refs = Vec::new();
         let mut chunk_shape = first.chunk_shape.clone();

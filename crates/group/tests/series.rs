@@ -1,0 +1,171 @@
+//! Property tests of concatenation along time: a variable's steps split over
+//! files in any order and any sizes land, chunk by chunk, at their own instant
+//! on the group's axis; a split whose chunks cannot sit on one grid is refused.
+
+use floe_formats::{ChunkRef, Codec, FileManifest, SourceFormat, VariableManifest};
+use floe_group::series::{build_series_group, SeriesError};
+use floe_group::FileScan;
+use floe_wire::{BatchDescriptor, ConcatSpec, GroupKey, SourceFile, SCHEMA_VERSION};
+use proptest::prelude::*;
+use serde_json::{json, Map, Value};
+
+const DAY: f64 = 1.0;
+
+fn little_endian() -> Vec<Codec> {
+    vec![Codec::new("bytes", [("endian", Value::from("little"))])]
+}
+
+/// One file of `tas` holding global steps `first..first + n` (30-day steps, 360_day
+/// calendar), chunked `chunk` steps along time; chunk offsets encode (file, chunk).
+fn file(index: usize, first: u64, n: u64, chunk: u64, calendar: &str) -> FileScan {
+    let time_attrs: Map<String, Value> =
+        json!({"units": "days since 2000-01-01", "calendar": calendar})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+    let time = VariableManifest {
+        variable: "time".into(),
+        dtype: "<f8".into(),
+        shape: vec![n],
+        chunk_shape: vec![n],
+        dimensions: vec!["time".into()],
+        fill_value: Value::Null,
+        codecs: little_endian(),
+        attributes: time_attrs,
+        chunks: vec![],
+        inline_data: None,
+        layout: "contiguous".into(),
+    };
+    let data = VariableManifest {
+        variable: "tas".into(),
+        dtype: "<f4".into(),
+        shape: vec![n, 2, 3],
+        chunk_shape: vec![chunk, 2, 3],
+        dimensions: vec!["time".into(), "lat".into(), "lon".into()],
+        fill_value: Value::from("NaN"),
+        codecs: little_endian(),
+        attributes: Map::new(),
+        chunks: (0..n.div_ceil(chunk))
+            .map(|k| ChunkRef {
+                index: vec![k, 0, 0],
+                offset: index as u64 * 1_000_000 + k,
+                length: 24 * chunk,
+            })
+            .collect(),
+        inline_data: None,
+        layout: "chunked".into(),
+    };
+    let url = format!("file:///a/tas_{index:03}.nc");
+    FileScan {
+        source: SourceFile {
+            url,
+            size: 1,
+            etag: None,
+            last_modified: None,
+            variable: "tas".into(),
+        },
+        manifest: FileManifest {
+            format: SourceFormat::Hdf5,
+            file_size: 1,
+            attributes: Map::new(),
+            variables: vec![time, data],
+            problems: vec![],
+        },
+        coords: [
+            (
+                "time".to_string(),
+                (first..first + n).map(|s| s as f64 * 30.0 * DAY).collect(),
+            ),
+            ("lat".to_string(), vec![0.0, 1.0]),
+            ("lon".to_string(), vec![0.0, 1.0, 2.0]),
+        ]
+        .into_iter()
+        .collect(),
+    }
+}
+
+fn batch(scans: &[FileScan]) -> BatchDescriptor {
+    BatchDescriptor {
+        schema_version: SCHEMA_VERSION,
+        batch_id: "b".into(),
+        profile: "cmip6@1".into(),
+        group: GroupKey {
+            ice_sheet: String::new(),
+            institution: "I".into(),
+            model: "M".into(),
+            experiment: "e".into(),
+            path: Some("M/e".into()),
+        },
+        files: scans.iter().map(|s| s.source.clone()).collect(),
+        concat: None,
+    }
+}
+
+fn spec() -> ConcatSpec {
+    ConcatSpec {
+        dimension: "time".into(),
+        time_units: Some("days since 1850-01-01".into()),
+    }
+}
+
+/// File sizes in whole chunks (the last may be partial), in a shuffled order.
+fn splits() -> impl Strategy<Value = (u64, Vec<u64>, u64, Vec<usize>)> {
+    (prop_oneof![Just(1u64), Just(12u64)], 1usize..6).prop_flat_map(|(chunk, files)| {
+        (
+            Just(chunk),
+            proptest::collection::vec(1u64..4, files),
+            0u64..12,
+            Just(files),
+        )
+            .prop_flat_map(|(chunk, whole, tail, files)| {
+                let order = Just((0..files).collect::<Vec<usize>>()).prop_shuffle();
+                (Just(chunk), Just(whole), Just(tail), order)
+            })
+    })
+}
+
+proptest! {
+    #[test]
+    fn every_chunk_lands_at_its_own_steps((chunk, whole, tail, order) in splits()) {
+        // File i holds whole[i] chunks; the last file may end with a partial chunk.
+        let mut sizes: Vec<u64> = whole.iter().map(|w| w * chunk).collect();
+        if let Some(last) = sizes.last_mut() {
+            *last += tail % chunk;
+        }
+        let mut firsts = Vec::new();
+        let mut at = 0;
+        for s in &sizes {
+            firsts.push(at);
+            at += s;
+        }
+        let scans: Vec<FileScan> = order
+            .iter()
+            .map(|&i| file(i, firsts[i], sizes[i], chunk, "360_day"))
+            .collect();
+        let build = build_series_group(&batch(&scans), &scans, &spec()).expect("builds");
+        let tas = build.fragment.arrays.iter().find(|a| a.name == "tas").expect("tas");
+        prop_assert_eq!(&tas.zarr_json["shape"], &json!([at, 2, 3]));
+        for r in &tas.refs {
+            let file_index = (r.offset / 1_000_000) as usize;
+            let local_chunk = r.offset % 1_000_000;
+            prop_assert_eq!(&build.fragment.sources[r.source as usize].url, &format!("file:///a/tas_{file_index:03}.nc"));
+            prop_assert_eq!(u64::from(r.index[0]), firsts[file_index] / chunk + local_chunk);
+        }
+        prop_assert_eq!(tas.refs.len() as u64, sizes.iter().map(|s| s.div_ceil(chunk)).sum::<u64>());
+        let time = build.fragment.arrays.iter().find(|a| a.name == "time").expect("time");
+        prop_assert_eq!(&time.zarr_json["attributes"]["calendar"], &json!("360_day"));
+    }
+}
+
+#[test]
+fn a_partial_chunk_before_another_file_and_mixed_calendars_are_refused() {
+    let scans = vec![file(0, 0, 18, 12, "noleap"), file(1, 18, 12, 12, "noleap")];
+    let e = build_series_group(&batch(&scans), &scans, &spec()).expect_err("padded edge");
+    assert!(
+        matches!(&e, SeriesError::Concat(_)) && e.to_string().contains("tas_000.nc"),
+        "{e}"
+    );
+    let scans = vec![file(0, 0, 12, 12, "noleap"), file(1, 12, 12, 12, "360_day")];
+    let e = build_series_group(&batch(&scans), &scans, &spec()).expect_err("calendars");
+    assert!(e.to_string().contains("time calendar"), "{e}");
+}
