@@ -218,7 +218,7 @@ fn days_in_month(year: i64, month: u32, calendar: CfCalendar) -> u32 {
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn gregorian_days(y: i64, m: u32, d: u32) -> i64 {
+pub(crate) fn gregorian_days(y: i64, m: u32, d: u32) -> i64 {
     let y = y - i64::from(m <= 2);
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -227,7 +227,7 @@ fn gregorian_days(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
 }
 
-fn gregorian_date(z: i64) -> (i64, u32, u32) {
+pub(crate) fn gregorian_date(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;

@@ -384,23 +384,8 @@ pub fn build_group(batch: &BatchDescriptor, scans: &[FileScan]) -> Result<GroupB
     }
     arrays.sort_by(|a, b| a.name.cmp(&b.name));
     let notes: Vec<String> = notes.into_iter().collect();
-    let mut attrs = Map::new();
-    attrs.insert("floe_batch_id".into(), Value::from(batch.batch_id.clone()));
+    let mut attrs = provenance(batch, scans, &notes, &warnings);
     attrs.insert("floe_group".into(), json!({"ice_sheet": batch.group.ice_sheet, "institution": batch.group.institution, "model": batch.group.model, "experiment": batch.group.experiment}));
-    attrs.insert(
-        "floe_source_files".into(),
-        Value::from(
-            scans
-                .iter()
-                .map(|s| s.source.url.clone())
-                .collect::<Vec<_>>(),
-        ),
-    );
-    attrs.insert("floe_normalizations".into(), Value::from(notes.clone()));
-    attrs.insert(
-        "floe_warnings".into(),
-        serde_json::to_value(&warnings).unwrap_or(Value::Null),
-    );
     let fragment = ManifestFragment {
         schema_version: SCHEMA_VERSION,
         batch_id: batch.batch_id.clone(),
@@ -414,6 +399,33 @@ pub fn build_group(batch: &BatchDescriptor, scans: &[FileScan]) -> Result<GroupB
         warnings,
         notes,
     })
+}
+
+/// The group attributes every built group carries: its batch id, source files,
+/// the normalizations applied and the warnings.
+pub(crate) fn provenance(
+    batch: &BatchDescriptor,
+    scans: &[FileScan],
+    notes: &[String],
+    warnings: &[Warning],
+) -> Map<String, Value> {
+    let mut attrs = Map::new();
+    attrs.insert("floe_batch_id".into(), Value::from(batch.batch_id.clone()));
+    attrs.insert(
+        "floe_source_files".into(),
+        Value::from(
+            scans
+                .iter()
+                .map(|s| s.source.url.clone())
+                .collect::<Vec<_>>(),
+        ),
+    );
+    attrs.insert("floe_normalizations".into(), Value::from(notes.to_vec()));
+    attrs.insert(
+        "floe_warnings".into(),
+        serde_json::to_value(warnings).unwrap_or(Value::Null),
+    );
+    attrs
 }
 
 /// The file's variable named like its path says, else its only non-coordinate

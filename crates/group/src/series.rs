@@ -24,7 +24,7 @@ use serde_json::{Map, Value};
 
 use crate::cftime::{self, CfCalendar, CfUnits};
 use crate::concat::{order_pieces, place_pieces, ConcatError, Piece, PropertyMismatch};
-use crate::merge::{coordinate_array, data_array, data_variable, split_contiguous};
+use crate::merge::{coordinate_array, data_array, data_variable, provenance, split_contiguous};
 use crate::{FileScan, GroupBuild};
 
 /// Why a batch cannot become a concatenated group.
@@ -342,20 +342,8 @@ pub fn build_series_group(
 
     arrays.sort_by(|a, b| a.name.cmp(&b.name));
     let notes: Vec<String> = notes.into_iter().collect();
-    let mut attrs = Map::new();
-    attrs.insert("floe_batch_id".into(), Value::from(batch.batch_id.clone()));
+    let mut attrs = provenance(batch, scans, &notes, &[]);
     attrs.insert("floe_profile".into(), Value::from(batch.profile.clone()));
-    attrs.insert(
-        "floe_source_files".into(),
-        Value::from(
-            scans
-                .iter()
-                .map(|s| s.source.url.clone())
-                .collect::<Vec<_>>(),
-        ),
-    );
-    attrs.insert("floe_normalizations".into(), Value::from(notes.clone()));
-    attrs.insert("floe_warnings".into(), Value::Array(Vec::new()));
     Ok(GroupBuild {
         fragment: ManifestFragment {
             schema_version: SCHEMA_VERSION,

@@ -355,28 +355,18 @@ pub fn add_days(date: CivilDate, days: i64, calendar: Calendar) -> CivilDate {
     }
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+/// Days since 1970-01-01 of a proleptic Gregorian date ([`crate::cftime`]'s arithmetic).
 fn days_from_civil(d: CivilDate) -> i64 {
-    let y = i64::from(d.year) - i64::from(d.month <= 2);
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(d.month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d.day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    crate::cftime::gregorian_days(i64::from(d.year), d.month, d.day)
 }
 
 fn civil_from_days(z: i64) -> CivilDate {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
-    CivilDate { year, month, day }
+    let (year, month, day) = crate::cftime::gregorian_date(z);
+    CivilDate {
+        year: year as i32,
+        month,
+        day,
+    }
 }
 
 /// Days since 2000-01-01 (proleptic Gregorian) of a date; a day that does not
