@@ -117,18 +117,12 @@ pub fn build_group(batch: &BatchDescriptor, scans: &[FileScan]) -> Result<GroupB
     let mut static_vars: Vec<(usize, &VariableManifest)> = Vec::new();
     for (i, scan) in scans.iter().enumerate() {
         let Some(var) = data_variable(scan) else {
-            // A variable the reader could not describe (an unsupported filter or
-            // type) is in the file's problems: say why, not just "not found".
-            let reason = scan
-                .manifest
-                .problems
-                .iter()
-                .find(|p| p.variable == scan.source.variable)
-                .map_or_else(
-                    || "variable not found in file".to_string(),
-                    |p| p.error.clone(),
-                );
-            warn(&mut warnings, scan, &scan.source.variable, reason);
+            warn(
+                &mut warnings,
+                scan,
+                &scan.source.variable,
+                missing_reason(scan),
+            );
             continue;
         };
         if zarr::data_type(&var.dtype).is_none() {
@@ -399,6 +393,20 @@ pub fn build_group(batch: &BatchDescriptor, scans: &[FileScan]) -> Result<GroupB
         warnings,
         notes,
     })
+}
+
+/// Why a file has no usable data variable. A variable the reader could not
+/// describe (an unsupported filter or type) is in the file's problems: say why,
+/// not just "not found".
+pub(crate) fn missing_reason(scan: &FileScan) -> String {
+    scan.manifest
+        .problems
+        .iter()
+        .find(|p| p.variable == scan.source.variable)
+        .map_or_else(
+            || "variable not found in file".to_string(),
+            |p| p.error.clone(),
+        )
 }
 
 /// The group attributes every built group carries: its batch id, source files,

@@ -24,7 +24,9 @@ use serde_json::{Map, Value};
 
 use crate::cftime::{self, CfCalendar, CfUnits};
 use crate::concat::{order_pieces, place_pieces, ConcatError, Piece, PropertyMismatch};
-use crate::merge::{coordinate_array, data_array, data_variable, provenance, split_contiguous};
+use crate::merge::{
+    coordinate_array, data_array, data_variable, missing_reason, provenance, split_contiguous,
+};
 use crate::{FileScan, GroupBuild};
 
 /// Why a batch cannot become a concatenated group.
@@ -67,16 +69,10 @@ fn timed<'a>(
     dimension: &str,
 ) -> Result<(Timed<'a>, CfCalendar, CfUnits), SeriesError> {
     let var = data_variable(scan).ok_or_else(|| {
-        let reason = scan
-            .manifest
-            .problems
-            .iter()
-            .find(|p| p.variable == scan.source.variable)
-            .map_or_else(
-                || format!("variable {} not found in the file", scan.source.variable),
-                |p| format!("variable {}: {}", p.variable, p.error),
-            );
-        file_error(scan, reason)
+        file_error(
+            scan,
+            format!("{}: {}", scan.source.variable, missing_reason(scan)),
+        )
     })?;
     if var.dimensions.first().map(String::as_str) != Some(dimension) {
         return Err(file_error(
