@@ -376,23 +376,59 @@ pub fn build_group(batch: &BatchDescriptor, scans: &[FileScan]) -> Result<GroupB
             warnings,
         });
     }
+    let identity = json!({"ice_sheet": batch.group.ice_sheet, "institution": batch.group.institution, "model": batch.group.model, "experiment": batch.group.experiment});
+    Ok(finish(
+        batch,
+        scans,
+        arrays,
+        notes,
+        warnings,
+        ("floe_group", identity),
+    ))
+}
+
+/// The built group: arrays in name order, the provenance attributes every group
+/// carries (batch id, source files, normalizations, warnings) and one more
+/// attribute that names what built it.
+pub(crate) fn finish(
+    batch: &BatchDescriptor,
+    scans: &[FileScan],
+    mut arrays: Vec<ArrayFragment>,
+    notes: BTreeSet<String>,
+    warnings: Vec<Warning>,
+    (key, value): (&str, Value),
+) -> GroupBuild {
     arrays.sort_by(|a, b| a.name.cmp(&b.name));
     let notes: Vec<String> = notes.into_iter().collect();
-    let mut attrs = provenance(batch, scans, &notes, &warnings);
-    attrs.insert("floe_group".into(), json!({"ice_sheet": batch.group.ice_sheet, "institution": batch.group.institution, "model": batch.group.model, "experiment": batch.group.experiment}));
-    let fragment = ManifestFragment {
-        schema_version: SCHEMA_VERSION,
-        batch_id: batch.batch_id.clone(),
-        group_path,
-        group_attributes: attrs,
-        sources: scans.iter().map(|s| s.source.clone()).collect(),
-        arrays,
-    };
-    Ok(GroupBuild {
-        fragment,
+    let mut attrs = Map::new();
+    attrs.insert("floe_batch_id".into(), Value::from(batch.batch_id.clone()));
+    attrs.insert(key.into(), value);
+    attrs.insert(
+        "floe_source_files".into(),
+        Value::from(
+            scans
+                .iter()
+                .map(|s| s.source.url.clone())
+                .collect::<Vec<_>>(),
+        ),
+    );
+    attrs.insert("floe_normalizations".into(), Value::from(notes.clone()));
+    attrs.insert(
+        "floe_warnings".into(),
+        serde_json::to_value(&warnings).unwrap_or(Value::Null),
+    );
+    GroupBuild {
+        fragment: ManifestFragment {
+            schema_version: SCHEMA_VERSION,
+            batch_id: batch.batch_id.clone(),
+            group_path: batch.group.group_path(),
+            group_attributes: attrs,
+            sources: scans.iter().map(|s| s.source.clone()).collect(),
+            arrays,
+        },
         warnings,
         notes,
-    })
+    }
 }
 
 /// Why a file has no usable data variable. A variable the reader could not
@@ -407,33 +443,6 @@ pub(crate) fn missing_reason(scan: &FileScan) -> String {
             || "variable not found in file".to_string(),
             |p| p.error.clone(),
         )
-}
-
-/// The group attributes every built group carries: its batch id, source files,
-/// the normalizations applied and the warnings.
-pub(crate) fn provenance(
-    batch: &BatchDescriptor,
-    scans: &[FileScan],
-    notes: &[String],
-    warnings: &[Warning],
-) -> Map<String, Value> {
-    let mut attrs = Map::new();
-    attrs.insert("floe_batch_id".into(), Value::from(batch.batch_id.clone()));
-    attrs.insert(
-        "floe_source_files".into(),
-        Value::from(
-            scans
-                .iter()
-                .map(|s| s.source.url.clone())
-                .collect::<Vec<_>>(),
-        ),
-    );
-    attrs.insert("floe_normalizations".into(), Value::from(notes.to_vec()));
-    attrs.insert(
-        "floe_warnings".into(),
-        serde_json::to_value(warnings).unwrap_or(Value::Null),
-    );
-    attrs
 }
 
 /// The file's variable named like its path says, else its only non-coordinate

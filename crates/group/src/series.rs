@@ -19,13 +19,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use floe_formats::VariableManifest;
-use floe_wire::{BatchDescriptor, ConcatSpec, ManifestFragment, VirtualRef, SCHEMA_VERSION};
+use floe_wire::{BatchDescriptor, ConcatSpec, VirtualRef};
 use serde_json::{Map, Value};
 
 use crate::cftime::{self, CfCalendar, CfUnits};
 use crate::concat::{order_pieces, place_pieces, ConcatError, Piece, PropertyMismatch};
 use crate::merge::{
-    coordinate_array, data_array, data_variable, missing_reason, provenance, split_contiguous,
+    coordinate_array, data_array, data_variable, finish, missing_reason, split_contiguous,
 };
 use crate::{FileScan, GroupBuild};
 
@@ -336,20 +336,12 @@ pub fn build_series_group(
         ));
     }
 
-    arrays.sort_by(|a, b| a.name.cmp(&b.name));
-    let notes: Vec<String> = notes.into_iter().collect();
-    let mut attrs = provenance(batch, scans, &notes, &[]);
-    attrs.insert("floe_profile".into(), Value::from(batch.profile.clone()));
-    Ok(GroupBuild {
-        fragment: ManifestFragment {
-            schema_version: SCHEMA_VERSION,
-            batch_id: batch.batch_id.clone(),
-            group_path,
-            group_attributes: attrs,
-            sources: scans.iter().map(|s| s.source.clone()).collect(),
-            arrays,
-        },
-        warnings: Vec::new(),
+    Ok(finish(
+        batch,
+        scans,
+        arrays,
         notes,
-    })
+        Vec::new(),
+        ("floe_profile", Value::from(batch.profile.clone())),
+    ))
 }
