@@ -15,7 +15,10 @@ use floe_producer::cmd;
 Fleet commands (plan, enqueue, status, dlq, config) read their settings from, weakest first: \
 ./floe.toml or --config FILE; the outputs of the deployed stack (--stack NAME); FLOE_* \
 environment variables; flags. AWS access follows the SDK's standard chain (AWS_PROFILE, \
-AWS_REGION, AWS_ENDPOINT_URL for LocalStack)."
+AWS_REGION, AWS_ENDPOINT_URL for LocalStack).\n\n\
+The archive's layout is a profile: --profile ismip6 (the default), --profile cmip6 (CMIP6 \
+DRS, the files of a variable concatenated along time, exact CF time) or --profile FILE.toml, \
+on plan, enqueue, local and verify; `plan --profile …` shows what it makes of an archive."
 )]
 struct Cli {
     #[command(subcommand)]
