@@ -316,6 +316,7 @@ async fn handle_batch<H: BatchHandler>(
 /// messages: after it, a message may be delivered twice (harmless, handlers are
 /// idempotent, but it counts towards the dead-letter receive count).
 async fn keep_invisible(queue: Queue, batch: Vec<Received>, visibility: Duration) {
+    const MAX_EXTENSIONS_IN_FLIGHT: usize = 3;
     let period = (visibility / 3).max(Duration::from_secs(1));
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -325,6 +326,14 @@ async fn keep_invisible(queue: Queue, batch: Vec<Received>, visibility: Duration
     loop {
         ticks.tick().await;
         while in_flight.try_join_next().is_some() {}
+        if in_flight.len() >= MAX_EXTENSIONS_IN_FLIGHT {
+            // The queue is not answering: more calls would only add to its load.
+            tracing::warn!(
+                in_flight = in_flight.len(),
+                "visibility extensions are not being answered; skipping one"
+            );
+            continue;
+        }
         let (queue, batch) = (queue.clone(), batch.clone());
         in_flight.spawn(async move {
             let refs: Vec<&Received> = batch.iter().collect();
