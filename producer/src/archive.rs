@@ -39,9 +39,35 @@ pub struct GroupFilter {
     by_parts: Vec<glob::Pattern>,
     /// Matched against the group path `INST_MODEL/EXP`.
     by_group_path: Vec<glob::Pattern>,
+    /// For profiles whose groups are named by a path template (CMIP6's
+    /// `{source}/{experiment}/…`): matched against the path or a folder above it.
+    by_path: Vec<glob::Pattern>,
 }
 
 impl GroupFilter {
+    /// Parses patterns for the groups `profile` makes: ISMIP6-shaped groups take
+    /// [`GroupFilter::new`]'s spellings, path-named groups (CMIP6's and other
+    /// templates) any path of theirs, at any depth (`CESM2`, `CESM2/ssp585`,
+    /// `*/ssp585/*/Amon/*`).
+    pub fn for_profile(patterns: &[String], profile: &Profile) -> Result<GroupFilter> {
+        if floe_group::archive::makes_ismip6_groups(profile) {
+            return GroupFilter::new(patterns);
+        }
+        let mut by_path = Vec::new();
+        for p in patterns {
+            let p = p.trim_matches('/');
+            for full in [p.to_string(), format!("{p}/*")] {
+                by_path
+                    .push(glob::Pattern::new(&full).with_context(|| format!("bad filter {p:?}"))?);
+            }
+        }
+        Ok(GroupFilter {
+            given: patterns.to_vec(),
+            by_path,
+            ..Default::default()
+        })
+    }
+
     /// Parses patterns; none means everything.
     pub fn new(patterns: &[String]) -> Result<GroupFilter> {
         let mut filter = GroupFilter {
@@ -93,17 +119,9 @@ impl GroupFilter {
             || self.by_group_path.iter().any(|p| p.matches(&path))
     }
 
-    /// Whether a group path of any profile passes: a pattern matches the path
-    /// itself or a folder above it (`CESM2`, `CESM2/ssp585`, `*/ssp585/*`).
+    /// Whether a path-named group passes (see [`GroupFilter::for_profile`]).
     pub fn matches_path(&self, group_path: &str) -> bool {
-        self.given.is_empty()
-            || self.given.iter().any(|p| {
-                let p = p.trim_matches('/');
-                [p.to_string(), format!("{p}/*")]
-                    .iter()
-                    .filter_map(|g| glob::Pattern::new(g).ok())
-                    .any(|g| g.matches(group_path))
-            })
+        self.is_empty() || self.by_path.iter().any(|p| p.matches(group_path))
     }
 
     /// The patterns as given, for messages.
@@ -302,9 +320,9 @@ impl Default for ProfileArgs {
 impl ProfileArgs {
     /// The profile (built in, or read from its file) and the skip list in force.
     pub fn load(&self) -> Result<(Profile, SkipList)> {
-        let text = match Profile::builtin(&self.profile) {
-            Some(_) => None,
-            None => {
+        let text = match Profile::is_builtin(&self.profile) {
+            true => None,
+            false => {
                 let path = std::path::Path::new(&self.profile);
                 if !path.is_file() {
                     return Err(profile::ProfileError::NotFound {
@@ -361,6 +379,20 @@ mod tests {
         assert!(f.matches(&key("AWI", "PISM1", "exp05")));
         assert!(!f.matches(&key("AWI", "PISM1", "exp06")));
         assert!(GroupFilter::new(&["a/b/c/d".into()]).is_err());
+    }
+
+    #[test]
+    fn path_named_groups_filter_at_any_depth() {
+        let cmip6 = Profile::builtin("cmip6")
+            .expect("built in")
+            .expect("parses");
+        let f = GroupFilter::for_profile(&["CESM2/ssp585/r1i1p1f1/Amon/gn".into()], &cmip6)
+            .expect("deep filter");
+        assert!(f.matches_path("CESM2/ssp585/r1i1p1f1/Amon/gn"));
+        assert!(!f.matches_path("CESM2/ssp126/r1i1p1f1/Amon/gn"));
+        let f = GroupFilter::for_profile(&["*/ssp585".into()], &cmip6).expect("filter");
+        assert!(f.matches_path("MIROC6/ssp585/r1i1p1f1/Amon/gn"));
+        assert!(!f.matches_path("MIROC6/ssp126/r1i1p1f1/Amon/gn"));
     }
 
     #[test]

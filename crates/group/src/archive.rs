@@ -184,6 +184,14 @@ pub enum NotRunnable {
 /// The ISMIP6-shaped group template the year-binning builder runs.
 const RUNNABLE_GROUP_PATH: &str = "{institution}_{model}/{experiment}";
 
+/// Whether the profile makes ISMIP6-shaped groups (`{institution}_{model}/{experiment}`,
+/// one file per variable, year binning); other profiles' groups are named by their path.
+pub fn makes_ismip6_groups(profile: &Profile) -> bool {
+    profile.concat.is_none()
+        && profile.time == TimePolicy::Ismip6Years
+        && profile.group_path == RUNNABLE_GROUP_PATH
+}
+
 /// Whether the pipeline can build this profile's groups: ISMIP6-shaped groups
 /// with year binning, or files concatenated along time with exact CF time.
 pub fn runnable(profile: &Profile) -> Result<(), NotRunnable> {
@@ -197,7 +205,7 @@ pub fn runnable(profile: &Profile) -> Result<(), NotRunnable> {
             profile: profile.tag(),
             dimension: dimension.clone(),
         }),
-        (None, TimePolicy::Ismip6Years) if profile.group_path == RUNNABLE_GROUP_PATH => Ok(()),
+        (None, _) if makes_ismip6_groups(profile) => Ok(()),
         (None, time) => Err(NotRunnable::GroupShape {
             profile: profile.tag(),
             group_path: profile.group_path.clone(),
@@ -311,13 +319,9 @@ pub fn plan(
             let group = GroupKey {
                 ice_sheet: field(g, "ice_sheet"),
                 institution: field(g, "institution"),
-                model: if concat.is_some() {
-                    field(g, "source")
-                } else {
-                    field(g, "model")
-                },
+                model: field(g, "model"),
                 experiment: field(g, "experiment"),
-                path: concat.is_some().then(|| g.group_path.clone()),
+                path: (!makes_ismip6_groups(profile)).then(|| g.group_path.clone()),
             };
             let mut files: Vec<SourceFile> = g.variables.values().flatten().cloned().collect();
             files.sort_by(|a, b| a.url.cmp(&b.url));

@@ -34,6 +34,8 @@ pub const DECODING_ATTRIBUTES: &[&str] = &[
 pub struct Piece<'a> {
     /// The file's URL, for messages.
     pub file: &'a str,
+    /// The caller's index of the file (its source in the fragment), carried through ordering.
+    pub index: usize,
     /// The variable as the file holds it.
     pub variable: &'a VariableManifest,
     /// The calendar of the file's time coordinate, as written.
@@ -342,12 +344,14 @@ mod tests {
         let pieces = [
             Piece {
                 file: "b.nc",
+                index: 0,
                 variable: &b,
                 calendar: "360_day",
                 instants: &tb,
             },
             Piece {
                 file: "a.nc",
+                index: 0,
                 variable: &a,
                 calendar: "360_day",
                 instants: &ta,
@@ -409,12 +413,14 @@ mod tests {
             let pieces = [
                 Piece {
                     file: "s3://a/tas_201501-201512.nc",
+                    index: 0,
                     variable: &base,
                     calendar: "noleap",
                     instants: &t0,
                 },
                 Piece {
                     file: "s3://a/tas_201601-201612.nc",
+                    index: 0,
                     variable: &other,
                     calendar: "noleap",
                     instants: &t1,
@@ -438,12 +444,14 @@ mod tests {
         let pieces = [
             Piece {
                 file: "a",
+                index: 0,
                 variable: &base,
                 calendar: "noleap",
                 instants: &t0,
             },
             Piece {
                 file: "b",
+                index: 0,
                 variable: &same,
                 calendar: "noleap",
                 instants: &t1,
@@ -453,12 +461,14 @@ mod tests {
         let pieces = [
             Piece {
                 file: "a",
+                index: 0,
                 variable: &base,
                 calendar: "noleap",
                 instants: &t0,
             },
             Piece {
                 file: "b",
+                index: 0,
                 variable: &same,
                 calendar: "360_day",
                 instants: &t1,
@@ -477,12 +487,14 @@ mod tests {
         let overlapping = [
             Piece {
                 file: "a.nc",
+                index: 0,
                 variable: &v,
                 calendar: "noleap",
                 instants: &t0,
             },
             Piece {
                 file: "b.nc",
+                index: 0,
                 variable: &v,
                 calendar: "noleap",
                 instants: &t1,
@@ -496,6 +508,7 @@ mod tests {
         backwards.swap(3, 4);
         let pieces = [Piece {
             file: "a.nc",
+            index: 0,
             variable: &v,
             calendar: "noleap",
             instants: &backwards,
@@ -507,6 +520,7 @@ mod tests {
         let short = months(0, 11);
         let pieces = [Piece {
             file: "a.nc",
+            index: 0,
             variable: &v,
             calendar: "noleap",
             instants: &short,
@@ -524,12 +538,14 @@ mod tests {
         let pieces = [
             Piece {
                 file: "a.nc",
+                index: 0,
                 variable: &v,
                 calendar: "noleap",
                 instants: &t0,
             },
             Piece {
                 file: "c.nc",
+                index: 0,
                 variable: &v,
                 calendar: "noleap",
                 instants: &t2,
@@ -557,12 +573,14 @@ mod tests {
         let pieces = [
             Piece {
                 file: "p.nc",
+                index: 0,
                 variable: &p,
                 calendar: "noleap",
                 instants: &tp,
             },
             Piece {
                 file: "q.nc",
+                index: 0,
                 variable: &q,
                 calendar: "noleap",
                 instants: &tq,

@@ -236,6 +236,11 @@ impl Profile {
             .map(|(name, text)| Profile::parse(name, text))
     }
 
+    /// Whether `name` is a built-in profile's id (no parsing).
+    pub fn is_builtin(name: &str) -> bool {
+        BUILTIN.iter().any(|(id, _)| *id == name)
+    }
+
     /// The ids of the built-in profiles, comma-separated.
     pub fn builtin_ids() -> String {
         BUILTIN

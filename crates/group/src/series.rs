@@ -164,6 +164,7 @@ pub fn build_series_group(
             .iter()
             .map(|t| Piece {
                 file: &scans[t.scan_index].source.url,
+                index: t.scan_index,
                 variable: t.var,
                 calendar: &t.calendar_name,
                 instants: &t.instants,
@@ -184,7 +185,6 @@ pub fn build_series_group(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let scan_of = |file: &str| scans.iter().position(|s| s.source.url == file).unwrap_or(0);
 
     // 3. The time coordinate, in the source calendar.
     let units_text = spec.time_units.clone().unwrap_or_else(|| {
@@ -297,7 +297,7 @@ pub fn build_series_group(
         let mut refs = Vec::new();
         let mut chunk_shape = first.chunk_shape.clone();
         for (piece, offset) in pieces.iter().zip(&offsets) {
-            let source = scan_of(piece.file) as u32;
+            let source = piece.index as u32;
             let chunks = if per_step && piece.variable.shape[0] > 0 {
                 let (shape, chunks) = split_contiguous(piece.variable);
                 chunk_shape = shape;

@@ -81,7 +81,7 @@ pub async fn run(args: &EnqueueArgs) -> Result<EnqueueSummary> {
         crate::preflight::into_result(&checks)?;
     }
     let (profile, skip) = args.profile.load()?;
-    let filter = GroupFilter::new(&args.filter)?;
+    let filter = GroupFilter::for_profile(&args.filter, &profile)?;
     let mut plan = plan_archive(&source, &options, &profile, &skip, &filter).await?;
     restrict_to_one_ice_sheet(&mut plan, config.ice_sheet.as_deref())?;
 

@@ -105,7 +105,7 @@ pub async fn run(args: LocalArgs) -> Result<LocalSummary> {
     };
     let options = SourceOptions::from_env();
     let (profile, skip) = args.profile.load()?;
-    let filter = GroupFilter::new(&args.filter)?;
+    let filter = GroupFilter::for_profile(&args.filter, &profile)?;
     let mut plan = plan_archive(&source, &options, &profile, &skip, &filter).await?;
     restrict_to_one_ice_sheet(&mut plan, args.ice_sheet.as_deref())?;
     let location = StoreLocation::parse(&args.store)?;

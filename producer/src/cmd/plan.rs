@@ -6,6 +6,7 @@ use anyhow::Result;
 use floe_fleet::FleetArgs;
 use floe_group::archive::Plan;
 use floe_source::SourceOptions;
+use floe_wire::SourceFile;
 use serde::Serialize;
 
 use floe_group::archive::{NotRunnable, Survey};
@@ -93,19 +94,45 @@ pub struct PlanReport {
     pub checks: Vec<crate::preflight::Check>,
 }
 
-/// Summarizes a plan.
-pub fn report(source: &str, plan: &Plan) -> PlanReport {
+/// Totals, and rows per parent group, of groups given as (parent, files).
+fn tally<'a>(
+    groups: impl IntoIterator<Item = (String, Vec<&'a SourceFile>)>,
+) -> (PlanRow, BTreeMap<String, PlanRow>) {
     let mut by_model: BTreeMap<String, PlanRow> = BTreeMap::new();
     let mut total = PlanRow::default();
-    for b in &plan.batches {
-        let row = by_model.entry(b.group.parent_path()).or_default();
-        let bytes: u64 = b.files.iter().map(|f| f.size).sum();
-        for r in [&mut *row, &mut total] {
+    for (parent, files) in groups {
+        let bytes: u64 = files.iter().map(|f| f.size).sum();
+        for r in [by_model.entry(parent).or_default(), &mut total] {
             r.batches += 1;
-            r.files += b.files.len();
+            r.files += files.len();
             r.bytes += bytes;
         }
     }
+    (total, by_model)
+}
+
+/// Files per variable of one group.
+fn group_row<'a>(
+    group_path: String,
+    files: impl IntoIterator<Item = &'a SourceFile>,
+) -> SurveyedGroupRow {
+    let mut variables: BTreeMap<String, usize> = BTreeMap::new();
+    for f in files {
+        *variables.entry(f.variable.clone()).or_default() += 1;
+    }
+    SurveyedGroupRow {
+        group_path,
+        variables,
+    }
+}
+
+/// Summarizes a plan.
+pub fn report(source: &str, plan: &Plan) -> PlanReport {
+    let (total, by_model) = tally(
+        plan.batches
+            .iter()
+            .map(|b| (b.group.parent_path(), b.files.iter().collect())),
+    );
     PlanReport {
         source: source.to_string(),
         profile: floe_wire::DEFAULT_PROFILE_TAG.to_string(),
@@ -133,7 +160,7 @@ pub async fn run(args: &PlanArgs) -> Result<PlanReport> {
         checks
     };
     let (profile, skip) = args.profile.load()?;
-    let filter = GroupFilter::new(&args.filter)?;
+    let filter = GroupFilter::for_profile(&args.filter, &profile)?;
     if let Err(not_runnable) = floe_group::archive::runnable(&profile) {
         let objects = list_source(source, &options).await?;
         let surveyed = floe_group::archive::survey(&objects, &profile, &skip);
@@ -149,16 +176,7 @@ pub async fn run(args: &PlanArgs) -> Result<PlanReport> {
         groups: plan
             .batches
             .iter()
-            .map(|b| {
-                let mut variables: BTreeMap<String, usize> = BTreeMap::new();
-                for f in &b.files {
-                    *variables.entry(f.variable.clone()).or_default() += 1;
-                }
-                SurveyedGroupRow {
-                    group_path: b.group.group_path(),
-                    variables,
-                }
-            })
+            .map(|b| group_row(b.group.group_path(), &b.files))
             .collect(),
     });
     Ok(PlanReport {
@@ -178,35 +196,22 @@ pub fn survey_report(
     filter: &GroupFilter,
     not_runnable: &NotRunnable,
 ) -> PlanReport {
-    let mut by_model: BTreeMap<String, PlanRow> = BTreeMap::new();
-    let mut total = PlanRow::default();
-    let mut groups = Vec::new();
-    for g in surveyed
+    let kept: Vec<_> = surveyed
         .groups
         .iter()
         .filter(|g| filter.matches_path(&g.group_path))
-    {
+        .collect();
+    let (total, by_model) = tally(kept.iter().map(|g| {
         let parent = g
             .group_path
             .rsplit_once('/')
-            .map_or(g.group_path.as_str(), |(p, _)| p)
-            .to_string();
-        let files: Vec<_> = g.variables.values().flatten().collect();
-        let bytes: u64 = files.iter().map(|f| f.size).sum();
-        for r in [by_model.entry(parent).or_default(), &mut total] {
-            r.batches += 1;
-            r.files += files.len();
-            r.bytes += bytes;
-        }
-        groups.push(SurveyedGroupRow {
-            group_path: g.group_path.clone(),
-            variables: g
-                .variables
-                .iter()
-                .map(|(v, f)| (v.clone(), f.len()))
-                .collect(),
-        });
-    }
+            .map_or(g.group_path.as_str(), |(p, _)| p);
+        (parent.to_string(), g.variables.values().flatten().collect())
+    }));
+    let groups = kept
+        .iter()
+        .map(|g| group_row(g.group_path.clone(), g.variables.values().flatten()))
+        .collect();
     PlanReport {
         source: source.to_string(),
         profile: profile.tag(),

@@ -391,7 +391,7 @@ pub async fn run(args: &VerifyArgs) -> Result<VerifyReport> {
     let store = config.require_store()?.to_string();
     let options = SourceOptions::from_env();
     let (profile, skip) = args.profile.load()?;
-    let filter = GroupFilter::new(&args.filter)?;
+    let filter = GroupFilter::for_profile(&args.filter, &profile)?;
     let mut plan = plan_archive(&source, &options, &profile, &skip, &filter)
         .await
         .with_context(|| format!("planning {source}"))?;
