@@ -106,6 +106,16 @@ pub async fn virtualize_batch_counted(
     batch: &BatchDescriptor,
     options: &SourceOptions,
 ) -> Result<(GroupBuild, ReadCost), BatchError> {
+    let (build, cost, _) = virtualize_batch_scanned(batch, options).await?;
+    Ok((build, cost))
+}
+
+/// [`virtualize_batch_counted`], with the files' scans (their parsed headers),
+/// for callers that go on to read the same files (`producer verify`).
+pub async fn virtualize_batch_scanned(
+    batch: &BatchDescriptor,
+    options: &SourceOptions,
+) -> Result<(GroupBuild, ReadCost, Vec<FileScan>), BatchError> {
     match virtualize_as_described(batch, options).await {
         Err(e) if !e.retryable => match refreshed(batch, options).await {
             Some(current) => {
@@ -151,7 +161,7 @@ async fn refreshed(batch: &BatchDescriptor, options: &SourceOptions) -> Option<B
 async fn virtualize_as_described(
     batch: &BatchDescriptor,
     options: &SourceOptions,
-) -> Result<(GroupBuild, ReadCost), BatchError> {
+) -> Result<(GroupBuild, ReadCost, Vec<FileScan>), BatchError> {
     // Owned inputs: the future must be `Send` for every lifetime, which a
     // closure over borrowed files cannot promise.
     let counted: Vec<(FileScan, u64, u64)> = futures::stream::iter(batch.files.clone())
@@ -180,5 +190,5 @@ async fn virtualize_as_described(
         reason,
         retryable: false,
     })?;
-    Ok((build, cost))
+    Ok((build, cost, scans))
 }

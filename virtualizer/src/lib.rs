@@ -18,4 +18,6 @@ pub mod cmd;
 pub mod handler;
 pub mod inspect;
 
-pub use batch::{virtualize_batch, virtualize_batch_counted, BatchError, ReadCost};
+pub use batch::{
+    virtualize_batch, virtualize_batch_counted, virtualize_batch_scanned, BatchError, ReadCost,
+};

@@ -191,8 +191,8 @@ async fn check_group(
         chunks_read: 0,
         chunks_decoded: 0,
     };
-    let build = match floe_virtualizer::virtualize_batch(batch, options).await {
-        Ok(build) => build,
+    let (build, scans) = match floe_virtualizer::virtualize_batch_scanned(batch, options).await {
+        Ok((build, _, scans)) => (build, scans),
         Err(e) => {
             check.status = "wrong";
             check
@@ -236,7 +236,13 @@ async fn check_group(
                 .map(|(index, (url, offset, length))| (path.clone(), index, url, offset, length)),
         );
     }
-    let mut opened = OpenedSources::default();
+    let mut opened = OpenedSources {
+        headers: scans
+            .into_iter()
+            .map(|s| (s.source.url.clone(), Arc::new(s.manifest)))
+            .collect(),
+        last: None,
+    };
     for (path, index, url, offset, length) in spread(&candidates, sample) {
         check.chunks_read += 1;
         let stored = reader.chunk_bytes(path, index).await;
@@ -284,45 +290,39 @@ struct SampledChunk<'a> {
     size: u64,
 }
 
-/// The source the last sampled chunk was decoded from, kept open: its block
-/// cache and parsed header serve the next chunk of the same file (the samples
-/// go array by array, so mostly file by file), and sampling several chunks of
-/// one file costs its header requests once. One file only, so `--all` holds at
-/// most one source's cache (bounded by the block cache) at a time.
-#[derive(Default)]
+/// The sources the sampled chunks are decoded from: every file's header as the
+/// build just parsed it (no second header read), and the last file's storage
+/// kept open, so that its block cache serves the next chunk of the same file
+/// (the samples go array by array, so mostly file by file). One storage only, so
+/// `--all` holds at most one source's cache (bounded by the block cache) at a time.
 struct OpenedSources {
-    last: Option<(
-        String,
-        floe_formats::DynStorage,
-        Arc<floe_formats::FileManifest>,
-    )>,
+    headers: BTreeMap<String, Arc<floe_formats::FileManifest>>,
+    last: Option<(String, floe_formats::DynStorage)>,
 }
 
 impl OpenedSources {
-    async fn get(
+    fn get(
         &mut self,
         url: &str,
         size: u64,
         options: &SourceOptions,
     ) -> std::result::Result<(floe_formats::DynStorage, Arc<floe_formats::FileManifest>), String>
     {
-        if let Some((last_url, storage, manifest)) = &self.last {
+        let manifest = self
+            .headers
+            .get(url)
+            .cloned()
+            .ok_or_else(|| format!("{url} is not one of the group's files"))?;
+        if let Some((last_url, storage)) = &self.last {
             if last_url == url {
-                return Ok((storage.clone(), manifest.clone()));
+                return Ok((storage.clone(), manifest));
             }
         }
-        self.last = None;
         let storage = Source::resolve(url, options)
             .map_err(|e| e.to_string())?
             .open(size, options)
             .storage;
-        let reading = storage.clone();
-        let manifest = tokio::task::spawn_blocking(move || floe_formats::read_file(reading))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
-        let manifest = Arc::new(manifest);
-        self.last = Some((url.to_string(), storage.clone(), manifest.clone()));
+        self.last = Some((url.to_string(), storage.clone()));
         Ok((storage, manifest))
     }
 }
@@ -344,7 +344,7 @@ async fn compare_decoded(
     else {
         return Ok(false);
     };
-    let (storage, manifest) = opened.get(at.url, at.size, options).await?;
+    let (storage, manifest) = opened.get(at.url, at.size, options)?;
     let name = at.path.rsplit('/').next().unwrap_or(at.path).to_string();
     let (url, offset, length) = (at.url.to_string(), at.offset, at.length);
     let (region, values) = tokio::task::spawn_blocking(move || {
