@@ -156,18 +156,20 @@ impl BatchHandler for CommitterHandler {
                     });
                 }
                 if let Some(records) = &self.records {
-                    for id in report
+                    // One request per group on every commit: sent side by side.
+                    let done = report
                         .written
                         .iter()
                         .chain(report.skipped.iter().map(|(id, _)| id))
-                    {
-                        if let Some(r) = results.get(id) {
+                        .filter_map(|id| results.get(id));
+                    futures::stream::iter(done)
+                        .for_each_concurrent(FETCH_CONCURRENCY, |r| async move {
                             if let Err(e) = records.clear_failure(Stage::Results, &r.batch_id).await
                             {
                                 tracing::warn!(error = %e, "could not clear an earlier failure record");
                             }
-                        }
-                    }
+                        })
+                        .await;
                 }
             }
             Err(e) => {
@@ -176,11 +178,12 @@ impl BatchHandler for CommitterHandler {
                 // repeated store failures is listed with why.
                 let reason = format!("commit failed: {e}");
                 tracing::warn!(error = %e, messages = ids.len(), "commit failed; the batch will be delivered again");
-                for id in &ids {
-                    if let Some(r) = results.get(id) {
-                        self.record(&r.batch_id, &r.group_path, &reason, true).await;
-                    }
-                }
+                let failed = ids.iter().filter_map(|id| results.get(id));
+                futures::stream::iter(failed)
+                    .for_each_concurrent(FETCH_CONCURRENCY, |r| {
+                        self.record(&r.batch_id, &r.group_path, &reason, true)
+                    })
+                    .await;
                 for id in ids {
                     outcome.failures.push(MessageFailure {
                         id,

@@ -292,13 +292,10 @@ async fn handle_batch<H: BatchHandler>(
         })
         .collect();
     if !permanent.is_empty() {
-        match queue.set_visibility(&permanent, Duration::ZERO).await {
-            Ok(refused) if !refused.is_empty() => {
-                tracing::warn!(?refused, "could not hand failed messages back early")
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "could not hand failed messages back early"),
-        }
+        warn_unless_changed(
+            queue.set_visibility(&permanent, Duration::ZERO).await,
+            "could not hand failed messages back early",
+        );
     }
     WorkerStats {
         batches: 1,
@@ -338,18 +335,10 @@ async fn keep_invisible(queue: Queue, batch: Vec<Received>, visibility: Duration
         in_flight.spawn(async move {
             let refs: Vec<&Received> = batch.iter().collect();
             let started = Instant::now();
-            match queue.set_visibility(&refs, visibility).await {
-                Ok(refused) if !refused.is_empty() => tracing::warn!(
-                    ?refused,
-                    "visibility extension refused; these messages may be delivered again"
-                ),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(
-                    error = %e,
-                    messages = refs.len(),
-                    "could not extend the visibility timeout; the batch may be delivered again"
-                ),
-            }
+            warn_unless_changed(
+                queue.set_visibility(&refs, visibility).await,
+                "could not extend the visibility timeout; these messages may be delivered again",
+            );
             let took = started.elapsed();
             if took > period {
                 tracing::warn!(
@@ -359,5 +348,15 @@ async fn keep_invisible(queue: Queue, batch: Vec<Received>, visibility: Duration
                 );
             }
         });
+    }
+}
+
+/// Warns when a visibility change failed, or the queue refused some of its entries
+/// (named by message id and the queue's reason).
+fn warn_unless_changed(result: Result<Vec<String>, QueueError>, what: &str) {
+    match result {
+        Ok(refused) if !refused.is_empty() => tracing::warn!(?refused, "{what}"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "{what}"),
     }
 }
