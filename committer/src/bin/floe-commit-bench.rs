@@ -14,7 +14,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Parser;
-use floe_store::{CommitItem, CommitPolicy, Committer, S3Settings, StoreLocation, WriterOptions};
+use floe_store::{
+    CloudSettings, CommitItem, CommitPolicy, Committer, StoreLocation, WriterOptions,
+};
 use icechunk::storage::metering::{MeteringReport, MeteringStorage};
 
 #[derive(Parser)]
@@ -97,7 +99,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         });
     }
     let location = StoreLocation::parse(&args.store)?;
-    let s3 = S3Settings::from_env();
+    let s3 = CloudSettings::from_env();
     let containers = [args.container.clone()];
     // One meter for every handle: a clone of the Arc is kept to read it.
     let meters: Arc<Mutex<Vec<Arc<MeteringStorage>>>> = Arc::default();

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use floe_store::{CommitPolicy, CommitReport, Committer, S3Settings, StoreLocation};
+use floe_store::{CloudSettings, CommitPolicy, CommitReport, Committer, StoreLocation};
 
 use crate::{apply, common_source_prefix, decode, FragmentInput};
 
@@ -47,7 +47,8 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
         containers.extend(common_source_prefix(&decoded));
     }
     let location = StoreLocation::parse(&args.store)?;
-    let repo = floe_store::open_repository(&location, &S3Settings::from_env(), &containers).await?;
+    let repo =
+        floe_store::open_repository(&location, &CloudSettings::from_env(), &containers).await?;
     let report = apply(&Committer::new(repo, CommitPolicy::default()), inputs).await?;
     for (_, why) in &report.failed {
         eprintln!("committer: {why}");

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use floe_store::{LogEntry, S3Settings, StoreLocation};
+use floe_store::{CloudSettings, LogEntry, StoreLocation};
 
 /// Arguments of `log`.
 #[derive(Debug, Clone, clap::Args)]
@@ -45,7 +45,7 @@ pub fn render(entry: &LogEntry) -> String {
 /// The repository at `store`, or an error naming it when there is none (nothing is created).
 pub async fn open_existing(store: &str) -> anyhow::Result<floe_store::Repository> {
     let location = StoreLocation::parse(store)?;
-    floe_store::open_existing(&location, &S3Settings::from_env())
+    floe_store::open_existing(&location, &CloudSettings::from_env())
         .await?
         .ok_or_else(|| anyhow::anyhow!("no Icechunk repository at {location}"))
 }

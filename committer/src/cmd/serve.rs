@@ -6,7 +6,7 @@ use std::sync::Arc;
 use floe_fleet::records::Records;
 use floe_fleet::worker::WorkerSettings;
 use floe_fleet::FleetArgs;
-use floe_store::{CommitPolicy, Committer, S3Settings, StoreLocation};
+use floe_store::{CloudSettings, CommitPolicy, Committer, StoreLocation};
 
 use crate::handler::CommitterHandler;
 
@@ -21,11 +21,13 @@ pub async fn run(fleet: FleetArgs, worker: Option<WorkerSettings>) -> anyhow::Re
             settings.concurrency
         );
     }
-    let options = floe_source::SourceOptions::from_env();
+    let options = config.source_options()?;
     let prefix = floe_store::location::container_prefix(&floe_source::normalize_url(
         config.require_source()?,
     ));
-    let repo = floe_store::open_repository(&location, &S3Settings::from_env(), &[prefix]).await?;
+    let repo =
+        floe_store::open_repository(&location, &CloudSettings::for_source(&options), &[prefix])
+            .await?;
     let records = config
         .fragments_url
         .as_deref()

@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use floe_source::{GcsSettings, SourceOptions};
 use serde::{Deserialize, Serialize};
 
 /// Errors of configuration loading.
@@ -30,6 +31,12 @@ pub enum ConfigError {
         /// The stack name.
         stack: String,
         /// Why.
+        reason: String,
+    },
+    /// A setting that does not parse.
+    #[error("{reason}")]
+    Setting {
+        /// What is wrong with it.
         reason: String,
     },
     /// A setting a command needs is not set anywhere.
@@ -72,13 +79,20 @@ pub struct FleetConfig {
     pub virtualizer_timeout_seconds: Option<u64>,
     /// The committer function's timeout, seconds (stack output `CommitterTimeout`).
     pub committer_timeout_seconds: Option<u64>,
+    /// Where `gs://` requests go (an emulator: `http://127.0.0.1:4443`); default:
+    /// `STORAGE_EMULATOR_HOST`, else storage.googleapis.com. The store's `gs://`
+    /// container carries it, so icechunk reads chunks from the same place.
+    pub gcs_endpoint: Option<String>,
+    /// `gs://` credentials: `anonymous` (default), `application-default`, or a key
+    /// file's path (default: `GOOGLE_APPLICATION_CREDENTIALS` when set).
+    pub gcs_credentials: Option<String>,
 }
 
 /// Access to one optional setting.
 pub type Field = fn(&mut FleetConfig) -> &mut Option<String>;
 
 /// The stack output that carries each setting.
-pub const STACK_OUTPUTS: [(&str, Field); 7] = [
+pub const STACK_OUTPUTS: [(&str, Field); 9] = [
     ("SourceUrl", |c| &mut c.source_url),
     ("StoreUrl", |c| &mut c.store_url),
     ("FragmentsUrl", |c| &mut c.fragments_url),
@@ -86,6 +100,8 @@ pub const STACK_OUTPUTS: [(&str, Field); 7] = [
     ("WorkDlqUrl", |c| &mut c.work_dlq_url),
     ("ResultsQueueUrl", |c| &mut c.results_queue_url),
     ("ResultsDlqUrl", |c| &mut c.results_dlq_url),
+    ("GcsEndpoint", |c| &mut c.gcs_endpoint),
+    ("GcsCredentials", |c| &mut c.gcs_credentials),
 ];
 
 macro_rules! require {
@@ -200,6 +216,24 @@ impl FleetConfig {
         self
     }
 
+    /// The source options of the environment ([`SourceOptions::from_env`]) with this
+    /// configuration's GCS settings put over them.
+    pub fn source_options(&self) -> Result<SourceOptions, ConfigError> {
+        let mut options = SourceOptions::from_env();
+        options.gcs = self.gcs_settings()?;
+        Ok(options)
+    }
+
+    /// The GCS settings: the environment's, with this configuration's over them.
+    pub fn gcs_settings(&self) -> Result<GcsSettings, ConfigError> {
+        GcsSettings::from_env()
+            .overridden(
+                self.gcs_endpoint.as_deref(),
+                self.gcs_credentials.as_deref(),
+            )
+            .map_err(|reason| ConfigError::Setting { reason })
+    }
+
     /// The TOML form (what `producer config` prints).
     pub fn to_toml(&self) -> String {
         toml::to_string(self).unwrap_or_default()
@@ -209,7 +243,7 @@ impl FleetConfig {
 /// Reads the outputs of a CloudFormation stack (SDK chain: region,
 /// credentials, `AWS_ENDPOINT_URL`).
 pub async fn stack_outputs(stack: &str) -> Result<BTreeMap<String, String>, ConfigError> {
-    let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let shared = crate::aws::sdk_config().await;
     let client = aws_sdk_cloudformation::Client::new(&shared);
     let out = client
         .describe_stacks()
@@ -218,7 +252,7 @@ pub async fn stack_outputs(stack: &str) -> Result<BTreeMap<String, String>, Conf
         .await
         .map_err(|e| ConfigError::Stack {
             stack: stack.to_string(),
-            reason: aws_sdk_cloudformation::error::DisplayErrorContext(e).to_string(),
+            reason: crate::aws::error_text(&e),
         })?;
     let described = out.stacks().first().ok_or_else(|| ConfigError::Stack {
         stack: stack.to_string(),
@@ -264,6 +298,38 @@ pub struct FleetArgs {
     /// Only this ice sheet (AIS or GIS): group paths do not name the sheet, so one store holds one.
     #[arg(long, env = "FLOE_ICE_SHEET", global = true)]
     pub ice_sheet: Option<String>,
+    /// Where gs:// requests go and with which credentials.
+    #[command(flatten)]
+    pub gcs: GcsArgs,
+}
+
+/// The GCS flags (`producer local` takes them too).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct GcsArgs {
+    /// Where gs:// requests go: an emulator's URL or host:port (fake-gcs-server). Default:
+    /// STORAGE_EMULATOR_HOST, the variable Google's client libraries read, else
+    /// storage.googleapis.com. The store's gs:// container records it, so icechunk reads
+    /// chunks from the same place (readers elsewhere override it: see the README).
+    #[arg(long, env = "FLOE_GCS_ENDPOINT", global = true)]
+    pub gcs_endpoint: Option<String>,
+    /// gs:// credentials: anonymous (public buckets, the default), application-default
+    /// (GOOGLE_APPLICATION_CREDENTIALS, gcloud's login, or the metadata server), or the path
+    /// of a service account key file. Default: GOOGLE_APPLICATION_CREDENTIALS's file when
+    /// it is set, else anonymous.
+    #[arg(long, env = "FLOE_GCS_CREDENTIALS", global = true)]
+    pub gcs_credentials: Option<String>,
+}
+
+impl GcsArgs {
+    /// The GCS settings: the environment's with these flags over them.
+    pub fn settings(&self) -> Result<GcsSettings, ConfigError> {
+        GcsSettings::from_env()
+            .overridden(
+                self.gcs_endpoint.as_deref(),
+                self.gcs_credentials.as_deref(),
+            )
+            .map_err(|reason| ConfigError::Setting { reason })
+    }
 }
 
 impl FleetArgs {
@@ -292,6 +358,8 @@ impl FleetArgs {
             results_queue_url: self.results_queue_url.clone(),
             results_dlq_url: self.results_dlq_url.clone(),
             ice_sheet: self.ice_sheet.clone(),
+            gcs_endpoint: self.gcs.gcs_endpoint.clone(),
+            gcs_credentials: self.gcs.gcs_credentials.clone(),
             ..FleetConfig::default()
         }
     }

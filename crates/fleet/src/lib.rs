@@ -1,5 +1,6 @@
 //! # floe-fleet: what the queue-driven deployables share
 //!
+//! - [`aws`]: the AWS SDK configuration (standard chain, floe's retry policy);
 //! - [`config`]: the fleet's configuration (file, stack outputs, environment, flags);
 //! - [`sqs`]: the few SQS operations floe uses, on the AWS SDK;
 //! - [`handler`]: the message-batch handler contract both deployables implement;
@@ -13,6 +14,7 @@
 
 #![warn(missing_docs)]
 
+pub mod aws;
 pub mod config;
 pub mod entry;
 pub mod handler;
@@ -21,5 +23,5 @@ pub mod records;
 pub mod sqs;
 pub mod worker;
 
-pub use config::{FleetArgs, FleetConfig};
+pub use config::{FleetArgs, FleetConfig, GcsArgs};
 pub use handler::{BatchHandler, BatchOutcome, Message, MessageFailure};

@@ -20,12 +20,14 @@ pub const MAX_BATCH_ENTRIES: usize = 10;
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     /// An API call failed.
-    #[error("{queue}: {operation}: {reason}")]
+    #[error("{queue}: {operation} at {endpoint}: {reason}")]
     Call {
         /// Queue URL.
         queue: String,
         /// The operation.
         operation: &'static str,
+        /// Where the request went (`AWS_ENDPOINT_URL`, or the region's endpoint).
+        endpoint: String,
         /// The SDK's error with its context.
         reason: String,
     },
@@ -77,15 +79,14 @@ pub struct Queue {
 
 /// The SQS client from the standard chain.
 pub async fn client() -> aws_sdk_sqs::Client {
-    let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    aws_sdk_sqs::Client::new(&shared)
+    aws_sdk_sqs::Client::new(&crate::aws::sdk_config().await)
 }
 
 fn reason<E>(e: aws_sdk_sqs::error::SdkError<E>) -> String
 where
     E: std::error::Error + 'static,
 {
-    aws_sdk_sqs::error::DisplayErrorContext(e).to_string()
+    crate::aws::error_text(&e)
 }
 
 impl Queue {
@@ -106,6 +107,7 @@ impl Queue {
         QueueError::Call {
             queue: self.url.clone(),
             operation,
+            endpoint: crate::aws::endpoint_of("sqs"),
             reason,
         }
     }

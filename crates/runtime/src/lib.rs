@@ -41,8 +41,90 @@ where
     match runtime.block_on(main()) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{name}: {e:#}");
+            eprintln!("{name}: {}", error_chain(e.as_ref()));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// An error and its causes on one line, `outer: cause: root cause`, each cause once.
+///
+/// Many errors repeat their cause in their own message (object_store's and the AWS
+/// SDK's do, and so does a `"{url}: {source}"` error that also returns the source),
+/// so printing the whole chain as is shows the same text several times. A cause
+/// whose text the line already holds is left out. Of each message only its first
+/// paragraph is kept: icechunk's errors append a blank line and a span trace.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let first_paragraph = |text: String| -> String {
+        text.split("\n\n")
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    let mut line = first_paragraph(error.to_string());
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let text = first_paragraph(c.to_string());
+        let text = text.as_str();
+        if !text.is_empty() && !line.contains(text) {
+            line.push_str(": ");
+            line.push_str(text);
+        }
+        cause = c.source();
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("listing s3://b/archive: {inner}")]
+    struct Listing {
+        #[source]
+        inner: Generic,
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("Generic S3 error: {inner}")]
+    struct Generic {
+        #[source]
+        inner: std::io::Error,
+    }
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let e = Listing {
+            inner: Generic {
+                inner: std::io::Error::other("connection closed before message completed"),
+            },
+        };
+        let wrapped = anyhow::Error::new(e).context("planning the archive");
+        let line = error_chain(wrapped.as_ref());
+        assert_eq!(
+            line,
+            "planning the archive: listing s3://b/archive: Generic S3 error: connection closed before message completed"
+        );
+        assert_eq!(line.matches("connection closed").count(), 1);
+        // anyhow's own alternate form repeats it: the reason this function exists.
+        assert!(format!("{wrapped:#}").matches("connection closed").count() > 1);
+    }
+
+    #[test]
+    fn trailing_paragraphs_are_dropped() {
+        let e = anyhow::anyhow!("object store error service error\n\ncontext:\n   0: span")
+            .context("store");
+        assert_eq!(
+            error_chain(e.as_ref()),
+            "store: object store error service error"
+        );
+    }
+
+    #[test]
+    fn distinct_causes_are_all_kept() {
+        let e = anyhow::anyhow!("root").context("middle").context("outer");
+        assert_eq!(error_chain(e.as_ref()), "outer: middle: root");
     }
 }

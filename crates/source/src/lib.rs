@@ -13,6 +13,12 @@
 
 #![warn(missing_docs)]
 
+pub mod gcs;
+pub mod retry;
+
+pub use gcs::{GcsAuth, GcsSettings};
+pub use retry::RetryPolicy;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -94,11 +100,17 @@ pub struct SourceOptions {
     pub s3_anonymous: bool,
     /// Block size of the read cache.
     pub block_size: Option<usize>,
+    /// Where `gs://` requests go and with which credentials.
+    pub gcs: GcsSettings,
+    /// Retries of every request.
+    pub retry: RetryPolicy,
 }
 
 impl SourceOptions {
-    /// Options from the standard environment (`AWS_ENDPOINT_URL`, and
-    /// `FLOE_BLOCK_SIZE` for the cache block size).
+    /// Options from the standard environment: `AWS_ENDPOINT_URL`, the GCS settings
+    /// ([`gcs`]: `STORAGE_EMULATOR_HOST`, `FLOE_GCS_ENDPOINT`, `FLOE_GCS_CREDENTIALS`,
+    /// `GOOGLE_APPLICATION_CREDENTIALS`), the retry policy ([`retry`]) and
+    /// `FLOE_BLOCK_SIZE` for the cache block size.
     pub fn from_env() -> Self {
         SourceOptions {
             s3_endpoint: std::env::var("AWS_ENDPOINT_URL_S3")
@@ -107,7 +119,9 @@ impl SourceOptions {
             block_size: std::env::var("FLOE_BLOCK_SIZE")
                 .ok()
                 .and_then(|v| v.parse().ok()),
-            ..Default::default()
+            gcs: GcsSettings::from_env(),
+            retry: RetryPolicy::from_env_or_default(),
+            s3_anonymous: false,
         }
     }
 }
@@ -179,7 +193,9 @@ impl Source {
         }
         if let Some(rest) = url.strip_prefix("s3://") {
             let (bucket, key) = bucket_and_key(&url, rest)?;
-            let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+            let mut b = object_store::aws::AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .with_retry(options.retry.object_store());
             if let Some(endpoint) = &options.s3_endpoint {
                 b = b
                     .with_endpoint(endpoint)
@@ -198,9 +214,10 @@ impl Source {
         }
         if let Some(rest) = url.strip_prefix("gs://") {
             let (bucket, key) = bucket_and_key(&url, rest)?;
-            let store = object_store::gcp::GoogleCloudStorageBuilder::new()
-                .with_bucket_name(bucket)
-                .with_skip_signature(true)
+            let store = options
+                .gcs
+                .builder(bucket)
+                .with_retry(options.retry.object_store())
                 .build()
                 .map_err(|e| bad(e.to_string()))?;
             return Ok(Source {
@@ -213,6 +230,7 @@ impl Source {
             let (base, key) = url.rsplit_once('/').ok_or_else(|| bad("no path".into()))?;
             let store = object_store::http::HttpBuilder::new()
                 .with_url(base)
+                .with_retry(options.retry.object_store())
                 .build()
                 .map_err(|e| bad(e.to_string()))?;
             return Ok(Source {

@@ -31,7 +31,7 @@ pub use error::{Result, StoreError};
 pub use gc::{collect_garbage, GcReport};
 pub use icechunk::Repository;
 use icechunk::RepositoryConfig;
-pub use location::{S3Settings, StoreLocation};
+pub use location::{CloudSettings, StoreLocation};
 
 /// Opens the repository at `location`, creating it if needed, with a virtual
 /// chunk container (and read authorization) for each source prefix. When the
@@ -39,10 +39,10 @@ pub use location::{S3Settings, StoreLocation};
 /// that readers such as Python icechunk find it.
 pub async fn open_repository(
     location: &StoreLocation,
-    s3: &S3Settings,
+    cloud: &CloudSettings,
     source_prefixes: &[String],
 ) -> Result<Repository> {
-    open_repository_with(location, s3, source_prefixes, &WriterOptions::default()).await
+    open_repository_with(location, cloud, source_prefixes, &WriterOptions::default()).await
 }
 
 /// How a writer opens the repository, for benchmarks: a wrapper around the
@@ -65,15 +65,22 @@ pub type DynStorage = Arc<dyn icechunk::Storage + Send + Sync>;
 /// [`open_repository`] with [`WriterOptions`].
 pub async fn open_repository_with(
     location: &StoreLocation,
-    s3: &S3Settings,
+    cloud: &CloudSettings,
     source_prefixes: &[String],
     options: &WriterOptions,
 ) -> Result<Repository> {
     use backon::{ExponentialBuilder, Retryable};
     // Several committers may create the same repository at once: the losers
-    // see the winner's repository on the next attempt.
-    (|| open_once(location, s3, source_prefixes, options))
-        .retry(ExponentialBuilder::default().with_max_times(8).with_jitter())
+    // see the winner's repository on the next attempt. Each attempt already
+    // retries its requests (the retry policy), so an unreachable store is not
+    // retried for long here: at most the policy's budget in all.
+    (|| open_once(location, cloud, source_prefixes, options))
+        .retry(
+            ExponentialBuilder::default()
+                .with_max_times(4)
+                .with_total_delay(Some(cloud.retry.budget))
+                .with_jitter(),
+        )
         .when(|e| !matches!(e, StoreError::NotADirectory(_)))
         .notify(|e, delay| tracing::info!(error = %e, ?delay, "opening the repository raced with another writer, retrying"))
         .await
@@ -84,27 +91,36 @@ pub async fn open_repository_with(
 /// not create a store as a side effect.
 pub async fn open_existing(
     location: &StoreLocation,
-    s3: &S3Settings,
+    cloud: &CloudSettings,
 ) -> Result<Option<Repository>> {
-    if existing_storage(location, s3).await?.is_none() {
+    if existing_storage(location, cloud).await?.is_none() {
         return Ok(None);
     }
-    open_repository(location, s3, &[]).await.map(Some)
+    open_repository(location, cloud, &[]).await.map(Some)
 }
 
 /// The storage of the repository at `location`, or `None` when there is no
 /// repository there (a local directory is not created to find out).
 async fn existing_storage(
     location: &StoreLocation,
-    s3: &S3Settings,
+    cloud: &CloudSettings,
 ) -> Result<Option<std::sync::Arc<dyn icechunk::Storage + Send + Sync>>> {
     if !location.local_directory_exists()? {
         return Ok(None);
     }
-    let storage = location.storage(s3).await?;
-    let exists = Repository::exists(storage.clone(), None)
-        .await
-        .map_err(|e| StoreError::Location(format!("{location}: {e}")))?;
+    let storage = location.storage(cloud).await?;
+    let exists = Repository::exists(
+        storage.clone(),
+        process_only_config(location, cloud).storage,
+    )
+    .await
+    .map_err(|e| {
+        StoreError::Location(format!(
+            "{}: {}",
+            location.describe(cloud),
+            floe_runtime::error_chain(&e)
+        ))
+    })?;
     Ok(exists.then_some(storage))
 }
 
@@ -113,23 +129,51 @@ async fn existing_storage(
 /// persisted configuration is not touched.
 pub async fn open_for_reading(
     location: &StoreLocation,
-    s3: &S3Settings,
+    cloud: &CloudSettings,
     source_prefixes: &[String],
 ) -> Result<Option<Repository>> {
-    let Some(storage) = existing_storage(location, s3).await? else {
+    let Some(storage) = existing_storage(location, cloud).await? else {
         return Ok(None);
     };
     let mut authorize = HashMap::new();
+    let mut containers = Vec::new();
     for prefix in source_prefixes {
-        let (container, credentials) = location::container(prefix, s3)?;
+        let (container, credentials) = location::container(prefix, cloud)?;
         authorize.insert(container.url_prefix().to_string(), credentials);
+        containers.push(container);
     }
     let repo = Repository::open(storage)
+        .config(process_only_config(location, cloud))
         .authorize_virtual_chunk_access(authorize)
         .execute()
         .await
-        .map_err(|e| StoreError::Location(format!("{location}: {e}")))?;
-    repo.reopen(Some(process_only_config()), None)
+        .map_err(|e| {
+            StoreError::Location(format!(
+                "{}: {}",
+                location.describe(cloud),
+                floe_runtime::error_chain(&e)
+            ))
+        })?;
+    // Chunks are read through this process's settings (the GCS endpoint it reads
+    // headers from, say), not the ones persisted when the store was written: a
+    // container in the process config replaces the persisted one of its prefix.
+    let mut config = process_only_config(location, cloud);
+    for persisted in repo.config().virtual_chunk_containers() {
+        if !containers
+            .iter()
+            .any(|c| c.url_prefix() == persisted.url_prefix())
+        {
+            config
+                .set_virtual_chunk_container(persisted.clone())
+                .map_err(StoreError::Location)?;
+        }
+    }
+    for container in containers {
+        config
+            .set_virtual_chunk_container(container)
+            .map_err(StoreError::Location)?;
+    }
+    repo.reopen(Some(config), None)
         .await
         .map(Some)
         .map_err(|e| StoreError::Icechunk(format!("reopening {location}: {e}")))
@@ -141,20 +185,28 @@ pub async fn open_for_reading(
 /// none covers it. Creates nothing.
 pub async fn uncovered_source(
     location: &StoreLocation,
-    s3: &S3Settings,
+    cloud: &CloudSettings,
     source_prefix: &str,
 ) -> Result<Option<Vec<String>>> {
-    let Some(storage) = existing_storage(location, s3).await? else {
+    let Some(storage) = existing_storage(location, cloud).await? else {
         return Ok(None);
     };
-    let Some((config, _)) = Repository::fetch_config(storage)
+    // Opened (with this process's retry policy) rather than fetched: the repository's
+    // configuration is the persisted one, as no container is passed.
+    let repo = Repository::open(storage)
+        .config(process_only_config(location, cloud))
+        .execute()
         .await
-        .map_err(|e| StoreError::Location(format!("{location}: {e}")))?
-    else {
-        return Ok(None);
-    };
+        .map_err(|e| {
+            StoreError::Location(format!(
+                "{}: {}",
+                location.describe(cloud),
+                floe_runtime::error_chain(&e)
+            ))
+        })?;
     let prefix = location::container_prefix(source_prefix);
-    let prefixes: Vec<String> = config
+    let prefixes: Vec<String> = repo
+        .config()
         .virtual_chunk_containers()
         .map(|c| c.url_prefix().to_string())
         .collect();
@@ -192,18 +244,21 @@ fn writer_config(manifest_write_concurrency: Option<u16>) -> RepositoryConfig {
 
 async fn open_once(
     location: &StoreLocation,
-    s3: &S3Settings,
+    cloud: &CloudSettings,
     source_prefixes: &[String],
     options: &WriterOptions,
 ) -> Result<Repository> {
-    let mut storage = location.storage(s3).await?;
+    let mut storage = location.storage(cloud).await?;
     if let Some(wrap) = &options.wrap_storage {
         storage = wrap(storage);
     }
     let mut config = writer_config(options.manifest_write_concurrency);
+    // The retry policy applies from the first request (a new repository records it
+    // with the rest of icechunk's storage settings).
+    config.storage = process_only_config(location, cloud).storage;
     let mut authorize = HashMap::new();
     for prefix in source_prefixes {
-        let (container, credentials) = location::container(prefix, s3)?;
+        let (container, credentials) = location::container(prefix, cloud)?;
         authorize.insert(container.url_prefix().to_string(), credentials);
         config
             .set_virtual_chunk_container(container)
@@ -214,7 +269,13 @@ async fn open_once(
         .authorize_virtual_chunk_access(authorize)
         .execute()
         .await
-        .map_err(|e| StoreError::Location(format!("{location}: {e}")))?;
+        .map_err(|e| {
+            StoreError::Location(format!(
+                "{}: {}",
+                location.describe(cloud),
+                floe_runtime::error_chain(&e)
+            ))
+        })?;
     let persisted = Repository::fetch_config(repo.storage().clone())
         .await
         .map_err(|e| StoreError::Icechunk(e.to_string()))?;
@@ -234,14 +295,17 @@ async fn open_once(
     // fetches of coordinate manifests; floe never reads chunks through its
     // sessions, and a command that ends while they run logs each cancelled
     // fetch as an ERROR on a successful run.
-    repo.reopen(Some(process_only_config()), None)
+    repo.reopen(Some(process_only_config(location, cloud)), None)
         .await
         .map_err(|e| StoreError::Icechunk(format!("reopening {location}: {e}")))
 }
 
-/// Settings for this process's handle on the repository, never persisted.
-fn process_only_config() -> RepositoryConfig {
+/// Settings for this process's handle on the repository, never persisted: no
+/// manifest preloading, and on object storage this process's retry policy (a local
+/// directory keeps icechunk's own settings: one try, no conditional writes).
+fn process_only_config(location: &StoreLocation, cloud: &CloudSettings) -> RepositoryConfig {
     RepositoryConfig {
+        storage: matches!(location, StoreLocation::S3 { .. }).then(|| cloud.storage_settings()),
         manifest: Some(icechunk::config::ManifestConfig {
             preload: Some(icechunk::config::ManifestPreloadConfig {
                 max_total_refs: Some(0),

@@ -1,9 +1,10 @@
 //! Where the store lives and which source prefixes its virtual chunks may point into.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use floe_source::{GcsAuth, GcsSettings, RetryPolicy};
+use icechunk::config::GcsStaticCredentials;
 use icechunk::config::{Credentials, GcsCredentials, S3Credentials, S3Options};
 use icechunk::virtual_chunks::VirtualChunkContainer;
 use icechunk::{ObjectStoreConfig, Storage};
@@ -11,25 +12,60 @@ use tracing::instrument::WithSubscriber;
 
 use crate::{Result, StoreError};
 
-/// S3 settings shared by the store and S3 virtual chunk containers.
+/// Cloud settings shared by the store and the virtual chunk containers: where S3
+/// and GCS requests go, with which credentials, and how they are retried.
 #[derive(Debug, Clone, Default)]
-pub struct S3Settings {
-    /// Custom endpoint (LocalStack, MinIO); `AWS_ENDPOINT_URL` by default.
+pub struct CloudSettings {
+    /// Custom S3 endpoint (LocalStack, MinIO); `AWS_ENDPOINT_URL` by default.
     pub endpoint: Option<String>,
-    /// Region; `AWS_REGION` by default, else `us-east-1`.
+    /// S3 region; `AWS_REGION` by default, else `us-east-1`.
     pub region: Option<String>,
+    /// GCS endpoint and credentials (`gs://` containers).
+    pub gcs: GcsSettings,
+    /// Retries of the store's requests.
+    pub retry: RetryPolicy,
 }
 
-impl S3Settings {
-    /// From the standard AWS environment variables.
+impl CloudSettings {
+    /// From the standard AWS environment variables, and the GCS and retry settings
+    /// of `floe_source` ([`GcsSettings::from_env`], [`RetryPolicy::from_env`]).
     pub fn from_env() -> Self {
-        S3Settings {
+        CloudSettings {
             endpoint: std::env::var("AWS_ENDPOINT_URL_S3")
                 .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
                 .ok(),
             region: std::env::var("AWS_REGION")
                 .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
                 .ok(),
+            gcs: GcsSettings::from_env(),
+            retry: RetryPolicy::from_env_or_default(),
+        }
+    }
+
+    /// The environment's settings with a source's GCS and retry settings (those of
+    /// a config file or flags): the store's `gs://` container then reads chunks from
+    /// where the source's headers were read.
+    pub fn for_source(options: &floe_source::SourceOptions) -> Self {
+        CloudSettings {
+            gcs: options.gcs.clone(),
+            retry: options.retry,
+            ..CloudSettings::from_env()
+        }
+    }
+
+    /// icechunk's storage settings for this process: the retry policy. Never
+    /// persisted (readers keep their own).
+    pub fn storage_settings(&self) -> icechunk::storage::Settings {
+        let ms = |d: std::time::Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
+        icechunk::storage::Settings {
+            retries: Some(icechunk::storage::RetriesSettings {
+                max_tries: std::num::NonZeroU16::new(
+                    u16::try_from(self.retry.attempts).unwrap_or(u16::MAX),
+                ),
+                initial_backoff_ms: Some(ms(floe_source::retry::INITIAL_BACKOFF)),
+                max_backoff_ms: Some(ms(floe_source::retry::MAX_BACKOFF)),
+            }),
+            ..Default::default()
         }
     }
 
@@ -101,7 +137,7 @@ impl StoreLocation {
     /// The icechunk storage for this location. A local directory is created
     /// when missing: only writers call this for a location that may not exist
     /// ([`crate::open_existing`] checks first, so looking never creates).
-    pub async fn storage(&self, s3: &S3Settings) -> Result<Arc<dyn Storage + Send + Sync>> {
+    pub async fn storage(&self, cloud: &CloudSettings) -> Result<Arc<dyn Storage + Send + Sync>> {
         match self {
             StoreLocation::Local(path) => {
                 if !self.local_directory_exists()? {
@@ -120,7 +156,7 @@ impl StoreLocation {
                     .map_err(|e| StoreError::Location(format!("{}: {e}", path.display())))
             }
             StoreLocation::S3 { bucket, prefix } => icechunk::storage::new_s3_storage(
-                s3.options(),
+                cloud.options(),
                 bucket.clone(),
                 (!prefix.is_empty()).then(|| prefix.clone()),
                 Some(S3Credentials::FromEnv),
@@ -129,6 +165,16 @@ impl StoreLocation {
                 None,
             )
             .map_err(|e| StoreError::Location(format!("s3://{bucket}/{prefix}: {e}"))),
+        }
+    }
+}
+
+impl StoreLocation {
+    /// The location and, on S3, where its requests go: what an error message names.
+    pub fn describe(&self, cloud: &CloudSettings) -> String {
+        match (self, &cloud.endpoint) {
+            (StoreLocation::S3 { .. }, Some(endpoint)) => format!("{self} at {endpoint}"),
+            _ => self.to_string(),
         }
     }
 }
@@ -164,9 +210,11 @@ pub fn container_prefix(url: &str) -> String {
 
 /// The virtual chunk container for a source prefix (`gs://ismip6/`,
 /// `s3://bucket/prefix/`, `file:///dir/`), and the credentials a reader passes.
+/// A `gs://` container carries the GCS endpoint (an emulator's, say), so that
+/// icechunk reads chunks from where the headers came from.
 pub fn container(
     prefix_url: &str,
-    s3: &S3Settings,
+    cloud: &CloudSettings,
 ) -> Result<(VirtualChunkContainer, Option<Credentials>)> {
     let prefix = container_prefix(prefix_url);
     let (store, credentials) = if let Some(path) = prefix.strip_prefix("file://") {
@@ -175,16 +223,16 @@ pub fn container(
             Some(Credentials::LocalFileSystemAccess),
         )
     } else if prefix.starts_with("s3://") {
-        let config = if s3.endpoint.is_some() {
-            ObjectStoreConfig::S3Compatible(s3.options())
+        let config = if cloud.endpoint.is_some() {
+            ObjectStoreConfig::S3Compatible(cloud.options())
         } else {
-            ObjectStoreConfig::S3(s3.options())
+            ObjectStoreConfig::S3(cloud.options())
         };
         (config, Some(Credentials::S3(S3Credentials::FromEnv)))
     } else if prefix.starts_with("gs://") {
         (
-            ObjectStoreConfig::Gcs(HashMap::new()),
-            Some(Credentials::Gcs(GcsCredentials::Anonymous)),
+            ObjectStoreConfig::Gcs(cloud.gcs.container_options()),
+            Some(Credentials::Gcs(gcs_credentials(&cloud.gcs.auth))),
         )
     } else if prefix.starts_with("https://") || prefix.starts_with("http://") {
         (
@@ -199,4 +247,15 @@ pub fn container(
     let container = VirtualChunkContainer::new(prefix.clone(), store)
         .map_err(|e| StoreError::Location(format!("{prefix}: {e}")))?;
     Ok((container, credentials))
+}
+
+/// icechunk's form of floe's GCS credentials.
+pub fn gcs_credentials(auth: &GcsAuth) -> GcsCredentials {
+    match auth {
+        GcsAuth::Anonymous => GcsCredentials::Anonymous,
+        GcsAuth::ApplicationDefault => GcsCredentials::FromEnv,
+        GcsAuth::KeyFile(path) => {
+            GcsCredentials::Static(GcsStaticCredentials::ApplicationCredentials(path.clone()))
+        }
+    }
 }

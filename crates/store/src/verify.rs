@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::TryStreamExt;
-use icechunk::format::manifest::ChunkPayload;
+use icechunk::format::manifest::{Checksum, ChunkPayload};
+use icechunk::format::snapshot::NodeData;
 use icechunk::format::{ByteRange, Path};
 use icechunk::repository::VersionInfo;
 use icechunk::{Repository, Store};
@@ -114,6 +115,117 @@ impl StoreReader {
             .get(&key, &ByteRange::From(0))
             .await
             .map_err(from_store)
+    }
+}
+
+/// What the store records of a group's inputs: every file it was built from (the
+/// group's `floe_source_files`) and, for each file a chunk points into, the
+/// identity (ETag or modification time) its references carry, which icechunk checks
+/// on every read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordedInputs {
+    /// The files, by URL.
+    pub files: Vec<String>,
+    /// The identity recorded in the references into each file.
+    pub identities: BTreeMap<String, Checksum>,
+}
+
+impl StoreReader {
+    /// What the store records of `group_path`'s inputs (see [`RecordedInputs`]):
+    /// its attributes and the references of every array in it, whatever a chunk
+    /// sample would hit.
+    pub async fn recorded_inputs(&self, group_path: &str) -> Result<RecordedInputs> {
+        let mut recorded = RecordedInputs::default();
+        if let Some(attrs) = crate::write::group_attributes(&self.store, group_path).await? {
+            recorded.files = attrs
+                .get("floe_source_files")
+                .and_then(serde_json::Value::as_array)
+                .map(|files| {
+                    files
+                        .iter()
+                        .filter_map(|f| f.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+        }
+        let group = Path::new(&format!("/{group_path}"))
+            .map_err(|e| StoreError::Icechunk(format!("{group_path}: {e}")))?;
+        let session = self.store.session();
+        let session = session.read().await;
+        let arrays: Vec<Path> = session
+            .list_nodes(&group)
+            .await
+            .map_err(from_session)?
+            .filter_map(|node| node.ok())
+            .filter(|node| matches!(node.node_data, NodeData::Array { .. }))
+            .map(|node| node.path)
+            .collect();
+        for array in arrays {
+            let chunks: Vec<_> = session
+                .array_chunk_iterator(&array)
+                .await
+                .try_collect()
+                .await
+                .map_err(from_session)?;
+            for info in chunks {
+                if let ChunkPayload::Virtual(v) = info.payload {
+                    if let Some(checksum) = v.checksum {
+                        recorded
+                            .identities
+                            .entry(v.location.url().to_string())
+                            .or_insert(checksum);
+                    }
+                }
+            }
+        }
+        Ok(recorded)
+    }
+}
+
+/// How the current inputs of a group differ from what the store records of the ones
+/// it was built from, one sentence per file: files added, files gone, and files whose
+/// identity (ETag, or modification time for local files) is not the recorded one.
+/// Empty when nothing the store records differs (a changed profile, say).
+pub fn changed_inputs(recorded: &RecordedInputs, current: &[floe_wire::SourceFile]) -> Vec<String> {
+    let mut changes = Vec::new();
+    let before: std::collections::BTreeSet<&str> =
+        recorded.files.iter().map(String::as_str).collect();
+    let now: std::collections::BTreeSet<&str> = current.iter().map(|f| f.url.as_str()).collect();
+    for file in current {
+        if !recorded.files.is_empty() && !before.contains(file.url.as_str()) {
+            changes.push(format!("added: {}", file.url));
+            continue;
+        }
+        let Some(was) = recorded.identities.get(&file.url) else {
+            continue;
+        };
+        match crate::write::checksum(file) {
+            Some(is) if &is == was => {}
+            is => changes.push(format!(
+                "changed: {} ({} when the group was built, {} now; size now {} bytes)",
+                file.url,
+                describe_checksum(Some(was)),
+                describe_checksum(is.as_ref()),
+                file.size
+            )),
+        }
+    }
+    for url in before.difference(&now) {
+        changes.push(format!("gone: {url}"));
+    }
+    changes
+}
+
+fn describe_checksum(checksum: Option<&Checksum>) -> String {
+    match checksum {
+        Some(Checksum::ETag(etag)) => format!("ETag {}", etag.0),
+        Some(Checksum::LastModified(seconds)) => {
+            let time = chrono::DateTime::from_timestamp(i64::from(seconds.0), 0)
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_else(|| seconds.0.to_string());
+            format!("modified by {time}")
+        }
+        None => "no identity".to_string(),
     }
 }
 
@@ -319,6 +431,76 @@ mod tests {
         assert!(compare_values(&chunk, &[2, 2, 2, 2], &[0.0; 16])
             .expect("differs")
             .contains("cannot hold"));
+    }
+
+    fn input(url: &str, etag: &str) -> floe_wire::SourceFile {
+        floe_wire::SourceFile {
+            url: url.into(),
+            size: 10,
+            etag: Some(etag.into()),
+            last_modified: Some("2026-01-02T03:04:05Z".into()),
+            variable: "v".into(),
+        }
+    }
+
+    #[test]
+    fn changed_added_and_gone_inputs_are_named() {
+        let recorded = RecordedInputs {
+            files: vec![
+                "s3://b/a.nc".into(),
+                "s3://b/b.nc".into(),
+                "s3://b/c.nc".into(),
+            ],
+            identities: [
+                (
+                    "s3://b/a.nc".to_string(),
+                    Checksum::ETag(icechunk_types::ETag("\"1\"".into())),
+                ),
+                (
+                    "s3://b/b.nc".to_string(),
+                    Checksum::ETag(icechunk_types::ETag("\"2\"".into())),
+                ),
+            ]
+            .into(),
+        };
+        let same = [
+            input("s3://b/a.nc", "\"1\""),
+            input("s3://b/b.nc", "\"2\""),
+            input("s3://b/c.nc", "\"3\""),
+        ];
+        assert!(changed_inputs(&recorded, &same).is_empty());
+        let now = [
+            input("s3://b/a.nc", "\"1\""),
+            input("s3://b/b.nc", "\"9\""),
+            input("s3://b/d.nc", "\"4\""),
+        ];
+        let changes = changed_inputs(&recorded, &now);
+        assert_eq!(changes.len(), 3, "{changes:?}");
+        assert!(
+            changes[0].starts_with(
+                "changed: s3://b/b.nc (ETag \"2\" when the group was built, ETag \"9\" now"
+            ),
+            "{changes:?}"
+        );
+        assert_eq!(changes[1], "added: s3://b/d.nc");
+        assert_eq!(changes[2], "gone: s3://b/c.nc");
+    }
+
+    #[test]
+    fn local_files_compare_by_modification_time() {
+        let mut file = input("file:///a.nc", "ignored");
+        let recorded = RecordedInputs {
+            files: vec![file.url.clone()],
+            identities: [(
+                file.url.clone(),
+                crate::write::checksum(&file).expect("mtime"),
+            )]
+            .into(),
+        };
+        assert!(changed_inputs(&recorded, std::slice::from_ref(&file)).is_empty());
+        file.last_modified = Some("2026-01-02T03:04:09Z".into());
+        let changes = changed_inputs(&recorded, &[file]);
+        assert!(changes[0].contains("modified by 2026-01-02T03:04:05+00:00 when the group was built, modified by 2026-01-02T03:04:09+00:00 now"), "{changes:?}");
     }
 
     #[test]

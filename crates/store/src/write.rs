@@ -104,7 +104,9 @@ pub async fn ensure_ancestors(store: &Store, group_path: &str) -> Result<()> {
     Ok(())
 }
 
-fn checksum(source: &floe_wire::SourceFile) -> Option<Checksum> {
+/// The identity a reference into `source` records, which icechunk checks on every
+/// read: its ETag, or for local files its modification time.
+pub(crate) fn checksum(source: &floe_wire::SourceFile) -> Option<Checksum> {
     // Local files have no stable ETag across object_store versions; their
     // modification time is the identity. Object stores carry an ETag.
     if !source.url.starts_with("file://") {

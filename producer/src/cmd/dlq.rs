@@ -7,7 +7,6 @@ use anyhow::Result;
 use floe_fleet::records::{message_key, Records, Stage};
 use floe_fleet::sqs::{Queue, Received};
 use floe_fleet::{FleetArgs, FleetConfig};
-use floe_source::SourceOptions;
 use floe_wire::{decode_message, BatchDescriptor, ResultMessage};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -108,10 +107,11 @@ pub async fn list(
     max: usize,
 ) -> Result<Vec<DeadLetter>> {
     let client = floe_fleet::sqs::client().await;
+    let options = config.source_options()?;
     let records = config
         .fragments_url
         .as_deref()
-        .map(|f| Records::new(f, SourceOptions::from_env()));
+        .map(|f| Records::new(f, options.clone()));
     let mut out = Vec::new();
     for stage in [Stage::Work, Stage::Results] {
         if only.is_some_and(|o| o != stage) {
@@ -229,7 +229,7 @@ pub async fn redrive(config: &FleetConfig, stage: Stage, manual: bool) -> Result
         .map_err(|e| {
             anyhow::anyhow!(
                 "StartMessageMoveTask on {arn}: {} (use --manual where the API is missing)",
-                aws_sdk_sqs::error::DisplayErrorContext(e)
+                floe_fleet::aws::error_text(&e)
             )
         })?;
     tracing::info!(task = ?task.task_handle(), "message move task started");
@@ -243,7 +243,7 @@ pub async fn redrive(config: &FleetConfig, stage: Stage, manual: bool) -> Result
             .map_err(|e| {
                 anyhow::anyhow!(
                     "ListMessageMoveTasks on {arn}: {}",
-                    aws_sdk_sqs::error::DisplayErrorContext(e)
+                    floe_fleet::aws::error_text(&e)
                 )
             })?;
         if let Some(t) = tasks.results().first() {

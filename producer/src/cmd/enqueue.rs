@@ -5,8 +5,7 @@ use anyhow::{Context, Result};
 use floe_fleet::records::{EnqueuedPlan, Records};
 use floe_fleet::sqs::Queue;
 use floe_fleet::FleetArgs;
-use floe_source::SourceOptions;
-use floe_store::{CommitPolicy, Committer, S3Settings, StoreLocation};
+use floe_store::{CloudSettings, CommitPolicy, Committer, StoreLocation};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
@@ -73,8 +72,8 @@ pub async fn run(args: &EnqueueArgs) -> Result<EnqueueSummary> {
     let source = config.require_source()?.to_string();
     let location = StoreLocation::parse(config.require_store()?)?;
     let work = config.require_work_queue()?.to_string();
-    let records = Records::new(config.require_fragments()?, SourceOptions::from_env());
-    let options = SourceOptions::from_env();
+    let options = config.source_options()?;
+    let records = Records::new(config.require_fragments()?, options.clone());
     if !args.skip_checks {
         let checks =
             crate::preflight::run(&config, crate::preflight::Intent::Enqueue, &options).await;
@@ -87,7 +86,7 @@ pub async fn run(args: &EnqueueArgs) -> Result<EnqueueSummary> {
 
     let prefix = floe_store::location::container_prefix(&floe_source::normalize_url(&source));
     let groups: Vec<String> = plan.batches.iter().map(|b| b.group.group_path()).collect();
-    let s3 = S3Settings::from_env();
+    let s3 = CloudSettings::for_source(&options);
     // A dry run only looks: it reads the store if there is one and creates nothing.
     let repo = if args.dry_run {
         floe_store::open_existing(&location, &s3)

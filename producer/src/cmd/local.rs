@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use floe_source::SourceOptions;
-use floe_store::{CommitItem, CommitPolicy, Committer, S3Settings, StoreLocation};
+use floe_store::{CloudSettings, CommitItem, CommitPolicy, Committer, StoreLocation};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -47,6 +47,9 @@ pub struct LocalArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Where gs:// requests go and with which credentials.
+    #[command(flatten)]
+    pub gcs: floe_fleet::GcsArgs,
     /// After writing, check every group the run wrote or found unchanged against its sources
     /// (`producer verify` with its default sample of 2 chunks per group).
     #[arg(long)]
@@ -85,6 +88,9 @@ pub struct LocalSummary {
     pub seconds: f64,
     /// The verdict of `--verify`.
     pub verify: Option<super::verify::VerifyReport>,
+    /// How `gs://` sources were read (the snippet authorizes readers the same way).
+    #[serde(skip)]
+    pub gcs_auth: floe_source::GcsAuth,
 }
 
 /// Runs the pipeline.
@@ -103,13 +109,14 @@ pub async fn run(args: LocalArgs) -> Result<LocalSummary> {
             root.display().to_string()
         }
     };
-    let options = SourceOptions::from_env();
+    let mut options = SourceOptions::from_env();
+    options.gcs = args.gcs.settings()?;
     let (profile, skip) = args.profile.load()?;
     let filter = GroupFilter::for_profile(&args.filter, &profile)?;
     let mut plan = plan_archive(&source, &options, &profile, &skip, &filter).await?;
     restrict_to_one_ice_sheet(&mut plan, args.ice_sheet.as_deref())?;
     let location = StoreLocation::parse(&args.store)?;
-    let s3 = S3Settings::from_env();
+    let s3 = CloudSettings::for_source(&options);
     let prefix = floe_store::location::container_prefix(&floe_source::normalize_url(&source));
     let repo = floe_store::open_repository(&location, &s3, std::slice::from_ref(&prefix))
         .await
@@ -124,6 +131,7 @@ pub async fn run(args: LocalArgs) -> Result<LocalSummary> {
         planned: plan.batches.len(),
         skipped_files: skipped_reasons(&plan),
         commits: usize::from(parents_commit.is_some()),
+        gcs_auth: options.gcs.auth.clone(),
         ..Default::default()
     };
     let groups: Vec<String> = plan.batches.iter().map(|b| b.group.group_path()).collect();
@@ -303,6 +311,12 @@ pub fn render(summary: &LocalSummary) -> String {
     };
     let access = if prefix.starts_with("file://") {
         "icechunk.credentials.LocalFileSystemAccess"
+    } else if prefix.starts_with("gs://") {
+        // None: anonymous; the container the store records carries the endpoint.
+        match summary.gcs_auth {
+            floe_source::GcsAuth::Anonymous => "None",
+            _ => "icechunk.gcs_from_env_credentials()",
+        }
     } else {
         "icechunk.s3_from_env_credentials()"
     };

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use floe_fleet::FleetArgs;
 use floe_group::archive::Plan;
-use floe_source::SourceOptions;
 use floe_wire::SourceFile;
 use serde::Serialize;
 
@@ -151,7 +150,7 @@ pub async fn run(args: &PlanArgs) -> Result<PlanReport> {
     use crate::preflight::{self, Intent};
     let config = args.fleet.resolve().await?;
     let source = config.require_source()?;
-    let options = SourceOptions::from_env();
+    let options = config.source_options()?;
     let checks = if args.skip_checks {
         Vec::new()
     } else {

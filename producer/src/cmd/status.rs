@@ -6,8 +6,7 @@ use anyhow::Result;
 use floe_fleet::records::Records;
 use floe_fleet::sqs::{Queue, QueueDepth};
 use floe_fleet::{FleetArgs, FleetConfig};
-use floe_source::SourceOptions;
-use floe_store::{LogEntry, S3Settings, StoreLocation};
+use floe_store::{CloudSettings, LogEntry, StoreLocation};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
 
@@ -108,12 +107,13 @@ pub async fn snapshot(config: &FleetConfig, commits: usize) -> Result<Status> {
             });
         }
     }
-    let plan = Records::new(config.require_fragments()?, SourceOptions::from_env())
+    let options = config.source_options()?;
+    let plan = Records::new(config.require_fragments()?, options.clone())
         .plan()
         .await?
         .unwrap_or_default();
     let location = StoreLocation::parse(config.require_store()?)?;
-    let repo = floe_store::open_existing(&location, &S3Settings::from_env()).await?;
+    let repo = floe_store::open_existing(&location, &CloudSettings::for_source(&options)).await?;
     let groups: Vec<String> = plan.groups.keys().cloned().collect();
     let committed = match &repo {
         Some(repo) => floe_store::commit::committed_batches(repo, &groups).await?,

@@ -18,7 +18,7 @@ use anyhow::{Context, Result};
 use floe_fleet::FleetArgs;
 use floe_source::{Source, SourceOptions};
 use floe_store::verify::{compare_refs, StoreReader};
-use floe_store::{S3Settings, StoreLocation};
+use floe_store::{CloudSettings, StoreLocation};
 use floe_wire::BatchDescriptor;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -96,9 +96,10 @@ pub async fn verify(
 ) -> Result<VerifyReport> {
     let location = StoreLocation::parse(store)?;
     let prefix = floe_store::location::container_prefix(&floe_source::normalize_url(source));
-    let repo = floe_store::open_for_reading(&location, &S3Settings::from_env(), &[prefix])
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no Icechunk repository at {location}"))?;
+    let repo =
+        floe_store::open_for_reading(&location, &CloudSettings::for_source(options), &[prefix])
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no Icechunk repository at {location}"))?;
     let groups: Vec<String> = plan.iter().map(|b| b.group.group_path()).collect();
     let committed = floe_store::commit::committed_batches(&repo, &groups).await?;
     let reader = StoreReader::open(&repo).await?;
@@ -164,10 +165,28 @@ async fn check_planned(
         },
         Some(id) if id != &batch.batch_id => {
             let mut check = check_group(reader, batch, options, sample).await;
-            check.problems.insert(0, format!(
-                "the store holds batch {id}, the current inputs make batch {} (a source changed after the run, or the run did not finish)",
+            // What changed comes from what the store records of every input, not from
+            // the chunks the sample happened to hit.
+            let changes = match reader.recorded_inputs(&group).await {
+                Ok(recorded) => floe_store::verify::changed_inputs(&recorded, &batch.files),
+                Err(e) => vec![format!(
+                    "what the store records of its inputs cannot be read: {e}"
+                )],
+            };
+            let why = if changes.is_empty() {
+                "no input differs from what the store records of it (ETag or modification time), so the profile or the planning changed".to_string()
+            } else {
+                format!(
+                    "{} input(s) differ from the ones it was built from",
+                    changes.len()
+                )
+            };
+            let mut first = vec![format!(
+                "the store holds batch {id}, the current inputs make batch {}: {why}",
                 batch.batch_id
-            ));
+            )];
+            first.extend(changes);
+            check.problems.splice(0..0, first);
             check.status = "stale";
             check
         }
@@ -389,7 +408,7 @@ pub async fn run(args: &VerifyArgs) -> Result<VerifyReport> {
     let config = args.fleet.resolve().await?;
     let source = config.require_source()?.to_string();
     let store = config.require_store()?.to_string();
-    let options = SourceOptions::from_env();
+    let options = config.source_options()?;
     let (profile, skip) = args.profile.load()?;
     let filter = GroupFilter::for_profile(&args.filter, &profile)?;
     let mut plan = plan_archive(&source, &options, &profile, &skip, &filter)

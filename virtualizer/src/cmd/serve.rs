@@ -7,14 +7,13 @@ use floe_fleet::records::Records;
 use floe_fleet::sqs::Queue;
 use floe_fleet::worker::WorkerSettings;
 use floe_fleet::FleetArgs;
-use floe_source::SourceOptions;
 
 use crate::handler::VirtualizerHandler;
 
 /// The worker (with settings) or the Lambda entry point (without).
 pub async fn run(fleet: FleetArgs, worker: Option<WorkerSettings>) -> anyhow::Result<ExitCode> {
     let config = fleet.resolve().await?;
-    let options = SourceOptions::from_env();
+    let options = config.source_options()?;
     let records = Records::new(config.require_fragments()?, options.clone());
     let client = floe_fleet::sqs::client().await;
     let results = Queue::new(client.clone(), config.require_results_queue()?);
