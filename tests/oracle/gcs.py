@@ -4,7 +4,6 @@ Python icechunk. Its -public-host must be the host:port clients use (it builds U
 import json
 import platform
 import shutil
-import socket
 import subprocess
 import time
 import urllib.parse
@@ -12,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 from conftest import ROOT
+from faults import free_port
 
 TOOLS = ROOT / ".ci" / ".tools-venv"
 
@@ -23,12 +23,6 @@ def binary():
     if not found:
         raise RuntimeError(f"fake-gcs-server is not installed in {TOOLS}: run .ci/setup.sh")
     return str(found[0])
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class FakeGcs:

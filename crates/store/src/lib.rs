@@ -114,13 +114,7 @@ async fn existing_storage(
         process_only_config(location, cloud).storage,
     )
     .await
-    .map_err(|e| {
-        StoreError::Location(format!(
-            "{}: {}",
-            location.describe(cloud),
-            floe_runtime::error_chain(&e)
-        ))
-    })?;
+    .map_err(|e| located(location, cloud, &e))?;
     Ok(exists.then_some(storage))
 }
 
@@ -147,13 +141,7 @@ pub async fn open_for_reading(
         .authorize_virtual_chunk_access(authorize)
         .execute()
         .await
-        .map_err(|e| {
-            StoreError::Location(format!(
-                "{}: {}",
-                location.describe(cloud),
-                floe_runtime::error_chain(&e)
-            ))
-        })?;
+        .map_err(|e| located(location, cloud, &e))?;
     // Chunks are read through this process's settings (the GCS endpoint it reads
     // headers from, say), not the ones persisted when the store was written: a
     // container in the process config replaces the persisted one of its prefix.
@@ -197,13 +185,7 @@ pub async fn uncovered_source(
         .config(process_only_config(location, cloud))
         .execute()
         .await
-        .map_err(|e| {
-            StoreError::Location(format!(
-                "{}: {}",
-                location.describe(cloud),
-                floe_runtime::error_chain(&e)
-            ))
-        })?;
+        .map_err(|e| located(location, cloud, &e))?;
     let prefix = location::container_prefix(source_prefix);
     let prefixes: Vec<String> = repo
         .config()
@@ -269,13 +251,7 @@ async fn open_once(
         .authorize_virtual_chunk_access(authorize)
         .execute()
         .await
-        .map_err(|e| {
-            StoreError::Location(format!(
-                "{}: {}",
-                location.describe(cloud),
-                floe_runtime::error_chain(&e)
-            ))
-        })?;
+        .map_err(|e| located(location, cloud, &e))?;
     let persisted = Repository::fetch_config(repo.storage().clone())
         .await
         .map_err(|e| StoreError::Icechunk(e.to_string()))?;
@@ -298,6 +274,19 @@ async fn open_once(
     repo.reopen(Some(process_only_config(location, cloud)), None)
         .await
         .map_err(|e| StoreError::Icechunk(format!("reopening {location}: {e}")))
+}
+
+/// An icechunk error at `location`, naming where its requests went and each cause once.
+fn located(
+    location: &StoreLocation,
+    cloud: &CloudSettings,
+    e: &(dyn std::error::Error + 'static),
+) -> StoreError {
+    StoreError::Location(format!(
+        "{}: {}",
+        location.describe(cloud),
+        floe_runtime::error_chain(e)
+    ))
 }
 
 /// Settings for this process's handle on the repository, never persisted: no
