@@ -10,7 +10,11 @@ Two drills, each asserting every check of tests/oracle/drills.py and reporting w
    the files are fixed and the work DLQ redriven: every group committed exactly once under its
    current inputs' batch id, the queues and DLQs empty, `producer verify` green, `committer gc`
    listing and deleting the orphans, `verify` green again;
-2. COMMITTERS committers at once on one S3 store, the same checks.
+2. COMMITTERS committers at once on one S3 store, the same checks;
+3. the fleet (`enqueue --all` with pre-flight, 2 virtualizers, a committer) through the mitmproxy
+   fault addon answering 20% of S3 and SQS requests with 503 SlowDown, 500 InternalError, a
+   dropped connection or a lost answer: every good group committed once, only the corrupted
+   ones dead-lettered, `verify` green (mitmproxy comes from .ci/setup.sh's tools venv).
 Uses the release binaries.
 """
 import argparse
@@ -34,6 +38,7 @@ _spec = importlib.util.spec_from_file_location("oracle_drills", ROOT / "tests" /
 oracle_drills = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(oracle_drills)
 crash_drill, parallel_committers_drill = oracle_drills.crash_drill, oracle_drills.parallel_committers_drill
+fault_drill = oracle_drills.fault_drill
 
 SECTION = "## Drills"
 
@@ -42,8 +47,10 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--groups", type=int, default=440)
     p.add_argument("--committers", type=int, default=16)
-    p.add_argument("--only", nargs="+", choices=["crash", "parallel"], default=["crash", "parallel"],
+    p.add_argument("--only", nargs="+", choices=["crash", "parallel", "faults"],
+                   default=["crash", "parallel", "faults"],
                    help="run only these drills")
+    p.add_argument("--fault-rate", type=float, default=0.2, help="share of requests the faults drill fails")
     p.add_argument("--out", type=Path)
     args = p.parse_args()
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "floe-producer", "-p", "floe-virtualizer", "-p",
@@ -90,6 +97,20 @@ def main():
                         f"{parallel['slow_extensions']} slower than their period (slowest "
                         f"{parallel['slowest_extension_ms'] / 1000:.1f} s on LocalStack), "
                         f"{parallel['refused_extensions']} refused or failed |"))
+        if "faults" in args.only:
+            faults, failed = attempt("faults drill", lambda: fault_drill(tmp / "faults", args.groups, binary,
+                                                                     rate=args.fault_rate))
+            rows.append(f"| {args.fault_rate:.0%} of S3 and SQS requests failed | {today} | {args.groups} | mitmproxy "
+                        "addon in front of LocalStack: 503 SlowDown, 500 InternalError, dropped connections, lost "
+                        "answers; `enqueue --all` with pre-flight, 2 virtualizers, 1 committer | " + (
+                            failed and f"| {failed} |" or
+                            f"{faults['seconds']:.0f} | passed: {faults['faults']:,} faults in "
+                            f"{faults['requests']:,} requests ({faults['slowdown']} SlowDown, {faults['internal']} "
+                            f"InternalError, {faults['drop']} dropped, {faults['lost']} lost answers); each good "
+                            f"group written once; {faults['corrupted']} corrupted groups dead-lettered "
+                            f"({faults['dead_letters']} dead letters, each with file and reason), no other; "
+                            f"`verify`: {faults['verified_chunks']} chunks by bytes, {faults['decoded_chunks']} "
+                            "decoded |"))
     finally:
         if any("FAILED" in row for row in rows):
             print(f"kept the failed drill's logs and archive in {tmp}", flush=True)
@@ -101,7 +122,7 @@ def main():
     section = "\n".join([
         SECTION, "",
         f"{os.cpu_count()} cores, LocalStack on the same machine, `bench/drills.py --groups {args.groups} "
-        f"--committers {args.committers}` (each row says when it ran; `--only crash|parallel` reruns one). "
+        f"--committers {args.committers}` (each row says when it ran; `--only crash|parallel|faults` reruns one). "
         "Every check of tests/oracle/drills.py is asserted; a drill whose check fails says FAILED with the "
         "check's message.", "",
         "| drill | ran | groups | what happened | seconds | checks |", "| --- | --- | ---: | --- | ---: | --- |",

@@ -20,7 +20,7 @@ def free_port():
 
 class FaultProxy:
     def __init__(self, tmp, upstream="http://127.0.0.1:4566", rate=0.0, services="s3,sqs",
-                 kinds="slowdown,internal,drop,lost", first=0, match="", seed=0):
+                 kinds="slowdown,internal,drop,lost", first=0, match="", seed=0, keep_host=True):
         if not MITMDUMP.exists():
             raise RuntimeError(f"{MITMDUMP} is missing: run .ci/setup.sh")
         self.port = free_port()
@@ -28,7 +28,8 @@ class FaultProxy:
         self.url = f"http://{self.host}"
         self.log_path = Path(tmp) / f"faults-{self.port}.jsonl"
         self.out = open(Path(tmp) / f"mitmdump-{self.port}.log", "w")
-        options = {"keep_host_header": "true", "fault_rate": rate, "fault_services": services,
+        # keep_host=False: the upstream sees its own host:port (fake-gcs-server's -public-host).
+        options = {"keep_host_header": str(keep_host).lower(), "fault_rate": rate, "fault_services": services,
                    "fault_kinds": kinds, "fault_first": first, "fault_match": match, "fault_seed": seed,
                    "fault_log": self.log_path, "connection_strategy": "lazy"}
         sets = [a for k, v in options.items() for a in ("--set", f"{k}={v}")]

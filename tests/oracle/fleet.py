@@ -20,12 +20,13 @@ WORKER_FLAGS = ["--poll-wait", "1", "--visibility-timeout", "10"]
 
 
 class Fleet:
-    def __init__(self, tmp, archive_root, max_receive=2, visibility=10):
+    def __init__(self, tmp, archive_root, max_receive=2, visibility=10, upload=True):
         self.name = unique("floe-fleet")
         self.tmp = tmp
         self.archive_root = archive_root
         self.config = seed(self.name, f"s3://{self.name}/archive", max_receive, visibility)
-        upload_tree(self.name, archive_root, "archive")
+        if upload:  # False: the source lives elsewhere (a GCS emulator)
+            upload_tree(self.name, archive_root, "archive")
         self.toml = tmp / "floe.toml"
         self.toml.write_text(to_toml(self.config))
         self.env = aws_env()

@@ -1,16 +1,27 @@
 """gs:// on fake-gcs-server (a real GCS emulator over HTTP, STORAGE_EMULATOR_HOST): producer local
 reads the archive's headers by ranged GETs, the store's gs:// container carries the endpoint, verify
-passes, Python icechunk + xarray read values equal to netCDF4's, and a replaced object is named."""
+passes, Python icechunk + xarray read values equal to netCDF4's, and a replaced object is named.
+The seed's cross-cloud layout on the fleet: the source on the GCS emulator (`gcs_endpoint` in
+floe.toml), the store, fragments and queues on LocalStack."""
+import json
 import os
 import subprocess
+import sys
 
 import icechunk
 import netCDF4
 import numpy as np
 import xarray as xr
 
-from conftest import binary
+from checks import assert_group_equals_sources
+from conftest import ROOT, binary
+from faults import FaultProxy
+from fleet import Fleet
 from gcs import FakeGcs
+from localstack import ENDPOINT, client
+
+sys.path.insert(0, str(ROOT / "localstack"))
+from seed import to_toml  # noqa: E402
 
 
 def producer(env, *args):
@@ -49,5 +60,107 @@ def test_local_and_verify_from_gcs(tmp_path):
         for _ in range(3):
             proc = producer(env, "verify", "--source", src, "--store", store)
             assert proc.returncode == 1 and f"changed: gs://ismip6-test/{changed}" in proc.stdout, proc.stdout
+    finally:
+        gcs.stop()
+
+
+def service_account_key(path):
+    """A service-account key file as Google issues them (PKCS#8 RSA key, PEM), for an emulator that
+    does not check signatures: what matters is that floe signs its requests with it."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    doc = {"type": "service_account", "project_id": "floe-test", "private_key_id": "floe-test-key-1",
+           "private_key": pem, "client_email": "floe-reader@floe-test.iam.gserviceaccount.com",
+           "client_id": "1", "token_uri": "https://oauth2.googleapis.com/token"}
+    path.write_text(json.dumps(doc))
+    return doc
+
+
+def test_a_service_account_key_signs_every_gcs_request(tmp_path):
+    """GOOGLE_APPLICATION_CREDENTIALS naming a service-account key: every request floe sends to GCS
+    carries a bearer JWT signed with that key (RS256, its key id), recorded by a proxy in between."""
+    gcs = FakeGcs(tmp_path)
+    proxy = FaultProxy(tmp_path, upstream=gcs.url, keep_host=False)
+    try:
+        subprocess.run([binary("producer"), "sample", "--out", str(tmp_path / "sample")], check=True,
+                       capture_output=True)
+        gcs.upload_tree("private-archive", tmp_path / "sample", "ISMIP6/AIS")
+        key = service_account_key(tmp_path / "key.json")
+        env = gcs.env(os.environ)
+        env["STORAGE_EMULATOR_HOST"] = proxy.host
+        env["GOOGLE_APPLICATION_CREDENTIALS"] = str(tmp_path / "key.json")
+        src, store = "gs://private-archive/ISMIP6/AIS", tmp_path / "store"
+        proc = producer(env, "local", "--source", src, "--store", store)
+        assert proc.returncode == 0, proc.stderr
+        proc = producer(env, "verify", "--source", src, "--store", store)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        sent = proxy.entries()
+    finally:
+        proxy.stop()
+        gcs.stop()
+    assert len(sent) > 10, sent
+    unsigned = [e for e in sent if e["auth"] != "Bearer" or e["jwt"] is None]
+    assert not unsigned, unsigned[:3]
+    assert {json.dumps(e["jwt"], sort_keys=True) for e in sent} == {
+        json.dumps({"alg": "RS256", "typ": "JWT", "kid": key["private_key_id"]}, sort_keys=True)}
+
+
+def test_anonymous_reads_send_no_credentials(tmp_path):
+    """The default for a public bucket: no credentials file, no Authorization header at all."""
+    gcs = FakeGcs(tmp_path)
+    proxy = FaultProxy(tmp_path, upstream=gcs.url, keep_host=False)
+    try:
+        subprocess.run([binary("producer"), "sample", "--out", str(tmp_path / "sample")], check=True,
+                       capture_output=True)
+        gcs.upload_tree("public-archive", tmp_path / "sample", "ISMIP6/AIS")
+        env = gcs.env(os.environ)
+        env["STORAGE_EMULATOR_HOST"] = proxy.host
+        proc = producer(env, "local", "--source", "gs://public-archive/ISMIP6/AIS", "--store", tmp_path / "store")
+        assert proc.returncode == 0, proc.stderr
+        sent = proxy.entries()
+    finally:
+        proxy.stop()
+        gcs.stop()
+    assert len(sent) > 10 and all(e["auth"] is None for e in sent), [e for e in sent if e["auth"]][:3]
+
+
+def test_fleet_from_a_gcs_source_into_an_s3_store(tmp_path):
+    gen = tmp_path / "gen"
+    subprocess.run([sys.executable, str(ROOT / "tests/fixtures/make_archive.py"), str(gen)], check=True)
+    expected = json.loads((gen / "expected.json").read_text())
+    gcs = FakeGcs(tmp_path)
+    try:
+        gcs.upload_tree("ismip6-fleet", gen / "archive", "ISMIP6/AIS")
+        src = "gs://ismip6-fleet/ISMIP6/AIS"
+        fleet = Fleet(tmp_path, gen / "archive", upload=False)
+        fleet.config["source_url"] = src
+        fleet.config["gcs_endpoint"] = gcs.url
+        fleet.toml.write_text(to_toml(fleet.config))
+        fleet.env.pop("STORAGE_EMULATOR_HOST", None)  # the setting alone points floe at the emulator
+        good = sorted(g for g, e in expected.items() if g != "skipped" and "fails" not in e)
+        bad = sorted(g for g, e in expected.items() if g != "skipped" and "fails" in e)
+        sent = fleet.json("producer", "enqueue", "--all", "--json")
+        assert sorted(sent["enqueued"]) == sorted(good + bad), sent
+        fleet.drain()
+        status = fleet.status()
+        assert status["committed"] == len(good) and sorted(status["pending"]) == bad, status
+        dead = fleet.dead_letters()
+        assert dead and all(d["group"] in bad and d["file"].startswith(src + "/") for d in dead), dead
+        assert client("s3").list_objects_v2(Bucket=fleet.name, Prefix="archive/").get("KeyCount", 0) == 0
+        filters = [a for g in good for a in ("--filter", g)]
+        proc = fleet.run("producer", "verify", *filters)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert f"{len(good)} ok, 0 missing, 0 stale, 0 wrong" in proc.stdout, proc.stdout
+        storage = icechunk.s3_storage(bucket=fleet.name, prefix="store", region="us-east-1", endpoint_url=ENDPOINT,
+                                      allow_http=True, force_path_style=True, access_key_id="test",
+                                      secret_access_key="test")
+        repo = icechunk.Repository.open(storage, authorize_virtual_chunk_access={f"{src}/": None})
+        for group in good:
+            ds = xr.open_zarr(repo.readonly_session("main").store, group=group, zarr_format=3,
+                              consolidated=False, mask_and_scale=False)
+            assert_group_equals_sources(ds, gen / "archive", group, expected[group])
     finally:
         gcs.stop()

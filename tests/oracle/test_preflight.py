@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from conftest import ROOT
+from faults import FaultProxy
 from fleet import Fleet
 from localstack import client
 
@@ -42,6 +43,24 @@ def test_a_missing_queue_is_named_and_nothing_is_sent(fleet):
     assert "cannot be read" in proc.stderr and "--skip-checks" in proc.stderr
     assert work_messages(fleet) == 0
     assert client("s3").list_objects_v2(Bucket=fleet.name, Prefix="store/").get("KeyCount", 0) == 0
+
+
+@pytest.mark.parametrize("request_line", ["AmazonSQS.GetQueueAttributes", "PUT /"])
+def test_enqueue_survives_a_dropped_connection_during_pre_flight(fleet, tmp_path, request_line):
+    """One connection dropped mid-check (the queue check, or the store's write probe) is retried
+    like every other call: the checks pass and the groups are sent."""
+    proxy = FaultProxy(tmp_path, kinds="drop", first=1, match=request_line)
+    try:
+        fleet.env["AWS_ENDPOINT_URL"] = proxy.url
+        proc = fleet.run("producer", "enqueue", "--all")
+        dropped = proxy.faults()
+    finally:
+        proxy.stop()
+    assert proc.returncode == 0, proc.stderr
+    assert len(dropped) == 1 and dropped[0]["fault"] == "drop", dropped
+    assert request_line in f"{dropped[0]['method']} {dropped[0]['path']} {dropped[0]['target']}", dropped
+    assert "pre-flight:" in proc.stdout and "FAIL" not in proc.stdout, proc.stdout
+    assert work_messages(fleet) > 0
 
 
 def test_a_queue_without_redrive_policy_is_named(fleet):

@@ -1,9 +1,11 @@
 //! Reading a finished store back for `producer verify`: the chunk references
 //! an array holds, and the bytes icechunk serves for one chunk (fetched from the
 //! source through the virtual chunk container, with the recorded ETag or
-//! modification time checked), and the values a Zarr reader (`zarrs`, through
-//! `zarrs_icechunk`) decodes from that chunk with the codec pipeline the store
-//! declares. [`compare_refs`] and [`compare_values`] are the pure comparisons
+//! modification time checked), and the values a Zarr reader (`zarrs`) decodes
+//! from those bytes with the codec pipeline the store's `zarr.json` declares.
+//! zarrs reads the two documents from a memory store holding just them: the
+//! bytes come through icechunk either way, and an adapter crate between zarrs
+//! and icechunk cost the cold build more than half a minute on its critical path. [`compare_refs`] and [`compare_values`] are the pure comparisons
 //! with what a fresh read of the sources gives.
 
 use std::collections::BTreeMap;
@@ -57,7 +59,6 @@ impl std::fmt::Display for StoredChunk {
 /// A read-only view of the tip of `main`.
 pub struct StoreReader {
     store: Store,
-    zarr: Arc<zarrs_icechunk::AsyncIcechunkStore>,
 }
 
 impl StoreReader {
@@ -69,7 +70,6 @@ impl StoreReader {
             .map_err(from_repo)?;
         let session = Arc::new(RwLock::new(session));
         Ok(StoreReader {
-            zarr: Arc::new(zarrs_icechunk::AsyncIcechunkStore::from(session.clone())),
             store: Store::from_session(session).await,
         })
     }
@@ -105,16 +105,38 @@ impl StoreReader {
 
     /// The bytes icechunk serves for one chunk of `group/array`.
     pub async fn chunk_bytes(&self, array_path: &str, index: &[u32]) -> Result<Bytes> {
-        let key = if index.is_empty() {
-            format!("{array_path}/c")
-        } else {
-            let parts: Vec<String> = index.iter().map(u32::to_string).collect();
-            format!("{array_path}/c/{}", parts.join("/"))
-        };
         self.store
-            .get(&key, &ByteRange::From(0))
+            .get(&chunk_key(array_path, index), &ByteRange::From(0))
             .await
             .map_err(from_store)
+    }
+
+    /// [`Self::chunk_bytes`], or `None` when the store holds no such chunk.
+    async fn chunk_bytes_if_present(
+        &self,
+        array_path: &str,
+        index: &[u32],
+    ) -> Result<Option<Bytes>> {
+        match self
+            .store
+            .get(&chunk_key(array_path, index), &ByteRange::From(0))
+            .await
+        {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if matches!(e.kind, icechunk::store::StoreErrorKind::NotFound(_)) => Ok(None),
+            Err(e) => Err(from_store(e)),
+        }
+    }
+}
+
+/// The Zarr key of a chunk (the default chunk key encoding, `/`-separated, as
+/// floe writes every array).
+fn chunk_key(array_path: &str, index: &[u32]) -> String {
+    if index.is_empty() {
+        format!("{array_path}/c")
+    } else {
+        let parts: Vec<String> = index.iter().map(u32::to_string).collect();
+        format!("{array_path}/c/{}", parts.join("/"))
     }
 }
 
@@ -254,6 +276,8 @@ impl StoreReader {
         index: &[u32],
     ) -> Result<Option<DecodedChunk>> {
         use zarrs::array::Array;
+        use zarrs::storage::store::MemoryStore;
+        use zarrs::storage::{StoreKey, WritableStorageTraits};
         let zarr_err = |e: &dyn std::fmt::Display| StoreError::Zarr(format!("{array_path}: {e}"));
         // The data type from the metadata itself: zarrs need not know every
         // type the store holds (byte strings) to decode the numeric ones.
@@ -262,18 +286,26 @@ impl StoreReader {
             .get(&format!("{array_path}/zarr.json"), &ByteRange::From(0))
             .await
             .map_err(from_store)?;
-        let metadata: serde_json::Value =
+        let parsed: serde_json::Value =
             serde_json::from_slice(&metadata).map_err(|e| zarr_err(&e))?;
-        let data_type = metadata["data_type"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let data_type = parsed["data_type"].as_str().unwrap_or_default().to_string();
         if !NUMERIC_TYPES.contains(&data_type.as_str()) {
             return Ok(None);
         }
-        let array = Array::async_open(self.zarr.clone(), &format!("/{array_path}"))
-            .await
+        let memory = MemoryStore::new();
+        let key = |k: &str| StoreKey::new(k).map_err(|e| zarr_err(&e));
+        memory
+            .set(&key(&format!("{array_path}/zarr.json"))?, metadata)
             .map_err(|e| zarr_err(&e))?;
+        // A chunk the store does not hold reads as the fill value, as zarrs
+        // would read it from the store itself.
+        if let Some(bytes) = self.chunk_bytes_if_present(array_path, index).await? {
+            memory
+                .set(&key(&chunk_key(array_path, index))?, bytes)
+                .map_err(|e| zarr_err(&e))?;
+        }
+        let array =
+            Array::open(Arc::new(memory), &format!("/{array_path}")).map_err(|e| zarr_err(&e))?;
         let index: Vec<u64> = index.iter().map(|i| u64::from(*i)).collect();
         let shape: Vec<u64> = array
             .chunk_shape(&index)
@@ -284,8 +316,7 @@ impl StoreReader {
         macro_rules! decode {
             ($t:ty) => {
                 array
-                    .async_retrieve_chunk::<Vec<$t>>(&index)
-                    .await
+                    .retrieve_chunk::<Vec<$t>>(&index)
                     .map_err(|e| zarr_err(&e))?
                     .into_iter()
                     .map(|v| v as f64)

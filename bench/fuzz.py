@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""Fuzzes every parser of outside data and writes the totals to BENCHMARKS.md.
+
+    rustup toolchain install nightly && cargo install cargo-fuzz
+    python3 bench/fuzz.py [--runs 2000000] [--jobs 2] [--out BENCHMARKS.md]
+
+Targets (fuzz/fuzz_targets/): `headers` (NetCDF-3 and HDF5 headers), `messages` (batch, result and
+failure messages), `fragments` (manifest fragments, behind the envelope's digest), `profiles`
+(profile TOML and the paths it classifies), `time_units` (CF time units, calendars and values).
+Each runs RUNS executions per job, starting from the seeds committed in fuzz/corpus/TARGET plus
+what earlier runs found (fuzz/corpus-work/TARGET, not committed), and fails on the first crash,
+leak or timeout, whose input libFuzzer leaves in fuzz/artifacts/TARGET.
+"""
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FUZZ = ROOT / "fuzz"
+sys.path.insert(0, str(ROOT / "bench"))
+from sections import publish  # noqa: E402
+
+SECTION = "## Fuzzing"
+TARGETS = {
+    "headers": ("NetCDF-3 / HDF5 header readers: a manifest whose ranges lie inside the file, or a typed "
+                "error", 65536),
+    "messages": ("batch, result and failure messages: a validated batch names a group inside the store and "
+                 "re-encodes unchanged", 8192),
+    "fragments": ("manifest fragments (the envelope, and the JSON behind a valid digest): a decoded fragment "
+                  "re-encodes to the same references", 16384),
+    "profiles": ("profile TOML, then the paths it classifies", 4096),
+    "time_units": ("CF time units, calendars and time values", 4096),
+}
+
+
+def run_target(name, runs, jobs, max_len):
+    """Runs one target; returns (executions, seconds, corpus files, corpus bytes)."""
+    seeds, work = FUZZ / "corpus" / name, FUZZ / "corpus-work" / name
+    work.mkdir(parents=True, exist_ok=True)
+    # -runs counts per job: each job (a process of its own) runs RUNS executions.
+    cmd = ["cargo", "+nightly", "fuzz", "run", "--release", "--debug-assertions", name, str(work), str(seeds),
+           "--", f"-runs={runs}", f"-max_len={max_len}", "-timeout=10", "-rss_limit_mb=2048",
+           "-print_final_stats=1"]
+    if jobs > 1:
+        cmd += [f"-jobs={jobs}", f"-workers={jobs}"]
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=FUZZ, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    logs = proc.stderr + "".join(p.read_text(errors="replace") for p in FUZZ.glob("fuzz-*.log"))
+    for log in FUZZ.glob("fuzz-*.log"):
+        log.unlink()
+    if proc.returncode != 0:
+        sys.stderr.write(logs[-6000:])
+        raise SystemExit(f"fuzz target {name} failed (exit {proc.returncode}); see fuzz/artifacts/{name}")
+    executions = sum(int(n) for n in re.findall(r"stat::number_of_executed_units:\s*(\d+)", logs))
+    files = [p for p in work.iterdir() if p.is_file()]
+    return executions, seconds, len(files), sum(p.stat().st_size for p in files)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", type=int, default=1_000_000, help="executions per target and job")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--only", nargs="+", choices=sorted(TARGETS), default=list(TARGETS))
+    p.add_argument("--out", type=Path)
+    args = p.parse_args()
+    if not shutil.which("cargo-fuzz"):
+        raise SystemExit("cargo-fuzz is missing: rustup toolchain install nightly && cargo install cargo-fuzz")
+    today = time.strftime("%Y-%m-%d")
+    rows, total = [], 0
+    for name in args.only:
+        what, max_len = TARGETS[name]
+        executions, seconds, files, size = run_target(name, args.runs, args.jobs, max_len)
+        total += executions
+        print(f"{name}: {executions:,} executions in {seconds:.0f} s, corpus {files} files / {size:,} bytes",
+              flush=True)
+        rows.append(f"| `{name}` | {what} | {executions:,} | {seconds:.0f} | {files:,} ({size / 1024:,.0f} KiB) | "
+                    "none |")
+    seeds = sum(1 for t in args.only for f in (FUZZ / "corpus" / t).iterdir() if f.is_file())
+    section = "\n".join([
+        SECTION, "",
+        f"{today}, {os.cpu_count()} cores, `python3 bench/fuzz.py --runs {args.runs} --jobs {args.jobs}` "
+        "(cargo-fuzz, libFuzzer, nightly, release with debug assertions, AddressSanitizer). Each target "
+        f"started from its committed seeds ({seeds} files in fuzz/corpus) and the corpus earlier runs grew; "
+        "the corpus column is its size after the run. A crash, leak, timeout (10 s) or allocation past "
+        "2 GiB fails the run.", "",
+        "| target | what must hold | executions | seconds | corpus after | crashes |",
+        "| --- | --- | ---: | ---: | ---: | --- |",
+        *rows,
+        f"| **total** | | **{total:,}** | | | none |",
+    ]) + "\n"
+    publish(args.out, SECTION, section)
+
+
+if __name__ == "__main__":
+    main()
