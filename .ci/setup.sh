@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: HDF5 1.10 / netCDF 4.9 Python bindings for "old library" fixtures, curl for health checks.
 need_apt=()
-for pkg in python3-h5py python3-netcdf4 python3-numpy curl; do
+for pkg in python3-h5py python3-netcdf4 python3-numpy curl openssl; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

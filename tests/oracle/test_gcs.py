@@ -40,11 +40,13 @@ def test_local_and_verify_from_gcs(tmp_path):
         proc = producer(env, "local", "--source", src, "--store", store)
         assert proc.returncode == 0, proc.stderr
         assert "WARN" not in proc.stderr and "ERROR" not in proc.stderr, proc.stderr
-        assert '{"gs://ismip6-test/ISMIP6/AIS/": None}' in proc.stdout
+        snippet = 'icechunk.containers_credentials({"gs://ismip6-test/ISMIP6/AIS/": icechunk.gcs_credentials(anonymous=True)})'
+        assert snippet in proc.stdout, proc.stdout
         proc = producer(env, "verify", "--source", src, "--store", store)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         repo = icechunk.Repository.open(icechunk.local_filesystem_storage(str(store)),
-                                        authorize_virtual_chunk_access={f"{src}/": None})
+                                        authorize_virtual_chunk_access=icechunk.containers_credentials(
+                                            {f"{src}/": icechunk.gcs_credentials(anonymous=True)}))
         ds = xr.open_zarr(repo.readonly_session("main").store, group="AWI_PISM1/ctrl_proj", zarr_format=3,
                           consolidated=False, mask_and_scale=False)
         path = tmp_path / "sample/AWI/PISM1/ctrl_proj/lithk_AIS_AWI_PISM1_ctrl_proj.nc"
@@ -67,11 +69,9 @@ def test_local_and_verify_from_gcs(tmp_path):
 def service_account_key(path):
     """A service-account key file as Google issues them (PKCS#8 RSA key, PEM), for an emulator that
     does not check signatures: what matters is that floe signs its requests with it."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
+    pem = subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+                         check=True, capture_output=True, text=True).stdout
+    assert pem.startswith("-----BEGIN PRIVATE KEY-----"), pem[:40]
     doc = {"type": "service_account", "project_id": "floe-test", "private_key_id": "floe-test-key-1",
            "private_key": pem, "client_email": "floe-reader@floe-test.iam.gserviceaccount.com",
            "client_id": "1", "token_uri": "https://oauth2.googleapis.com/token"}
@@ -157,7 +157,8 @@ def test_fleet_from_a_gcs_source_into_an_s3_store(tmp_path):
         storage = icechunk.s3_storage(bucket=fleet.name, prefix="store", region="us-east-1", endpoint_url=ENDPOINT,
                                       allow_http=True, force_path_style=True, access_key_id="test",
                                       secret_access_key="test")
-        repo = icechunk.Repository.open(storage, authorize_virtual_chunk_access={f"{src}/": None})
+        repo = icechunk.Repository.open(storage, authorize_virtual_chunk_access=icechunk.containers_credentials(
+                                            {f"{src}/": icechunk.gcs_credentials(anonymous=True)}))
         for group in good:
             ds = xr.open_zarr(repo.readonly_session("main").store, group=group, zarr_format=3,
                               consolidated=False, mask_and_scale=False)

@@ -59,7 +59,6 @@ def test_enqueue_survives_a_dropped_connection_during_pre_flight(fleet, tmp_path
     assert proc.returncode == 0, proc.stderr
     assert len(dropped) == 1 and dropped[0]["fault"] == "drop", dropped
     assert request_line in f"{dropped[0]['method']} {dropped[0]['path']} {dropped[0]['target']}", dropped
-    assert "pre-flight:" in proc.stdout and "FAIL" not in proc.stdout, proc.stdout
     assert work_messages(fleet) > 0
 
 

@@ -312,17 +312,24 @@ pub fn render(summary: &LocalSummary) -> String {
     let access = if prefix.starts_with("file://") {
         "icechunk.credentials.LocalFileSystemAccess"
     } else if prefix.starts_with("gs://") {
-        // None: anonymous; the container the store records carries the endpoint.
+        // The container the store records carries the endpoint. (`None` also
+        // means anonymous, but icechunk 2 deprecates it.)
         match summary.gcs_auth {
-            floe_source::GcsAuth::Anonymous => "None",
+            floe_source::GcsAuth::Anonymous => "icechunk.gcs_credentials(anonymous=True)",
             _ => "icechunk.gcs_from_env_credentials()",
         }
     } else {
         "icechunk.s3_from_env_credentials()"
     };
+    // Cloud credentials are wrapped as icechunk's `Credentials` by containers_credentials.
+    let authorized = if prefix.starts_with("file://") {
+        format!("{{{prefix:?}: {access}}}")
+    } else {
+        format!("icechunk.containers_credentials({{{prefix:?}: {access}}})")
+    };
     let _ = writeln!(
         s,
-        "    import icechunk, xarray as xr\n    repo = icechunk.Repository.open({storage},\n        authorize_virtual_chunk_access={{{prefix:?}: {access}}})\n    ds = xr.open_zarr(repo.readonly_session(\"main\").store, group={group:?},\n        zarr_format=3, consolidated=False)"
+        "    import icechunk, xarray as xr\n    repo = icechunk.Repository.open({storage},\n        authorize_virtual_chunk_access={authorized})\n    ds = xr.open_zarr(repo.readonly_session(\"main\").store, group={group:?},\n        zarr_format=3, consolidated=False)"
     );
     s
 }
