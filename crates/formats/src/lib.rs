@@ -100,7 +100,7 @@ pub fn read_file(storage: DynStorage) -> Result<FileManifest> {
             };
             let file = netcdf_reader::classic::ClassicFile::from_storage(storage, nc_format)
                 .map_err(FormatError::from_netcdf)?;
-            let (variables, problems) = netcdf3::variables(&file)?;
+            let (variables, problems) = netcdf3::variables(&file, file_size)?;
             for v in &variables {
                 for c in &v.chunks {
                     if c.offset

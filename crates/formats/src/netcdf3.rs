@@ -15,14 +15,34 @@ use crate::model::{ChunkRef, Codec, VariableManifest, VariableProblem};
 use crate::values::{attributes_json, netcdf_element_type, Endian};
 use crate::{FormatError, Result};
 
-/// Variables and problems of a classic file.
+/// Variables and problems of a classic file of `file_size` bytes.
 pub(crate) fn variables(
     file: &ClassicFile,
+    file_size: u64,
 ) -> Result<(Vec<VariableManifest>, Vec<VariableProblem>)> {
     let root = file.root_group();
     let numrecs = file.numrecs();
     let stride = netcdf_reader::classic::data::compute_record_stride(&root.variables)
         .map_err(FormatError::from_netcdf)?;
+    // The record count is the header's word: check that the last record lies
+    // inside the file before making one reference per record (a damaged header
+    // of a few hundred bytes can claim billions of records).
+    for var in root
+        .variables
+        .iter()
+        .filter(|v| v.is_record_var && numrecs > 0)
+    {
+        let end = (numrecs - 1)
+            .checked_mul(stride)
+            .and_then(|o| o.checked_add(var.data_offset))
+            .and_then(|o| o.checked_add(var.record_size));
+        if end.is_none_or(|end| end > file_size) {
+            return Err(FormatError::Truncated {
+                expected: end.unwrap_or(u64::MAX),
+                actual: file_size,
+            });
+        }
+    }
     let mut out = Vec::new();
     let mut problems = Vec::new();
     for var in &root.variables {
