@@ -32,6 +32,15 @@ pub(crate) fn variables(
         .iter()
         .filter(|v| v.is_record_var && numrecs > 0)
     {
+        let holds_data = var.dimensions.iter().skip(1).all(|d| d.size > 0);
+        // Records of a variable that holds data take room and do not overlap:
+        // with the end check below this bounds the count by the file's size.
+        if holds_data && (var.record_size == 0 || stride < var.record_size) {
+            return Err(FormatError::Netcdf(format!(
+                "variable {}: records of {} bytes at a stride of {stride} bytes",
+                var.name, var.record_size
+            )));
+        }
         let end = (numrecs - 1)
             .checked_mul(stride)
             .and_then(|o| o.checked_add(var.data_offset))
