@@ -79,28 +79,34 @@ def service_account_key(path):
     return doc
 
 
-def test_a_service_account_key_signs_every_gcs_request(tmp_path):
-    """GOOGLE_APPLICATION_CREDENTIALS naming a service-account key: every request floe sends to GCS
-    carries a bearer JWT signed with that key (RS256, its key id), recorded by a proxy in between."""
+def recorded_sample_run(tmp_path, bucket, extra_env=(), verify=False):
+    """`producer local` (and `verify`) of the sample archive on fake-gcs-server, through a proxy that
+    records every request floe sends to it; returns the recorded requests."""
     gcs = FakeGcs(tmp_path)
     proxy = FaultProxy(tmp_path, upstream=gcs.url, keep_host=False)
     try:
         subprocess.run([binary("producer"), "sample", "--out", str(tmp_path / "sample")], check=True,
                        capture_output=True)
-        gcs.upload_tree("private-archive", tmp_path / "sample", "ISMIP6/AIS")
-        key = service_account_key(tmp_path / "key.json")
-        env = gcs.env(os.environ)
-        env["STORAGE_EMULATOR_HOST"] = proxy.host
-        env["GOOGLE_APPLICATION_CREDENTIALS"] = str(tmp_path / "key.json")
-        src, store = "gs://private-archive/ISMIP6/AIS", tmp_path / "store"
+        gcs.upload_tree(bucket, tmp_path / "sample", "ISMIP6/AIS")
+        env = {**gcs.env(os.environ), "STORAGE_EMULATOR_HOST": proxy.host, **dict(extra_env)}
+        src, store = f"gs://{bucket}/ISMIP6/AIS", tmp_path / "store"
         proc = producer(env, "local", "--source", src, "--store", store)
         assert proc.returncode == 0, proc.stderr
-        proc = producer(env, "verify", "--source", src, "--store", store)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        sent = proxy.entries()
+        if verify:
+            proc = producer(env, "verify", "--source", src, "--store", store)
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proxy.entries()
     finally:
         proxy.stop()
         gcs.stop()
+
+
+def test_a_service_account_key_signs_every_gcs_request(tmp_path):
+    """GOOGLE_APPLICATION_CREDENTIALS naming a service-account key: every request floe sends to GCS
+    carries a bearer JWT signed with that key (RS256, its key id), recorded by a proxy in between."""
+    key = service_account_key(tmp_path / "key.json")
+    sent = recorded_sample_run(tmp_path, "private-archive", verify=True,
+                               extra_env={"GOOGLE_APPLICATION_CREDENTIALS": str(tmp_path / "key.json")})
     assert len(sent) > 10, sent
     unsigned = [e for e in sent if e["auth"] != "Bearer" or e["jwt"] is None]
     assert not unsigned, unsigned[:3]
@@ -110,20 +116,7 @@ def test_a_service_account_key_signs_every_gcs_request(tmp_path):
 
 def test_anonymous_reads_send_no_credentials(tmp_path):
     """The default for a public bucket: no credentials file, no Authorization header at all."""
-    gcs = FakeGcs(tmp_path)
-    proxy = FaultProxy(tmp_path, upstream=gcs.url, keep_host=False)
-    try:
-        subprocess.run([binary("producer"), "sample", "--out", str(tmp_path / "sample")], check=True,
-                       capture_output=True)
-        gcs.upload_tree("public-archive", tmp_path / "sample", "ISMIP6/AIS")
-        env = gcs.env(os.environ)
-        env["STORAGE_EMULATOR_HOST"] = proxy.host
-        proc = producer(env, "local", "--source", "gs://public-archive/ISMIP6/AIS", "--store", tmp_path / "store")
-        assert proc.returncode == 0, proc.stderr
-        sent = proxy.entries()
-    finally:
-        proxy.stop()
-        gcs.stop()
+    sent = recorded_sample_run(tmp_path, "public-archive")
     assert len(sent) > 10 and all(e["auth"] is None for e in sent), [e for e in sent if e["auth"]][:3]
 
 
