@@ -51,7 +51,10 @@ def run_target(name, runs, jobs, max_len):
     started = time.perf_counter()
     proc = subprocess.run(cmd, cwd=FUZZ, capture_output=True, text=True)
     seconds = time.perf_counter() - started
-    logs = proc.stderr + "".join(p.read_text(errors="replace") for p in FUZZ.glob("fuzz-*.log"))
+    # With -jobs each job writes its own fuzz-N.log, and the stats also reach stderr: count the
+    # job logs alone then, or every execution is counted twice.
+    job_logs = "".join(p.read_text(errors="replace") for p in FUZZ.glob("fuzz-*.log"))
+    logs = job_logs if jobs > 1 else proc.stderr
     for log in FUZZ.glob("fuzz-*.log"):
         log.unlink()
     if proc.returncode != 0:
