@@ -153,8 +153,15 @@ async fn refreshed(batch: &BatchDescriptor, options: &SourceOptions) -> Option<B
     if !changed {
         return None;
     }
-    current.batch_id =
-        floe_group::archive::batch_id(&current.profile, &current.group, &current.files);
+    current.batch_id = floe_group::archive::batch_id(
+        &current.profile,
+        &current.group,
+        current
+            .concat
+            .as_ref()
+            .and_then(|c| c.file_variables.as_ref()),
+        &current.files,
+    );
     Some(current)
 }
 

@@ -84,7 +84,7 @@ pub async fn batch_from_urls(
         path: None,
     });
     let profile = floe_wire::default_profile();
-    let batch_id = floe_group::archive::batch_id(&profile, &group, &files);
+    let batch_id = floe_group::archive::batch_id(&profile, &group, None, &files);
     Ok(BatchDescriptor {
         schema_version: SCHEMA_VERSION,
         batch_id,

@@ -10,7 +10,9 @@
 
 use std::collections::BTreeMap;
 
-use floe_wire::{BatchDescriptor, ConcatSpec, GroupKey, SourceFile, SCHEMA_VERSION};
+use floe_wire::{
+    BatchDescriptor, ConcatSpec, GroupKey, SourceFile, VariableSelection, SCHEMA_VERSION,
+};
 
 use crate::profile::{Profile, TimePolicy};
 use serde::{Deserialize, Serialize};
@@ -315,6 +317,7 @@ pub fn plan(
             let concat = profile.concat.as_ref().map(|dimension| ConcatSpec {
                 dimension: dimension.clone(),
                 time_units: profile.time_units.clone(),
+                file_variables: profile.file_variables.clone(),
             });
             let group = GroupKey {
                 ice_sheet: field(g, "ice_sheet"),
@@ -328,7 +331,12 @@ pub fn plan(
             let profile = profile.tag();
             BatchDescriptor {
                 schema_version: SCHEMA_VERSION,
-                batch_id: batch_id(&profile, &group, &files),
+                batch_id: batch_id(
+                    &profile,
+                    &group,
+                    concat.as_ref().and_then(|c| c.file_variables.as_ref()),
+                    &files,
+                ),
                 profile,
                 group,
                 files,
@@ -345,13 +353,23 @@ pub fn plan(
 
 /// Deterministic batch id: SHA-256 over the profile (`id@version`: other rules,
 /// other groups), the group identity and every input's URL, size, ETag and
-/// modification time, in URL order. Same profile and inputs, same id.
-pub fn batch_id(profile: &str, group: &GroupKey, files: &[SourceFile]) -> String {
+/// modification time, in URL order, and the variable selection of files that
+/// hold several (a group of one variable per file hashes as before it existed).
+/// Same profile and inputs, same id.
+pub fn batch_id(
+    profile: &str,
+    group: &GroupKey,
+    selection: Option<&VariableSelection>,
+    files: &[SourceFile],
+) -> String {
     let mut text = format!(
         "floe-batch-v2\n{profile}\n{}\n{}\n",
         group.ice_sheet,
         group.group_path()
     );
+    if let Some(selection) = selection {
+        text.push_str(&format!("variables: {}\n", selection.describe()));
+    }
     let mut sorted: Vec<&SourceFile> = files.iter().collect();
     sorted.sort_by(|a, b| a.url.cmp(&b.url));
     for f in sorted {

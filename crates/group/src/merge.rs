@@ -605,6 +605,12 @@ pub(crate) fn data_array(
         }
         Value::from("NaN")
     } else {
+        // Readers of Zarr v3 (xarray) mask by the `_FillValue` attribute, not
+        // by the array's fill value: an integer variable keeps both, or its
+        // masked points would decode as numbers.
+        if let Some(f) = source_fill {
+            attributes.insert("_FillValue".into(), f);
+        }
         var.fill_value.clone()
     };
     let inline_chunks = var
@@ -689,6 +695,92 @@ pub(crate) fn coordinate_array(
         inline_chunks: vec![InlineChunk {
             index: vec![0],
             data: f64_bytes(values),
+        }],
+    }
+}
+
+/// The values in a numpy dtype (`<f4`, `>i4`, …) as little-endian bytes, with
+/// the Zarr data type, when every value is exact in it; `None` otherwise.
+fn exact_bytes(values: &[f64], dtype: &str) -> Option<(&'static str, Vec<u8>)> {
+    let zarr_type = zarr::data_type(dtype)?;
+    let mut out = Vec::with_capacity(values.len() * 8);
+    for &v in values {
+        let ok = match zarr_type {
+            "float64" => {
+                out.extend(v.to_le_bytes());
+                true
+            }
+            "float32" => {
+                let w = v as f32;
+                out.extend(w.to_le_bytes());
+                f64::from(w) == v || (v.is_nan() && w.is_nan())
+            }
+            "int8" | "int16" | "int32" | "int64" | "uint8" | "uint16" | "uint32" | "uint64" => {
+                let bits = dtype.get(2..).and_then(|n| n.parse::<u32>().ok())? * 8;
+                let signed = zarr_type.starts_with("int");
+                let (lo, hi) = if signed {
+                    (
+                        -(2f64.powi(bits as i32 - 1)),
+                        2f64.powi(bits as i32 - 1) - 1.0,
+                    )
+                } else {
+                    (0.0, 2f64.powi(bits as i32) - 1.0)
+                };
+                let fits = v.fract() == 0.0 && v >= lo && v <= hi;
+                let bytes = (v as i64).to_le_bytes();
+                out.extend(&bytes[..(bits / 8) as usize]);
+                fits
+            }
+            _ => false,
+        };
+        if !ok {
+            return None;
+        }
+    }
+    Some((zarr_type, out))
+}
+
+/// A 1-D coordinate in its source dtype (`lat` stored as float32 stays
+/// float32, an int32 time stays int32) when every value is exact in it, else in
+/// float64 with a note saying why.
+pub(crate) fn typed_coordinate_array(
+    name: &str,
+    values: &[f64],
+    source_dtype: Option<&str>,
+    attributes: Map<String, Value>,
+    notes: &mut BTreeSet<String>,
+) -> ArrayFragment {
+    let exact = source_dtype.and_then(|d| exact_bytes(values, d));
+    let Some((data_type, bytes)) = exact else {
+        if let Some(d) = source_dtype.filter(|d| zarr::data_type(d) != Some("float64")) {
+            notes.insert(format!(
+                "{name}: stored as float64: its values are not exact in the source's {d}"
+            ));
+        }
+        return coordinate_array(name, values, attributes);
+    };
+    let n = values.len() as u64;
+    let fill = if data_type.starts_with("float") {
+        Value::from("NaN")
+    } else {
+        Value::from(0)
+    };
+    let document = zarr::array_document(
+        &[n],
+        &[n.max(1)],
+        data_type,
+        fill,
+        &[zarr::little_endian()],
+        attributes,
+        &[name.to_string()],
+    );
+    ArrayFragment {
+        name: name.to_string(),
+        zarr_json: document,
+        refs: Vec::new(),
+        inline_chunks: vec![InlineChunk {
+            index: vec![0],
+            data: bytes,
         }],
     }
 }

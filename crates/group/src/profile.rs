@@ -22,6 +22,7 @@
 
 use std::collections::BTreeMap;
 
+use floe_wire::{VariableSelection, EVERY_VARIABLE};
 use serde::Deserialize;
 
 /// The profile used when none is named.
@@ -74,7 +75,12 @@ struct ProfileFile {
     pattern: Option<String>,
     regex: Option<String>,
     group_path: String,
-    variable: String,
+    #[serde(default)]
+    variable: Option<String>,
+    #[serde(default)]
+    variables: Vec<String>,
+    #[serde(default)]
+    exclude_variables: Vec<String>,
     #[serde(default)]
     known_variables: Vec<String>,
     #[serde(default)]
@@ -137,6 +143,15 @@ pub enum ProfileError {
         /// The fields the rule captures.
         captured: String,
     },
+    /// Settings that contradict each other (variable lists beside a `variable`
+    /// field, or a file's variables with nothing to concatenate them along).
+    #[error("profile {id}: {reason}")]
+    Conflict {
+        /// The profile.
+        id: String,
+        /// What contradicts what.
+        reason: String,
+    },
     /// `--profile NAME` that is neither built in nor a file.
     #[error("no profile {name:?}: the built-in profiles are {builtin}; anything else must be a TOML file")]
     NotFound {
@@ -169,8 +184,11 @@ pub struct Profile {
     pub version: u32,
     /// One line on what it is for.
     pub description: String,
-    /// The field that names the variable.
-    pub variable_field: String,
+    /// The field that names the variable; `None`: each file's variables come from
+    /// the file, chosen by [`Profile::file_variables`].
+    pub variable_field: Option<String>,
+    /// Without a variable field: which of each file's data variables are taken.
+    pub file_variables: Option<VariableSelection>,
     /// The group path template.
     pub group_path: String,
     /// The dimension files concatenate along, if any.
@@ -279,9 +297,12 @@ impl Profile {
                 return Err(unknown("group_path", &field));
             }
         }
-        if !captured.contains(&file.variable) {
-            return Err(unknown("variable", &file.variable));
+        if let Some(v) = &file.variable {
+            if !captured.contains(v) {
+                return Err(unknown("variable", v));
+            }
         }
+        let file_variables = file_variables(&file)?;
         if let Some(f) = &file.strip_experiment_prefix {
             if !captured.contains(f) {
                 return Err(unknown("strip_experiment_prefix", f));
@@ -297,6 +318,7 @@ impl Profile {
             version: file.version,
             description: file.description,
             variable_field: file.variable,
+            file_variables,
             group_path: file.group_path,
             concat: file.concat,
             time: file.time,
@@ -382,16 +404,18 @@ impl Profile {
                 });
             }
         }
-        let raw = fields
-            .get(&self.variable_field)
-            .cloned()
-            .unwrap_or_default();
-        let prefix = self
-            .strip_experiment_prefix
-            .as_ref()
-            .and_then(|f| fields.get(f))
-            .map(String::as_str);
-        let variable = known_variable(&raw, prefix, &self.known_variables).to_string();
+        let variable = match &self.variable_field {
+            Some(field) => {
+                let raw = fields.get(field).cloned().unwrap_or_default();
+                let prefix = self
+                    .strip_experiment_prefix
+                    .as_ref()
+                    .and_then(|f| fields.get(f))
+                    .map(String::as_str);
+                known_variable(&raw, prefix, &self.known_variables).to_string()
+            }
+            None => EVERY_VARIABLE.to_string(),
+        };
         let group_path = render(&self.group_path, &fields);
         if group_path
             .split('/')
@@ -420,6 +444,47 @@ pub fn resolve(name: &str, file_text: Option<&str>) -> Result<Profile, ProfileEr
             builtin: Profile::builtin_ids(),
         }),
     }
+}
+
+/// The variable lists of a profile without a `variable` field; lists beside
+/// one, or a file's variables with no dimension to concatenate them along, are
+/// refused by name.
+fn file_variables(file: &ProfileFile) -> Result<Option<VariableSelection>, ProfileError> {
+    let conflict = |reason: String| ProfileError::Conflict {
+        id: file.id.clone(),
+        reason,
+    };
+    let has_lists = !file.variables.is_empty() || !file.exclude_variables.is_empty();
+    if file.variable.is_some() {
+        if has_lists {
+            return Err(conflict(
+                "`variables` and `exclude_variables` choose among the variables of files that hold several; \
+                 a profile with a `variable` field takes the one its path names: drop one or the other"
+                    .into(),
+            ));
+        }
+        return Ok(None);
+    }
+    if file.concat.is_none() {
+        return Err(conflict(
+            "without a `variable` field every data variable of each file is taken, and the files are \
+             concatenated: set `concat` (e.g. concat = \"time\") or name the variable's field"
+                .into(),
+        ));
+    }
+    if let Some(both) = file
+        .variables
+        .iter()
+        .find(|v| file.exclude_variables.contains(v))
+    {
+        return Err(conflict(format!(
+            "{both} is in both `variables` and `exclude_variables`"
+        )));
+    }
+    Ok(Some(VariableSelection {
+        include: file.variables.clone(),
+        exclude: file.exclude_variables.clone(),
+    }))
 }
 
 /// ISMIP6's variable rule: a known name stays; `exp13acabf` in experiment
@@ -622,6 +687,41 @@ mod tests {
         Profile::builtin("cmip6")
             .expect("built in")
             .expect("parses")
+    }
+
+    #[test]
+    fn a_profile_without_a_variable_field_takes_every_variable_of_each_file() {
+        let text = include_str!("../../../profiles/mur-sst.toml");
+        let p = Profile::parse("mur-sst.toml", text).expect("parses");
+        assert_eq!(p.variable_field, None);
+        let selection = p.file_variables.clone().expect("a selection");
+        assert!(selection.takes("analysed_sst") && !selection.takes("dt_1km_data"));
+        let m = p
+            .classify("MUR/20020601090000-JPL-L4_GHRSST-SSTfnd-MUR-GLOB-v02.0-fv04.1.nc")
+            .expect("matches");
+        assert_eq!(m.group_path, "MUR");
+        assert_eq!(m.variable, EVERY_VARIABLE);
+    }
+
+    #[test]
+    fn variable_lists_that_contradict_the_profile_are_refused_by_name() {
+        let base = "id = \"x\"\nversion = 1\npattern = \"{model}/{rest}.nc\"\ngroup_path = \"{model}\"\ntime = \"cf-exact\"\n";
+        let cases = [
+            (
+                "variable = \"rest\"\nconcat = \"time\"\nvariables = [\"a\"]\n",
+                "drop one or the other",
+            ),
+            ("", "set `concat`"),
+            (
+                "concat = \"time\"\nvariables = [\"a\"]\nexclude_variables = [\"a\"]\n",
+                "a is in both",
+            ),
+        ];
+        for (extra, words) in cases {
+            let e = Profile::parse("x.toml", &format!("{base}{extra}")).expect_err(extra);
+            assert!(matches!(e, ProfileError::Conflict { .. }), "{e}");
+            assert!(e.to_string().contains(words), "{e}");
+        }
     }
 
     #[test]

@@ -105,6 +105,7 @@ fn spec() -> ConcatSpec {
     ConcatSpec {
         dimension: "time".into(),
         time_units: Some("days since 1850-01-01".into()),
+        file_variables: None,
     }
 }
 

@@ -48,7 +48,52 @@ pub struct ConcatSpec {
     /// Units of the stored time coordinate (`days since 1850-01-01`); `None`: the first file's.
     #[serde(default)]
     pub time_units: Option<String>,
+    /// Which variables of each file the group takes. `None`: the one variable its
+    /// path names ([`SourceFile::variable`]); `Some`: every data variable of each
+    /// file along the dimension, filtered by the selection (profiles without a
+    /// `variable` field: MUR SST, IMERG, ERA5-style files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_variables: Option<VariableSelection>,
 }
+
+/// The variables taken from files that hold several (a profile's `variables` and
+/// `exclude_variables`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VariableSelection {
+    /// Only these, each of which every file must hold; empty: every data variable.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<String>,
+    /// Never these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+}
+
+impl VariableSelection {
+    /// Whether a data variable of a file is taken.
+    pub fn takes(&self, name: &str) -> bool {
+        (self.include.is_empty() || self.include.iter().any(|v| v == name))
+            && !self.exclude.iter().any(|v| v == name)
+    }
+
+    /// The selection as one line, for batch ids and messages: `every variable`,
+    /// `only a, b`, `every variable but c`.
+    pub fn describe(&self) -> String {
+        let list = |v: &[String]| v.join(", ");
+        match (self.include.is_empty(), self.exclude.is_empty()) {
+            (true, true) => "every variable".to_string(),
+            (false, true) => format!("only {}", list(&self.include)),
+            (true, false) => format!("every variable but {}", list(&self.exclude)),
+            (false, false) => format!(
+                "only {}, but not {}",
+                list(&self.include),
+                list(&self.exclude)
+            ),
+        }
+    }
+}
+
+/// [`SourceFile::variable`] of a file whose variables come from the file itself.
+pub const EVERY_VARIABLE: &str = "*";
 
 /// One input file and the identity that makes a batch id change when it changes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,7 +108,8 @@ pub struct SourceFile {
     /// Last modification, RFC 3339.
     #[serde(default)]
     pub last_modified: Option<String>,
-    /// Variable, from the path rules.
+    /// Variable, from the path rules; [`EVERY_VARIABLE`] when the group takes
+    /// each file's variables from the file.
     pub variable: String,
 }
 

@@ -281,7 +281,9 @@ pub fn render(r: &PlanReport) -> String {
                 .variables
                 .iter()
                 .map(|(v, n)| {
-                    if *n > 1 {
+                    if v == floe_wire::EVERY_VARIABLE {
+                        format!("every variable of each file, {n} file(s)")
+                    } else if *n > 1 {
                         format!("{v} ×{n}")
                     } else {
                         v.clone()
