@@ -67,6 +67,30 @@ pub enum TimeError {
     /// A calendar no rule understands.
     #[error("unsupported calendar {0:?}")]
     Calendar(String),
+    /// A value so far from its reference that no year could hold it.
+    #[error("time value {value} ({units}) is more than a million years from its reference: not a date floe can place")]
+    OutOfRange {
+        /// The value as stored.
+        value: f64,
+        /// Its units.
+        units: String,
+    },
+}
+
+/// Days from a reference beyond which a value is refused: a million years, far
+/// inside the `i32` years and `i64` days of the calendar arithmetic (an
+/// overflow there would wrap to a wrong date in a release build).
+const MAX_DAYS: f64 = 365.25e6;
+
+/// The first value (times `scale`, the days per stored unit) beyond [`MAX_DAYS`].
+fn beyond_range(values: &[f64], scale: f64, units: &str) -> Result<(), TimeError> {
+    match values.iter().find(|v| (**v * scale).abs() > MAX_DAYS) {
+        Some(&value) => Err(TimeError::OutOfRange {
+            value,
+            units: units.to_string(),
+        }),
+        None => Ok(()),
+    }
 }
 
 fn attr_str<'a>(attrs: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
@@ -95,7 +119,7 @@ pub fn decode_time(values: &[f64], attrs: &Map<String, Value>) -> Result<TimeAxi
     let lower = units.to_ascii_lowercase();
 
     if lower.contains("%y%m%d") {
-        return decode_packed(&values, notes);
+        return decode_packed(&values, &units, notes);
     }
     let Some((unit, reference)) = lower.split_once(" since ") else {
         return decode_unitless(&values, &lower, notes);
@@ -106,6 +130,7 @@ pub fn decode_time(values: &[f64], attrs: &Map<String, Value>) -> Result<TimeAxi
         "minutes" | "minute" | "min" => 1.0 / 1440.0,
         "seconds" | "second" | "secs" | "s" => 1.0 / 86400.0,
         "years" | "year" | "yr" | "a" => {
+            beyond_range(&values, 365.25, &units)?;
             let reference = parse_reference(reference, &mut notes)
                 .ok_or_else(|| TimeError::Units(units.clone()))?;
             let dates = values
@@ -122,6 +147,7 @@ pub fn decode_time(values: &[f64], attrs: &Map<String, Value>) -> Result<TimeAxi
     };
     let reference =
         parse_reference(reference, &mut notes).ok_or_else(|| TimeError::Units(units.clone()))?;
+    beyond_range(&values, step_days, &units)?;
     let days: Vec<f64> = values.iter().map(|v| v * step_days).collect();
     if calendar == Calendar::Gregorian && constant_365_day_steps(&days) {
         notes.push(
@@ -220,8 +246,14 @@ fn decode_unitless(
 
 /// `day as %Y%m%d.%f`: real packed dates are decoded; values too small to be
 /// dates are day offsets from the projection start (ISMIP6.md).
-fn decode_packed(values: &[f64], mut notes: Vec<String>) -> Result<TimeAxis, TimeError> {
+fn decode_packed(
+    values: &[f64],
+    units: &str,
+    mut notes: Vec<String>,
+) -> Result<TimeAxis, TimeError> {
     if values.iter().all(|v| *v >= 10_000_101.0) {
+        // %Y%m%d: a year is a factor 10,000 of the value.
+        beyond_range(values, 365.25 / 10_000.0, units)?;
         notes.push("time: packed %Y%m%d values decoded as calendar dates".to_string());
         let dates = values
             .iter()
@@ -232,6 +264,7 @@ fn decode_packed(values: &[f64], mut notes: Vec<String>) -> Result<TimeAxis, Tim
             .collect();
         return Ok(TimeAxis { dates, notes });
     }
+    beyond_range(values, 1.0, units)?;
     notes.push(format!(
         "time: packed %Y%m%d units but values are day offsets; read as days since {PROJECTION_START_YEAR}-01-01 (365_day)"
     ));
@@ -270,6 +303,11 @@ fn parse_reference(text: &str, notes: &mut Vec<String>) -> Option<CivilDate> {
     } else {
         (nums[0], nums[1], nums[2])
     };
+    // A reference a million years out, or a month past a thousand years of
+    // roll-over, is not a date: refused rather than wrapped in the arithmetic.
+    if y.abs() > 1_000_000 || m.abs() > 12_000 {
+        return None;
+    }
     Some(normalize_date(i32::try_from(y).ok()?, m, d, notes))
 }
 
@@ -386,6 +424,30 @@ pub fn days_since_2000(date: CivilDate) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_too_far_from_their_reference_are_refused_not_wrapped() {
+        // Found by the time_units fuzz target: "years since 2015-1-1" with values
+        // extrapolated past 2^31 years overflowed the year (a wrong date in a release
+        // build). Values past 1e9 are garbage, repaired first.
+        for (units, value) in [
+            ("years since 2015-1-1", 9.9e8),
+            ("years since 2015-1-1", -5e8),
+            ("days since 2000-01-01", -4e8),
+        ] {
+            let mut attrs = Map::new();
+            attrs.insert("units".into(), Value::from(units));
+            attrs.insert("calendar".into(), Value::from("noleap"));
+            let e = decode_time(&[0.0, value], &attrs).expect_err(units);
+            assert!(matches!(e, TimeError::OutOfRange { .. }), "{units}: {e}");
+        }
+        let mut attrs = Map::new();
+        attrs.insert("units".into(), Value::from("days since 2000000000-1-1"));
+        assert!(matches!(
+            decode_time(&[0.0], &attrs),
+            Err(TimeError::Units(_))
+        ));
+    }
     use serde_json::json;
 
     fn attrs(v: Value) -> Map<String, Value> {
