@@ -3,8 +3,8 @@ packed variables a day, a flag mask, int32 seconds since 1981, float32 lat/lon) 
 local --profile profiles/mur-sst.toml`, a profile without a `variable` field. Read back through
 Python icechunk + xarray, it equals `xr.open_mfdataset` of the same files: decoded values (masked
 points NaN in both), raw packed values, dtypes and their on-disk encodings, times, coordinates
-and the flag attributes. An archive whose files disagree on which variables they hold fails its
-group naming a file of each kind, and nothing is written for it."""
+and the flag attributes. A variable that some files lack is left out, naming a file of each kind,
+the variables beside it are written, and `verify` reports the group as partial."""
 import json
 import subprocess
 import sys
@@ -84,14 +84,22 @@ def test_verify_passes_with_the_profile(mur):
     assert group["status"] == "ok", group
 
 
-def test_files_that_disagree_on_their_variables_fail_by_name(tmp_path):
+def test_a_variable_some_files_lack_is_left_out_by_name_and_the_rest_written(tmp_path):
     files = make_mur.make_uneven(tmp_path / "archive")
-    proc = producer("local", "--source", tmp_path / "archive", "--store", tmp_path / "store", "--profile",
-                    PROFILE, "--json")
-    assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
+    archive, store = tmp_path / "archive", tmp_path / "store"
+    proc = producer("local", "--source", archive, "--store", store, "--profile", PROFILE, "--json")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.loads(proc.stdout)
-    assert summary["written_groups"] == []
-    [(group, reason)] = summary["failed"]
-    assert group == "MUR"
+    assert summary["written_groups"] == ["MUR"]
+    assert summary["partial_groups"] == {"MUR": ["mask"]}
+    [reason] = summary["warnings"]
     assert "mask is in" in reason, reason
     assert files[0].name in reason and files[-1].name in reason, reason
+    ours = open_store(store, archive)
+    assert "mask" not in ours
+    ref = xr.open_mfdataset([str(f) for f in files], combine="by_coords", data_vars="minimal")
+    np.testing.assert_array_equal(ours["analysed_sst"].values, ref["analysed_sst"].values)
+    proc = producer("verify", "--store", store, "--source", archive, "--profile", PROFILE, "--json")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    [group] = json.loads(proc.stdout)["groups"]
+    assert group["status"] == "partial" and any(p.startswith("mask left out") for p in group["problems"]), group

@@ -134,6 +134,21 @@ pub enum ConcatError {
     },
 }
 
+impl ConcatError {
+    /// The file at fault: the later of two that disagree.
+    pub fn file(&self) -> &str {
+        match self {
+            ConcatError::Mismatch(m) => &m.second,
+            ConcatError::Overlap { second, .. } => second,
+            ConcatError::NoDimension { file, .. }
+            | ConcatError::NotIncreasing { file, .. }
+            | ConcatError::StepCount { file, .. }
+            | ConcatError::ChunkGrid { file, .. }
+            | ConcatError::OffAxis { file, .. } => file,
+        }
+    }
+}
+
 /// JSON numbers compare by value (`1` and `1.0` agree), everything else exactly.
 fn same_value(a: Option<&Value>, b: Option<&Value>) -> bool {
     match (a, b) {

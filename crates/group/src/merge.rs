@@ -28,7 +28,6 @@ use floe_wire::{
     ArrayFragment, BatchDescriptor, InlineChunk, ManifestFragment, SourceFile, VirtualRef,
     SCHEMA_VERSION,
 };
-use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::time::{days_since_2000, decode_time, CivilDate, OUTPUT_CALENDAR, OUTPUT_UNITS};
@@ -45,16 +44,9 @@ pub struct FileScan {
     pub coords: BTreeMap<String, Vec<f64>>,
 }
 
-/// A variable left out of the group, or kept on its own time axis, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Warning {
-    /// File.
-    pub file: String,
-    /// Variable.
-    pub variable: String,
-    /// Why it was left out or kept apart.
-    pub reason: String,
-}
+/// A variable left out of the group, or kept on its own time axis, and why
+/// (the wire type: the store's readers show it too).
+pub use floe_wire::VariableWarning as Warning;
 
 /// Why a batch cannot become a group.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -104,11 +96,7 @@ pub fn build_group(batch: &BatchDescriptor, scans: &[FileScan]) -> Result<GroupB
     let mut warnings = Vec::new();
     let mut notes: BTreeSet<String> = BTreeSet::new();
     let warn = |w: &mut Vec<Warning>, scan: &FileScan, variable: &str, reason: String| {
-        w.push(Warning {
-            file: scan.source.url.clone(),
-            variable: variable.to_string(),
-            reason,
-        })
+        w.push(Warning::left_out(&scan.source.url, variable, reason))
     };
 
     // 1. The data variable of each file, its time axis, and the group grid.
@@ -294,12 +282,14 @@ pub fn build_group(batch: &BatchDescriptor, scans: &[FileScan]) -> Result<GroupB
                     continue;
                 }
                 Err(misfit) => {
-                    warn(
-                        &mut warnings,
-                        &scans[tv.scan_index],
-                        &var.variable,
-                        format!("kept on its own time axis time_{}: {misfit}", var.variable),
-                    );
+                    warnings.push(Warning {
+                        kept_apart: true,
+                        ..Warning::left_out(
+                            &scans[tv.scan_index].source.url,
+                            &var.variable,
+                            format!("kept on its own time axis time_{}: {misfit}", var.variable),
+                        )
+                    });
                 }
             }
             (var.chunk_shape.clone(), own_axis_refs(var, tv.scan_index))

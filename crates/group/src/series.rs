@@ -46,6 +46,14 @@ pub enum SeriesError {
     /// Nothing to build.
     #[error("group {0}: no file holds its variable")]
     Empty(String),
+    /// Every variable was left out.
+    #[error("group {group}: no variable could be built ({})", left_out.iter().map(|w| format!("{}: {}", w.variable, w.reason)).collect::<Vec<_>>().join("; "))]
+    NothingBuilt {
+        /// The group.
+        group: String,
+        /// Each variable, the file at fault and why.
+        left_out: Vec<Warning>,
+    },
     /// A variable some files of the group hold and others do not.
     #[error("{variable} is in {present} but not in {absent}: every file of a group must hold the same variables (a profile's exclude_variables can leave it out)")]
     Uneven {
@@ -107,93 +115,95 @@ fn scan_time(scan: &FileScan, dimension: &str) -> Result<ScanTime, SeriesError> 
     })
 }
 
+/// The variables left out of a group so far, by name, each with its first reason.
+#[derive(Default)]
+struct LeftOut(BTreeMap<String, Warning>);
+
+impl LeftOut {
+    fn add(&mut self, variable: &str, file: &str, reason: String) {
+        self.0
+            .entry(variable.to_string())
+            .or_insert_with(|| Warning::left_out(file, variable, reason));
+    }
+
+    fn has(&self, variable: &str) -> bool {
+        self.0.contains_key(variable)
+    }
+}
+
 /// The data variables a file gives the group: the one its path names, or, with
 /// a selection, every variable along the dimension that the selection takes. A
-/// selected variable the reader could not describe fails the file by name.
+/// variable that cannot be used in this file is left out of the group.
 fn file_variables<'a>(
     scan: &'a FileScan,
     dimension: &str,
     selection: Option<&VariableSelection>,
-) -> Result<Vec<&'a VariableManifest>, SeriesError> {
+    left_out: &mut LeftOut,
+) -> Vec<&'a VariableManifest> {
+    let url = scan.source.url.as_str();
     let along = |v: &VariableManifest| v.dimensions.first().map(String::as_str) == Some(dimension);
     let Some(selection) = selection else {
-        let var = data_variable(scan).ok_or_else(|| {
-            file_error(
-                scan,
-                format!("{}: {}", scan.source.variable, missing_reason(scan)),
-            )
-        })?;
+        let Some(var) = data_variable(scan) else {
+            left_out.add(&scan.source.variable, url, missing_reason(scan));
+            return Vec::new();
+        };
         if !along(var) {
-            return Err(file_error(
-                scan,
-                format!(
-                    "{}: {dimension} must be the first dimension to concatenate along it (dimensions: {})",
-                    var.variable,
-                    var.dimensions.join(", ")
-                ),
-            ));
+            let reason = format!(
+                "{dimension} must be the first dimension to concatenate along it (dimensions: {})",
+                var.dimensions.join(", ")
+            );
+            left_out.add(&var.variable, url, reason);
+            return Vec::new();
         }
-        return Ok(vec![var]);
+        return vec![var];
     };
-    let problem = scan
-        .manifest
-        .problems
-        .iter()
-        .find(|p| selection.takes(&p.variable));
-    if let Some(p) = problem {
-        return Err(file_error(
-            scan,
-            format!(
-                "{}: {} (a profile's exclude_variables can leave it out)",
-                p.variable, p.error
-            ),
-        ));
+    for p in &scan.manifest.problems {
+        if selection.takes(&p.variable) {
+            left_out.add(&p.variable, url, p.error.clone());
+        }
     }
     let held = |name: &str| scan.manifest.variables.iter().any(|v| v.variable == name);
-    if let Some(name) = selection.include.iter().find(|n| !held(n)) {
-        return Err(file_error(
-            scan,
-            format!("{name}: named in the profile's variables, but not in the file"),
-        ));
+    for name in selection.include.iter().filter(|n| !held(n)) {
+        left_out.add(
+            name,
+            url,
+            "named in the profile's variables, not in this file".into(),
+        );
     }
-    let vars: Vec<&VariableManifest> = scan
-        .manifest
+    scan.manifest
         .variables
         .iter()
         .filter(|v| v.variable != dimension && along(v) && selection.takes(&v.variable))
-        .collect();
-    if vars.is_empty() {
-        return Err(file_error(
-            scan,
-            format!(
-                "no data variable along {dimension} ({})",
-                selection.describe()
-            ),
-        ));
-    }
-    Ok(vars)
+        .collect()
 }
 
 /// Every file must hold the same variables: one that some files lack would
-/// read as fill values there, silently. Names the variable, a file with it and
-/// a file without it.
-fn check_presence(scans: &[FileScan], names: &[BTreeSet<&str>]) -> Result<(), SeriesError> {
+/// read as fill values there, silently. It is left out, naming a file with it
+/// and a file without it.
+fn check_presence(scans: &[&FileScan], names: &[BTreeSet<&str>], left_out: &mut LeftOut) {
     let every: BTreeSet<&str> = names.iter().flatten().copied().collect();
     for variable in every {
         let with = names.iter().position(|n| n.contains(variable));
         let without = names.iter().position(|n| !n.contains(variable));
         if let (Some(with), Some(without)) = (with, without) {
-            return Err(SeriesError::Uneven {
+            let reason = SeriesError::Uneven {
                 variable: variable.to_string(),
                 present: scans[with].source.url.clone(),
                 absent: scans[without].source.url.clone(),
-            });
+            }
+            .to_string();
+            left_out.add(variable, &scans[without].source.url, reason);
         }
     }
-    Ok(())
 }
 
 /// Builds a group whose variables are concatenated along `spec.dimension`.
+///
+/// A variable that cannot be built (its files disagree, one of its files is
+/// unusable, its chunks do not fit the axis) is left out with a [`Warning`]
+/// naming it, the file and the reason, and the variables beside it are
+/// written: a partial group. What concerns every variable (the calendar, the
+/// coordinates, in files of several variables a file's time) fails the group.
 pub fn build_series_group(
     batch: &BatchDescriptor,
     scans: &[FileScan],
@@ -203,44 +213,68 @@ pub fn build_series_group(
     let dimension = spec.dimension.as_str();
     let selection = spec.file_variables.as_ref();
     let mut notes: BTreeSet<String> = BTreeSet::new();
-    let mut warnings = Vec::new();
+    let mut left_out = LeftOut::default();
 
-    // 1. Every file's variables and exact time; one calendar and, for files
-    //    holding several, one set of variables for the group.
-    let mut per_scan = Vec::with_capacity(scans.len());
-    let mut times = Vec::with_capacity(scans.len());
-    for scan in scans {
-        per_scan.push(file_variables(scan, dimension, selection)?);
-        times.push(scan_time(scan, dimension)?);
-    }
-    if scans.is_empty() {
-        return Err(SeriesError::Empty(group_path));
-    }
+    // 1. Every file's variables and exact time; one calendar for the group.
+    let (per_scan, times) = read_files(scans, dimension, selection, &mut left_out)?;
+    let Some(first) = times.iter().position(Option::is_some) else {
+        return Err(nothing_built(group_path, left_out));
+    };
     check_calendar(scans, &times, &per_scan, dimension)?;
+    let timed: Vec<usize> = (0..scans.len()).filter(|&i| times[i].is_some()).collect();
     if selection.is_some() {
-        let names: Vec<BTreeSet<&str>> = per_scan
+        let with_time: Vec<&FileScan> = timed.iter().map(|&i| &scans[i]).collect();
+        let names: Vec<BTreeSet<&str>> = timed
             .iter()
-            .map(|vars| vars.iter().map(|v| v.variable.as_str()).collect())
+            .map(|&i| per_scan[i].iter().map(|v| v.variable.as_str()).collect())
             .collect();
-        check_presence(scans, &names)?;
+        check_presence(&with_time, &names, &mut left_out);
     }
+
+    // 2. Each variable's files checked and ordered.
     let mut by_variable: BTreeMap<&str, Vec<Piece>> = BTreeMap::new();
-    for (i, vars) in per_scan.iter().enumerate() {
-        for var in vars {
+    for &i in &timed {
+        let Some(time) = &times[i] else { continue };
+        for var in per_scan[i].iter().filter(|v| !left_out.has(&v.variable)) {
             by_variable.entry(&var.variable).or_default().push(Piece {
                 file: &scans[i].source.url,
                 index: i,
                 variable: var,
-                calendar: &times[i].calendar_name,
-                instants: &times[i].instants,
+                calendar: &time.calendar_name,
+                instants: &time.instants,
             });
         }
     }
-
-    // 2. Each variable's files checked and ordered; the union axis by instant.
     let mut ordered: BTreeMap<&str, Vec<Piece>> = BTreeMap::new();
     for (name, pieces) in &by_variable {
-        ordered.insert(name, order_pieces(dimension, pieces)?);
+        match order_pieces(dimension, pieces) {
+            Ok(sorted) => {
+                ordered.insert(name, sorted);
+            }
+            Err(e) => left_out.add(name, e.file(), e.to_string()),
+        }
+    }
+    let units_text = match (&spec.time_units, &times[first]) {
+        (Some(text), _) => text.clone(),
+        (None, Some(t)) => t.units_text.clone(),
+        (None, None) => String::new(),
+    };
+    let bounds = time_bounds(
+        scans,
+        dimension,
+        &times,
+        &units_text,
+        &mut ordered,
+        &mut left_out,
+    );
+
+    // 3. Each variable's chunks placed on the union axis of the variables kept;
+    //    one that cannot be placed is left out and the axis made again.
+    let (union, mut arrays) = place_variables(&mut ordered, &mut left_out, &mut notes);
+    if ordered.is_empty() {
+        return Err(nothing_built(group_path, left_out));
+    }
+    for (name, pieces) in &ordered {
         if pieces.len() > 1 {
             notes.insert(format!(
                 "{name}: {} files concatenated along {dimension}",
@@ -248,36 +282,42 @@ pub fn build_series_group(
             ));
         }
     }
-    let union: Vec<i64> = times
-        .iter()
-        .flat_map(|t| t.instants.iter().copied())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
+
+    // 4. The time coordinate in the source calendar; the other coordinates
+    //    from the first file (every file must agree); then, for files holding
+    //    several variables, those not along the dimension.
+    let mut time_array = time_coordinate(
+        spec,
+        &scans[first],
+        times[first].as_ref(),
+        &units_text,
+        &union,
+        &mut notes,
+    )?;
+    if let Some(name) = bounds.filter(|b| ordered.contains_key(b.as_str())) {
+        set_attribute(&mut time_array, "bounds", Value::from(name));
+    }
+    arrays.push(time_array);
+    let kept: Vec<Vec<&VariableManifest>> = (0..scans.len())
+        .map(|i| match times[i] {
+            Some(_) => per_scan[i]
+                .iter()
+                .copied()
+                .filter(|v| ordered.contains_key(v.variable.as_str()))
+                .collect(),
+            None => Vec::new(),
+        })
         .collect();
-
-    // 3. The time coordinate, in the source calendar, and its bounds variable
-    //    when their values are in the stored time's units in every file.
-    let (mut time_array, units_text) = time_coordinate(spec, scans, &times, &union, &mut notes)?;
-    if let Some(bounds) = time_bounds(scans, dimension, &times, &units_text, &mut ordered) {
-        match bounds {
-            Ok(name) => {
-                set_attribute(&mut time_array, "bounds", Value::from(name));
-            }
-            Err(warning) => warnings.push(warning),
-        }
-    }
-    let mut arrays = vec![time_array];
-
-    // 4. Other coordinates from the first file; every file must agree. Then,
-    //    for files holding several variables, those not along the dimension.
-    coordinate_arrays(scans, &per_scan, dimension, &mut arrays)?;
+    coordinate_arrays(scans, &kept, dimension, &mut arrays)?;
     if let Some(selection) = selection {
-        arrays.extend(static_arrays(scans, dimension, selection, &mut notes)?);
-    }
-
-    // 5. Each variable: its files' chunks placed on the union axis.
-    for (name, pieces) in &ordered {
-        arrays.push(variable_array(name, pieces, &union, &mut notes)?);
+        arrays.extend(static_arrays(
+            scans,
+            &timed,
+            dimension,
+            selection,
+            &mut left_out,
+            &mut notes,
+        ));
     }
 
     Ok(finish(
@@ -285,66 +325,152 @@ pub fn build_series_group(
         scans,
         arrays,
         notes,
-        warnings,
+        left_out.0.into_values().collect(),
         ("floe_profile", Value::from(batch.profile.clone())),
     ))
 }
 
-/// Every file of the group must share one calendar.
+/// Each file's variables, and its decoded time (`None`: unreadable).
+type FilesRead<'a> = (Vec<Vec<&'a VariableManifest>>, Vec<Option<ScanTime>>);
+
+/// Every file's variables and decoded time. A file whose time cannot be read
+/// takes its one variable out of the group; in files of several variables it
+/// fails the group, since every variable would miss its steps.
+fn read_files<'a>(
+    scans: &'a [FileScan],
+    dimension: &str,
+    selection: Option<&VariableSelection>,
+    left_out: &mut LeftOut,
+) -> Result<FilesRead<'a>, SeriesError> {
+    let mut per_scan = Vec::with_capacity(scans.len());
+    let mut times = Vec::with_capacity(scans.len());
+    for scan in scans {
+        let vars = file_variables(scan, dimension, selection, left_out);
+        match scan_time(scan, dimension) {
+            Ok(t) => times.push(Some(t)),
+            Err(e) if selection.is_some() => return Err(e),
+            Err(e) => {
+                let reason = match &e {
+                    SeriesError::File { reason, .. } => reason.clone(),
+                    other => other.to_string(),
+                };
+                left_out.add(&scan.source.variable, &scan.source.url, reason);
+                times.push(None);
+            }
+        }
+        per_scan.push(vars);
+    }
+    Ok((per_scan, times))
+}
+
+fn nothing_built(group: String, left_out: LeftOut) -> SeriesError {
+    SeriesError::NothingBuilt {
+        group,
+        left_out: left_out.0.into_values().collect(),
+    }
+}
+
+/// The variables' arrays on the union axis of their steps. A variable whose
+/// chunks cannot sit on it is left out, and the axis made again without its
+/// steps, until every variable kept fits.
+fn place_variables(
+    ordered: &mut BTreeMap<&str, Vec<Piece>>,
+    left_out: &mut LeftOut,
+    notes: &mut BTreeSet<String>,
+) -> (Vec<i64>, Vec<ArrayFragment>) {
+    loop {
+        let union: Vec<i64> = ordered
+            .values()
+            .flatten()
+            .flat_map(|p| p.instants.iter().copied())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut arrays = Vec::new();
+        let mut failed = Vec::new();
+        for (name, pieces) in ordered.iter() {
+            match variable_array(name, pieces, &union, notes) {
+                Ok(a) => arrays.push(a),
+                Err(e) => failed.push((name.to_string(), e)),
+            }
+        }
+        if failed.is_empty() {
+            return (union, arrays);
+        }
+        for (name, e) in failed {
+            let file = match &e {
+                SeriesError::Concat(c) => c.file().to_string(),
+                SeriesError::File { file, .. } => file.clone(),
+                _ => String::new(),
+            };
+            left_out.add(&name, &file, e.to_string());
+            ordered.remove(name.as_str());
+        }
+    }
+}
+
+/// Every file of the group whose time was read must share one calendar.
 fn check_calendar(
     scans: &[FileScan],
-    times: &[ScanTime],
+    times: &[Option<ScanTime>],
     per_scan: &[Vec<&VariableManifest>],
     dimension: &str,
 ) -> Result<(), SeriesError> {
-    let first = &times[0];
-    match times.iter().position(|t| t.calendar != first.calendar) {
+    let mut read = times
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| Some((i, t.as_ref()?)));
+    let Some((first_index, first)) = read.next() else {
+        return Ok(());
+    };
+    match read.find(|(_, t)| t.calendar != first.calendar) {
         None => Ok(()),
-        Some(i) => Err(ConcatError::Mismatch(Box::new(PropertyMismatch {
+        Some((i, time)) => Err(ConcatError::Mismatch(Box::new(PropertyMismatch {
             variable: per_scan[i]
                 .first()
                 .map(|v| v.variable.clone())
                 .unwrap_or_default(),
             property: "time calendar".into(),
-            first: scans[0].source.url.clone(),
+            first: scans[first_index].source.url.clone(),
             first_value: first.calendar.name().into(),
             second: scans[i].source.url.clone(),
-            second_value: times[i].calendar.name().into(),
+            second_value: time.calendar.name().into(),
             dimension: dimension.into(),
         }))
         .into()),
     }
 }
 
-/// The union time axis encoded in the profile's units (else the first file's),
-/// stored in the first file's time dtype when every value is exact in it.
+/// The union time axis encoded in `units_text` (the profile's, else the first
+/// file's), stored in the first file's time dtype when every value is exact in it.
 fn time_coordinate(
     spec: &ConcatSpec,
-    scans: &[FileScan],
-    times: &[ScanTime],
+    first: &FileScan,
+    first_time: Option<&ScanTime>,
+    units_text: &str,
     union: &[i64],
     notes: &mut BTreeSet<String>,
-) -> Result<(ArrayFragment, String), SeriesError> {
+) -> Result<ArrayFragment, SeriesError> {
     let dimension = spec.dimension.as_str();
     let profile_units = |e: cftime::CfTimeError| SeriesError::File {
         file: "the profile's time_units".into(),
         reason: e.to_string(),
     };
-    let (units_text, out_units) = match &spec.time_units {
-        Some(text) => (
-            text.clone(),
-            cftime::parse_units(text).map_err(profile_units)?,
-        ),
-        None => (times[0].units_text.clone(), times[0].units),
+    let Some(first_time) = first_time else {
+        return Err(SeriesError::Empty(dimension.to_string()));
     };
-    let calendar = times[0].calendar;
+    let out_units = match &spec.time_units {
+        Some(text) => cftime::parse_units(text).map_err(profile_units)?,
+        None => first_time.units,
+    };
+    let calendar = first_time.calendar;
     let values = union
         .iter()
         .map(|t| cftime::encode(*t, &out_units, calendar))
         .collect::<Result<Vec<f64>, _>>()
         .map_err(profile_units)?;
     let mut attrs = Map::new();
-    attrs.insert("units".into(), Value::from(units_text.clone()));
+    attrs.insert("units".into(), Value::from(units_text));
     attrs.insert("calendar".into(), Value::from(calendar.name()));
     attrs.insert("standard_name".into(), Value::from("time"));
     attrs.insert("axis".into(), Value::from("T"));
@@ -352,28 +478,35 @@ fn time_coordinate(
         "{dimension}: decoded exactly in the {} calendar; stored as {units_text}",
         calendar.name()
     ));
-    let source_dtype = scans[0]
+    let source_dtype = first
         .manifest
         .variables
         .iter()
         .find(|v| v.variable == dimension)
         .map(|v| v.dtype.as_str());
-    let array = typed_coordinate_array(dimension, &values, source_dtype, attrs, notes);
-    Ok((array, units_text))
+    Ok(typed_coordinate_array(
+        dimension,
+        &values,
+        source_dtype,
+        attrs,
+        notes,
+    ))
 }
 
 /// The time coordinate's bounds variable (`time_bnds`), among the variables
 /// taken: kept when its values are in the stored time's units in every file
-/// (`Ok(name)`), else left out with a warning (`Err`), since referenced bytes
-/// cannot be re-encoded. `None`: no bounds variable is taken.
+/// (its name is returned), else left out, since referenced bytes cannot be
+/// re-encoded. `None`: no bounds variable is taken.
 fn time_bounds(
     scans: &[FileScan],
     dimension: &str,
-    times: &[ScanTime],
+    times: &[Option<ScanTime>],
     units_text: &str,
     ordered: &mut BTreeMap<&str, Vec<Piece>>,
-) -> Option<Result<String, Warning>> {
-    let name = scans[0]
+    left_out: &mut LeftOut,
+) -> Option<String> {
+    let first = times.iter().position(Option::is_some)?;
+    let name = scans[first]
         .manifest
         .variables
         .iter()
@@ -382,22 +515,20 @@ fn time_bounds(
         .get("bounds")?
         .as_str()?
         .to_string();
-    ordered.contains_key(name.as_str()).then_some(())?;
-    match times
-        .iter()
-        .position(|t| t.units_text.trim() != units_text.trim())
-    {
-        None => Some(Ok(name)),
-        Some(i) => {
+    let pieces = ordered.get(name.as_str())?;
+    let other_units = pieces.iter().find_map(|p| {
+        let t = times[p.index].as_ref()?;
+        (t.units_text.trim() != units_text.trim()).then(|| (p.file, t.units_text.clone()))
+    });
+    match other_units {
+        None => Some(name),
+        Some((file, units)) => {
+            let reason = format!(
+                "its values are in the file's {dimension} units ({units}), not the stored {units_text}, and referenced bytes cannot be re-encoded"
+            );
+            left_out.add(&name, file, reason);
             ordered.remove(name.as_str());
-            Some(Err(Warning {
-                file: scans[i].source.url.clone(),
-                reason: format!(
-                    "left out: its values are in the file's {dimension} units ({}), not the stored {units_text}, and referenced bytes cannot be re-encoded",
-                    times[i].units_text
-                ),
-                variable: name,
-            }))
+            None
         }
     }
 }
@@ -472,15 +603,21 @@ fn coordinate_arrays(
 
 /// Variables of files holding several that do not run along the dimension
 /// (`lat_bnds`, a scalar `crs`, a static mask): referenced in the first file.
-/// Every file must hold each with the same dtype, shape and stored sizes; the
-/// values themselves are not compared, which the group's notes say.
+/// Every file must hold each with the same dtype, shape and stored sizes, or
+/// the variable is left out; the values themselves are not compared, which the
+/// group's notes say.
 fn static_arrays(
     scans: &[FileScan],
+    timed: &[usize],
     dimension: &str,
     selection: &VariableSelection,
+    left_out: &mut LeftOut,
     notes: &mut BTreeSet<String>,
-) -> Result<Vec<ArrayFragment>, SeriesError> {
-    let first = &scans[0];
+) -> Vec<ArrayFragment> {
+    let Some((&first_index, others)) = timed.split_first() else {
+        return Vec::new();
+    };
+    let first = &scans[first_index];
     let statics = first.manifest.variables.iter().filter(|v| {
         let is_coordinate = v.dimensions.len() == 1 && v.dimensions[0] == v.variable;
         !is_coordinate
@@ -489,19 +626,25 @@ fn static_arrays(
             && selection.takes(&v.variable)
     });
     let mut arrays = Vec::new();
-    for var in statics {
-        for scan in &scans[1..] {
+    'statics: for var in statics {
+        for scan in others.iter().map(|&i| &scans[i]) {
             let other = scan
                 .manifest
                 .variables
                 .iter()
-                .find(|v| v.variable == var.variable)
-                .ok_or_else(|| SeriesError::Uneven {
+                .find(|v| v.variable == var.variable);
+            let problem = match other {
+                None => Some(SeriesError::Uneven {
                     variable: var.variable.clone(),
                     present: first.source.url.clone(),
                     absent: scan.source.url.clone(),
-                })?;
-            static_mismatch(var, other, first, scan, dimension)?;
+                }),
+                Some(other) => static_mismatch(var, other, first, scan, dimension).err(),
+            };
+            if let Some(e) = problem {
+                left_out.add(&var.variable, &scan.source.url, e.to_string());
+                continue 'statics;
+            }
         }
         notes.insert(format!(
             "{}: not along {dimension}; referenced in the first file, {} (the other files hold it with the same dtype, shape and stored sizes; values not compared)",
@@ -512,7 +655,7 @@ fn static_arrays(
             .iter()
             .map(|c| VirtualRef {
                 index: c.index.iter().map(|&i| i as u32).collect(),
-                source: 0,
+                source: first_index as u32,
                 offset: c.offset,
                 length: c.length,
             })
@@ -526,7 +669,7 @@ fn static_arrays(
             notes,
         ));
     }
-    Ok(arrays)
+    arrays
 }
 
 /// The first property in which two files' copies of a static variable differ.

@@ -266,44 +266,140 @@ fn a_time_that_is_not_exact_in_the_source_dtype_is_stored_as_float64_with_a_note
     );
 }
 
+/// The one variable left out of a partial group: (variable, file, reason).
+fn only_left_out(b: &GroupBuild) -> (&str, &str, &str) {
+    let [w] = b.warnings.as_slice() else {
+        panic!("one variable left out: {:?}", b.warnings)
+    };
+    let recorded = &b.fragment.group_attributes["floe_warnings"];
+    assert_eq!(
+        recorded[0]["variable"],
+        json!(w.variable),
+        "recorded in the group"
+    );
+    (&w.variable, &w.file, &w.reason)
+}
+
+fn names(b: &GroupBuild) -> Vec<&str> {
+    b.fragment.arrays.iter().map(|a| a.name.as_str()).collect()
+}
+
 #[test]
-fn a_variable_some_files_lack_names_a_file_of_each_kind() {
+fn a_variable_some_files_lack_is_left_out_naming_a_file_of_each_kind() {
     let mut scans = days(3);
     scans[2].manifest.variables.retain(|v| v.variable != "mask");
-    let e = build(&scans, every()).expect_err("uneven");
-    let text = e.to_string();
-    assert!(matches!(e, SeriesError::Uneven { .. }), "{text}");
-    assert!(text.starts_with("mask is in "), "{text}");
-    assert!(text.contains("/0000-") && text.contains("/0002-"), "{text}");
+    let b = build(&scans, every()).expect("a partial group");
+    let (variable, file, reason) = only_left_out(&b);
+    assert_eq!(variable, "mask");
+    assert!(file.contains("/0002-"), "{file}");
+    assert!(
+        reason.starts_with("mask is in ") && reason.contains("/0000-"),
+        "{reason}"
+    );
+    assert!(!names(&b).contains(&"mask"));
+    // The variables beside it are whole: three steps, one per file.
+    assert_eq!(array(&b, "analysed_sst").refs.len(), 3);
     // Left out by the profile, the missing variable is no longer a difference.
     let selection = VariableSelection {
         include: vec![],
         exclude: vec!["mask".into()],
     };
     let b = build(&scans, selection).expect("builds without mask");
-    assert!(b.fragment.arrays.iter().all(|a| a.name != "mask"));
+    assert!(b.warnings.is_empty(), "{:?}", b.warnings);
 }
 
 #[test]
 fn only_the_named_variables_are_taken_and_each_must_be_in_every_file() {
     let selection = VariableSelection {
-        include: vec!["analysed_sst".into()],
+        include: vec!["analysed_sst".into(), "mask".into()],
         exclude: vec![],
     };
     let b = build(&days(2), selection.clone()).expect("builds");
-    let names: Vec<&str> = b.fragment.arrays.iter().map(|a| a.name.as_str()).collect();
-    assert_eq!(names, ["analysed_sst", "lat", "lon", "time"]);
+    assert_eq!(names(&b), ["analysed_sst", "lat", "lon", "mask", "time"]);
     let mut scans = days(2);
-    scans[1]
+    scans[1].manifest.variables.retain(|v| v.variable != "mask");
+    let b = build(&scans, selection).expect("a partial group");
+    let (variable, file, reason) = only_left_out(&b);
+    assert_eq!(variable, "mask");
+    assert!(
+        file.contains("/0001-") && reason.contains("named in the profile's variables"),
+        "{file}: {reason}"
+    );
+    // With nothing left to build, the group fails naming every reason.
+    let only_mask = VariableSelection {
+        include: vec!["mask".into()],
+        exclude: vec![],
+    };
+    let e = build(&scans, only_mask).expect_err("nothing to build");
+    assert!(matches!(e, SeriesError::NothingBuilt { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .contains("mask: named in the profile's variables"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_variable_the_reader_could_not_describe_is_left_out_and_named() {
+    let mut scans = days(2);
+    scans[1].manifest.problems.push(VariableProblem {
+        variable: "sst_dtime".into(),
+        error: "filter 32015 (zstd) is not supported".into(),
+    });
+    let b = build(&scans, every()).expect("a partial group");
+    let (variable, file, reason) = only_left_out(&b);
+    assert_eq!(
+        (variable, reason),
+        ("sst_dtime", "filter 32015 (zstd) is not supported")
+    );
+    assert!(file.contains("/0001-"), "{file}");
+    assert!(names(&b).contains(&"analysed_sst"));
+    let selection = VariableSelection {
+        include: vec![],
+        exclude: vec!["sst_dtime".into()],
+    };
+    let b = build(&scans, selection).expect("left out by the profile");
+    assert!(b.warnings.is_empty(), "{:?}", b.warnings);
+}
+
+#[test]
+fn a_static_variable_that_differs_between_files_is_left_out() {
+    let mut scans = days(2);
+    if let Some(crs) = scans[1]
         .manifest
         .variables
-        .retain(|v| v.variable != "analysed_sst");
-    let e = build(&scans, selection).expect_err("missing");
-    let text = e.to_string();
+        .iter_mut()
+        .find(|v| v.variable == "crs")
+    {
+        crs.dtype = "<i8".into();
+    }
+    let b = build(&scans, every()).expect("a partial group");
+    let (variable, _, reason) = only_left_out(&b);
+    assert_eq!(variable, "crs");
+    assert!(reason.contains("crs: dtype differs between"), "{reason}");
+    assert!(!names(&b).contains(&"crs"));
+}
+
+#[test]
+fn a_variable_whose_files_disagree_is_left_out_and_its_siblings_are_written() {
+    let mut scans = days(3);
+    if let Some(sst) = scans[1]
+        .manifest
+        .variables
+        .iter_mut()
+        .find(|v| v.variable == "analysed_sst")
+    {
+        sst.attributes.insert("scale_factor".into(), json!(0.01));
+    }
+    let b = build(&scans, every()).expect("a partial group");
+    let (variable, file, reason) = only_left_out(&b);
+    assert_eq!(variable, "analysed_sst");
     assert!(
-        text.contains("/0001-") && text.contains("analysed_sst: named in the profile's variables"),
-        "{text}"
+        file.contains("/0001-") && reason.contains("scale_factor differs between"),
+        "{reason}"
     );
+    assert_eq!(array(&b, "mask").refs.len(), 3);
+    assert_eq!(array(&b, "time").zarr_json["shape"], json!([3]));
 }
 
 #[test]
@@ -325,40 +421,4 @@ fn bounds_in_units_other_than_the_stored_time_are_left_out_with_a_warning() {
     assert!(array(&b, "time").zarr_json["attributes"]
         .get("bounds")
         .is_none());
-}
-
-#[test]
-fn a_variable_the_reader_could_not_describe_fails_its_file_unless_left_out() {
-    let mut scans = days(2);
-    scans[1].manifest.problems.push(VariableProblem {
-        variable: "sst_dtime".into(),
-        error: "filter 32015 (zstd) is not supported".into(),
-    });
-    let e = build(&scans, every()).expect_err("problem");
-    let text = e.to_string();
-    assert!(
-        text.contains("/0001-") && text.contains("sst_dtime: filter 32015"),
-        "{text}"
-    );
-    let selection = VariableSelection {
-        include: vec![],
-        exclude: vec!["sst_dtime".into()],
-    };
-    build(&scans, selection).expect("left out, the rest builds");
-}
-
-#[test]
-fn a_static_variable_that_differs_between_files_is_refused() {
-    let mut scans = days(2);
-    if let Some(crs) = scans[1]
-        .manifest
-        .variables
-        .iter_mut()
-        .find(|v| v.variable == "crs")
-    {
-        crs.dtype = "<i8".into();
-    }
-    let e = build(&scans, every()).expect_err("dtype");
-    let text = e.to_string();
-    assert!(text.contains("crs: dtype differs between"), "{text}");
 }

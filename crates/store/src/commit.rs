@@ -330,6 +330,28 @@ pub async fn committed_batches(
     repo: &Repository,
     groups: &[String],
 ) -> Result<BTreeMap<String, String>> {
+    Ok(committed(repo, groups)
+        .await?
+        .into_iter()
+        .map(|(g, c)| (g, c.batch_id))
+        .collect())
+}
+
+/// A group as the store holds it: the batch it was built from, and the
+/// variables left out of it (a partial group when there are any).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedGroup {
+    /// Its `floe_batch_id`.
+    pub batch_id: String,
+    /// Its `floe_warnings`, without the variables kept on their own time axis.
+    pub left_out: Vec<floe_wire::VariableWarning>,
+}
+
+/// [`committed_batches`], with each group's left-out variables.
+pub async fn committed(
+    repo: &Repository,
+    groups: &[String],
+) -> Result<BTreeMap<String, CommittedGroup>> {
     let session = repo
         .readonly_session(&VersionInfo::BranchTipRef(BRANCH.into()))
         .await
@@ -339,7 +361,11 @@ pub async fn committed_batches(
     for g in groups {
         if let Some(attrs) = crate::write::group_attributes(&store, g).await? {
             if let Some(id) = attrs.get("floe_batch_id").and_then(Value::as_str) {
-                out.insert(g.clone(), id.to_string());
+                let group = CommittedGroup {
+                    batch_id: id.to_string(),
+                    left_out: floe_wire::VariableWarning::left_out_of(&attrs),
+                };
+                out.insert(g.clone(), group);
             }
         }
     }

@@ -18,7 +18,7 @@ mod messages;
 pub use fragment::{ArrayFragment, InlineChunk, ManifestFragment, VirtualRef};
 pub use messages::{
     default_profile, BatchDescriptor, ConcatSpec, FailureRecord, GroupKey, ResultMessage,
-    SourceFile, VariableSelection, DEFAULT_PROFILE_TAG, EVERY_VARIABLE,
+    SourceFile, VariableSelection, VariableWarning, DEFAULT_PROFILE_TAG, EVERY_VARIABLE,
 };
 
 /// Version of every wire document this build writes. Version 2 added the batch

@@ -197,6 +197,50 @@ pub struct ResultMessage {
     pub fragment_sha256: String,
 }
 
+/// A variable left out of its group, or kept on a time axis of its own, and
+/// why. A group's `floe_warnings` attribute holds them: a group with a variable
+/// left out is a partial group, which `producer status`, `dlq list` and
+/// `verify` name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VariableWarning {
+    /// The file at fault.
+    pub file: String,
+    /// The variable.
+    pub variable: String,
+    /// Why it was left out or kept apart.
+    pub reason: String,
+    /// The variable is in the group, on a time axis of its own (not left out).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub kept_apart: bool,
+}
+
+impl VariableWarning {
+    /// A variable left out of its group.
+    pub fn left_out(file: &str, variable: &str, reason: String) -> VariableWarning {
+        VariableWarning {
+            file: file.to_string(),
+            variable: variable.to_string(),
+            reason,
+            kept_apart: false,
+        }
+    }
+
+    /// The variables a group's attributes record as left out (its
+    /// `floe_warnings`, without those kept on their own axis). Attributes
+    /// floe did not write read as none.
+    pub fn left_out_of(
+        group_attributes: &serde_json::Map<String, serde_json::Value>,
+    ) -> Vec<VariableWarning> {
+        group_attributes
+            .get("floe_warnings")
+            .and_then(|w| serde_json::from_value::<Vec<VariableWarning>>(w.clone()).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|w| !w.kept_apart)
+            .collect()
+    }
+}
+
 /// Why a batch failed; written next to the fragments so that `producer dlq list`
 /// can show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -185,6 +185,24 @@ pub fn render(letters: &[DeadLetter]) -> String {
     s
 }
 
+/// The partial groups, as `dlq list` shows them after the dead letters.
+pub fn render_partial(partial: &[super::status::PartialGroup]) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    if partial.is_empty() {
+        return s;
+    }
+    let _ = writeln!(
+        s,
+        "\n{} partial group(s): committed without these variables (not in any DLQ; fix the file, then enqueue again):",
+        partial.len()
+    );
+    for line in super::status::PartialGroup::lines(partial) {
+        let _ = writeln!(s, "  {line}");
+    }
+    s
+}
+
 /// Moves a DLQ back to its source queue; returns the number of messages moved.
 pub async fn redrive(config: &FleetConfig, stage: Stage, manual: bool) -> Result<u64> {
     let client = floe_fleet::sqs::client().await;

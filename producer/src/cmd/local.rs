@@ -79,6 +79,8 @@ pub struct LocalSummary {
     pub skipped_files: Vec<(String, String)>,
     /// Variables left out of groups or kept on their own time axis, with reasons.
     pub warnings: Vec<String>,
+    /// Groups written without some of their variables, with the variables left out.
+    pub partial_groups: std::collections::BTreeMap<String, Vec<String>>,
     /// Commits made: the one creating parent groups (first run only) and the
     /// data commits.
     pub commits: usize,
@@ -175,6 +177,15 @@ pub async fn run(args: LocalArgs) -> Result<LocalSummary> {
                         .iter()
                         .map(|w| format!("{group}: {}: {}: {}", w.file, w.variable, w.reason)),
                 );
+                let left_out: Vec<String> = build
+                    .warnings
+                    .iter()
+                    .filter(|w| !w.kept_apart)
+                    .map(|w| w.variable.clone())
+                    .collect();
+                if !left_out.is_empty() {
+                    summary.partial_groups.insert(group.clone(), left_out);
+                }
                 pending.push(CommitItem {
                     id: group.clone(),
                     fragment: build.fragment,
@@ -269,6 +280,13 @@ pub fn render(summary: &LocalSummary) -> String {
         for (u, r) in summary.skipped_files.iter().take(20) {
             let _ = writeln!(s, "    {u}: {r}");
         }
+    }
+    if !summary.partial_groups.is_empty() {
+        let _ = writeln!(
+            s,
+            "  partial:   {} groups written without some variables (named below; fix the file and run again to add them)",
+            summary.partial_groups.len()
+        );
     }
     if !summary.warnings.is_empty() {
         let _ = writeln!(

@@ -156,6 +156,12 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                     }
                 } else {
                     print!("{}", dlq::render(&letters));
+                    // Partial groups never reach a DLQ (what could be built was
+                    // written), but what was left out is a failure to fix too.
+                    match status::snapshot(&config, 0).await {
+                        Ok(s) => print!("{}", dlq::render_partial(&s.partial)),
+                        Err(e) => println!("partial groups not checked: {e:#}"),
+                    }
                 }
                 Ok(ExitCode::SUCCESS)
             }

@@ -41,6 +41,46 @@ pub struct QueueStatus {
     pub depth: QueueDepth,
 }
 
+/// A group written without some of its variables.
+#[derive(Debug, Clone, Serialize)]
+pub struct PartialGroup {
+    /// The group.
+    pub group: String,
+    /// What was left out, from which file, and why.
+    pub left_out: Vec<floe_wire::VariableWarning>,
+}
+
+impl PartialGroup {
+    /// The partial groups among committed ones.
+    pub fn among(
+        committed: &std::collections::BTreeMap<String, floe_store::commit::CommittedGroup>,
+    ) -> Vec<PartialGroup> {
+        committed
+            .iter()
+            .filter(|(_, c)| !c.left_out.is_empty())
+            .map(|(g, c)| PartialGroup {
+                group: g.clone(),
+                left_out: c.left_out.clone(),
+            })
+            .collect()
+    }
+
+    /// One line per variable left out: `GROUP: VARIABLE left out (FILE): REASON`.
+    pub fn lines(partial: &[PartialGroup]) -> Vec<String> {
+        partial
+            .iter()
+            .flat_map(|p| {
+                p.left_out.iter().map(move |w| {
+                    format!(
+                        "{}: {} left out ({}): {}",
+                        p.group, w.variable, w.file, w.reason
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
 /// A snapshot of the fleet.
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
@@ -53,6 +93,9 @@ pub struct Status {
     pub committed: usize,
     /// Planned groups not yet committed (first 50).
     pub pending: Vec<String>,
+    /// Committed groups written without some of their variables, each with
+    /// the variables left out, the file at fault and why.
+    pub partial: Vec<PartialGroup>,
     /// Recent commits, newest first.
     pub recent_commits: Vec<LogEntry>,
 }
@@ -116,7 +159,7 @@ pub async fn snapshot(config: &FleetConfig, commits: usize) -> Result<Status> {
     let repo = floe_store::open_existing(&location, &CloudSettings::for_source(&options)).await?;
     let groups: Vec<String> = plan.groups.keys().cloned().collect();
     let committed = match &repo {
-        Some(repo) => floe_store::commit::committed_batches(repo, &groups).await?,
+        Some(repo) => floe_store::commit::committed(repo, &groups).await?,
         None => Default::default(),
     };
     let pending: Vec<String> = plan
@@ -130,6 +173,7 @@ pub async fn snapshot(config: &FleetConfig, commits: usize) -> Result<Status> {
         planned: plan.groups.len(),
         committed: plan.groups.len() - pending.len(),
         pending: pending.into_iter().take(50).collect(),
+        partial: PartialGroup::among(&committed),
         recent_commits: match &repo {
             Some(repo) => floe_store::commit::log(repo, commits).await?,
             None => Vec::new(),
@@ -165,6 +209,16 @@ pub fn render(s: &Status) -> String {
                 c.groups.len(),
                 c.message
             );
+        }
+    }
+    if !s.partial.is_empty() {
+        let _ = writeln!(
+            out,
+            "partial groups (written without the variables below; fix the file and enqueue again to add them): {}",
+            s.partial.len()
+        );
+        for line in PartialGroup::lines(&s.partial) {
+            let _ = writeln!(out, "  {line}");
         }
     }
     if s.stuck() {
