@@ -220,3 +220,32 @@ def test_a_variable_whose_files_disagree_is_left_out_and_its_siblings_are_writte
                             mask_and_scale=False)
     np.testing.assert_array_equal(ds["pr"].values, ref["pr"].values)
     assert verdict()["status"] == "ok"
+
+
+def test_the_fleet_names_a_partial_group_in_status_dlq_list_and_verify(tmp_path):
+    """On LocalStack: a CMIP6 group whose `pr` files disagree is committed with `tas` only, no
+    message is dead-lettered, and `status`, `dlq list` and `verify` name `pr`, the file and why."""
+    from fleet import Fleet
+    archive = tmp_path / "archive"
+    for y in (2015, 2016):
+        make_cmip6.write(archive / make_cmip6.drs("MIXED", "ssp585", "tas", y, 1), "tas", "noleap", 12, y, 1, y)
+    bad = [make_cmip6.write(archive / make_cmip6.drs("MIXED", "ssp585", "pr", y, 1), "pr", "noleap", 12, y, 1, y,
+                            packed=np.float32(scale)) for y, scale in ((2015, 0.01), (2016, 0.02))]
+    group = "MIXED/ssp585/r1i1p1f1/Amon/gn"
+    fleet = Fleet(tmp_path, archive)
+    fleet.json("producer", "enqueue", "--all", "--profile", "cmip6", "--json")
+    fleet.drain(virtualizers=1, committers=1)
+    assert fleet.dead_letters() == []
+    status = fleet.json("producer", "status", "--json")
+    assert status["committed"] == 1
+    [partial] = status["partial"]
+    assert partial["group"] == group and [w["variable"] for w in partial["left_out"]] == ["pr"], partial
+    assert bad[1].name in partial["left_out"][0]["file"] and "scale_factor" in partial["left_out"][0]["reason"]
+    listed = fleet.run("producer", "dlq", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "1 partial group(s)" in listed.stdout and f"{group}: pr left out" in listed.stdout, listed.stdout
+    proc = fleet.run("producer", "verify", "--profile", "cmip6", "--json")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    [g] = json.loads(proc.stdout)["groups"]
+    assert g["status"] == "partial", g
+    assert "tas" in fleet.open_group(group) and "pr" not in fleet.open_group(group)

@@ -546,7 +546,8 @@ pub(crate) fn split_contiguous(var: &VariableManifest) -> (Vec<u64>, Vec<ChunkRe
     (chunk_shape, chunks)
 }
 
-fn own_axis_refs(var: &VariableManifest, source: usize) -> Vec<VirtualRef> {
+/// A variable's chunk references as they are in its file `source`.
+pub(crate) fn own_axis_refs(var: &VariableManifest, source: usize) -> Vec<VirtualRef> {
     var.chunks
         .iter()
         .map(|c| VirtualRef {
@@ -668,25 +669,13 @@ pub(crate) fn coordinate_array(
     values: &[f64],
     attributes: Map<String, Value>,
 ) -> ArrayFragment {
-    let n = values.len() as u64;
-    let document = zarr::array_document(
-        &[n],
-        &[n.max(1)],
-        "float64",
-        Value::from("NaN"),
-        &[zarr::little_endian()],
+    inline_coordinate(
+        name,
+        values.len(),
+        ("float64", Value::from("NaN")),
+        f64_bytes(values),
         attributes,
-        &[name.to_string()],
-    );
-    ArrayFragment {
-        name: name.to_string(),
-        zarr_json: document,
-        refs: Vec::new(),
-        inline_chunks: vec![InlineChunk {
-            index: vec![0],
-            data: f64_bytes(values),
-        }],
-    }
+    )
 }
 
 /// The values in a numpy dtype (`<f4`, `>i4`, …) as little-endian bytes, with
@@ -749,12 +738,23 @@ pub(crate) fn typed_coordinate_array(
         }
         return coordinate_array(name, values, attributes);
     };
-    let n = values.len() as u64;
     let fill = if data_type.starts_with("float") {
         Value::from("NaN")
     } else {
         Value::from(0)
     };
+    inline_coordinate(name, values.len(), (data_type, fill), bytes, attributes)
+}
+
+/// A 1-D coordinate of `n` values held in one inline chunk of `bytes`.
+fn inline_coordinate(
+    name: &str,
+    n: usize,
+    (data_type, fill): (&str, Value),
+    bytes: Vec<u8>,
+    attributes: Map<String, Value>,
+) -> ArrayFragment {
+    let n = n as u64;
     let document = zarr::array_document(
         &[n],
         &[n.max(1)],

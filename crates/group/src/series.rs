@@ -25,7 +25,8 @@ use serde_json::{Map, Value};
 use crate::cftime::{self, CfCalendar, CfUnits};
 use crate::concat::{order_pieces, place_pieces, ConcatError, Piece, PropertyMismatch};
 use crate::merge::{
-    data_array, data_variable, finish, missing_reason, split_contiguous, typed_coordinate_array,
+    data_array, data_variable, finish, missing_reason, own_axis_refs, split_contiguous,
+    typed_coordinate_array,
 };
 use crate::{FileScan, GroupBuild, Warning};
 
@@ -650,16 +651,7 @@ fn static_arrays(
             "{}: not along {dimension}; referenced in the first file, {} (the other files hold it with the same dtype, shape and stored sizes; values not compared)",
             var.variable, first.source.url
         ));
-        let refs = var
-            .chunks
-            .iter()
-            .map(|c| VirtualRef {
-                index: c.index.iter().map(|&i| i as u32).collect(),
-                source: first_index as u32,
-                offset: c.offset,
-                length: c.length,
-            })
-            .collect();
+        let refs = own_axis_refs(var, first_index);
         arrays.push(data_array(
             var,
             &var.shape,
