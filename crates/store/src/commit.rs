@@ -47,6 +47,10 @@ pub struct CommitReport {
     pub refs: usize,
 }
 
+/// Store errors (not conflicts) after which a commit of several groups is
+/// split in two ([`Committer::commit`]).
+pub const STORE_FAILURES_BEFORE_SPLIT: u32 = 3;
+
 /// Retry and rebase settings.
 #[derive(Debug, Clone)]
 pub struct CommitPolicy {
@@ -138,15 +142,70 @@ impl Committer {
             }
         }
         let pending: Vec<CommitItem> = by_group.into_values().collect();
+        self.commit_in_parts(pending, &mut report).await?;
+        Ok(report)
+    }
+
+    /// Commits `pending` in one commit. When the store itself keeps failing it
+    /// (not a conflict) and it holds more than one group, it is committed in two
+    /// halves instead, each its own commit, and so on down to one group: under a
+    /// sustained error rate a commit of fewer objects is likelier to get every
+    /// request through (icechunk's S3 client retries under the AWS SDK's retry
+    /// quota, which thousands of failing requests drain). Exactly once still
+    /// holds: a half that did land before its answer was lost is found committed.
+    fn commit_in_parts<'a>(
+        &'a self,
+        pending: Vec<CommitItem>,
+        report: &'a mut CommitReport,
+    ) -> futures::future::BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let splittable = pending.len() > 1;
+            match self.commit_once(&pending, splittable).await {
+                Ok(part) => {
+                    report.attempts += part.attempts;
+                    report.refs += part.refs;
+                    report.snapshot = part.snapshot.or(report.snapshot.take());
+                    report.written.extend(part.written);
+                    report.skipped.extend(part.skipped);
+                    report.failed.extend(part.failed);
+                    Ok(())
+                }
+                Err(StoreError::Icechunk(e)) if splittable => {
+                    tracing::warn!(groups = pending.len(), error = %e, "the store keeps failing a commit of this size: committing its groups in two halves");
+                    let mut first = pending;
+                    let second = first.split_off(first.len() / 2);
+                    self.commit_in_parts(first, report).await?;
+                    self.commit_in_parts(second, report).await
+                }
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    /// One commit of `pending`, retried from fresh sessions on conflicts and
+    /// store errors; with `splittable`, store errors give up after
+    /// [`STORE_FAILURES_BEFORE_SPLIT`] tries so that the caller can split.
+    async fn commit_once(&self, pending: &[CommitItem], splittable: bool) -> Result<CommitReport> {
+        let mut report = CommitReport::default();
         let failed: Arc<std::sync::Mutex<HashMap<String, String>>> = Arc::default();
         let attempts = std::sync::atomic::AtomicU32::new(0);
+        let store_failures = std::sync::atomic::AtomicU32::new(0);
         let backoff = self.backoff();
         let outcome = (|| async {
             attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            self.attempt(&pending, &failed).await
+            let result = self.attempt(pending, &failed).await;
+            if matches!(result, Err(StoreError::Icechunk(_))) {
+                store_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            result
         })
         .retry(backoff)
-        .when(|e: &StoreError| e.is_retryable())
+        .when(|e: &StoreError| {
+            let give_up = splittable
+                && store_failures.load(std::sync::atomic::Ordering::Relaxed)
+                    >= STORE_FAILURES_BEFORE_SPLIT;
+            e.is_retryable() && !give_up
+        })
         .notify(|e, delay| tracing::info!(error = %e, ?delay, "commit contention, retrying from a fresh session"))
         .await?;
         report.attempts = attempts.into_inner();
