@@ -69,7 +69,7 @@ def test_a_missing_group_fails_and_is_named(built):
     proc = producer("verify", "--source", root, "--store", store, "--filter", "AWI_PISM1/exp05", "--filter",
                     "LSCE_GRISLI2/exp05")
     assert proc.returncode == 1
-    assert "MISSING LSCE_GRISLI2/exp05" in proc.stdout and "1 ok, 1 missing" in proc.stdout, proc.stdout
+    assert "MISSING LSCE_GRISLI2/exp05" in proc.stdout and "1 ok, 0 partial, 1 missing" in proc.stdout, proc.stdout
 
 
 def test_an_overwritten_source_fails_naming_the_group_and_the_chunk(built):
