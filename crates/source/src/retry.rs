@@ -1,5 +1,5 @@
 //! One retry policy for every remote call floe makes: source reads, fragments and
-//! failure records (object_store), the store (icechunk's S3 client) and the queues
+//! failure records and the store (object_store; icechunk's object_store S3 storage) and the queues
 //! (the AWS SDK). Each client has its own retry machinery; this module only gives
 //! them the same two knobs, so a user tunes one thing and every command's worst case
 //! is known.

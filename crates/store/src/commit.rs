@@ -150,8 +150,7 @@ impl Committer {
     /// (not a conflict) and it holds more than one group, it is committed in two
     /// halves instead, each its own commit, and so on down to one group: under a
     /// sustained error rate a commit of fewer objects is likelier to get every
-    /// request through (icechunk's S3 client retries under the AWS SDK's retry
-    /// quota, which thousands of failing requests drain). Exactly once still
+    /// request through (each request has its own retry budget). Exactly once still
     /// holds: a half that did land before its answer was lost is found committed.
     fn commit_in_parts<'a>(
         &'a self,

@@ -155,15 +155,19 @@ impl StoreLocation {
                     .await
                     .map_err(|e| StoreError::Location(format!("{}: {e}", path.display())))
             }
-            StoreLocation::S3 { bucket, prefix } => icechunk::storage::new_s3_storage(
+            // icechunk's object_store S3 storage, not its AWS SDK client: the SDK
+            // retries under a process-wide quota (a token bucket icechunk gives no
+            // setting for) that a sustained error rate drains for good, after which
+            // no request is retried; object_store retries each request on its own.
+            StoreLocation::S3 { bucket, prefix } => icechunk::storage::new_s3_object_store_storage(
                 cloud.options(),
                 bucket.clone(),
                 (!prefix.is_empty()).then(|| prefix.clone()),
                 Some(S3Credentials::FromEnv),
                 Vec::new(),
                 Vec::new(),
-                None,
             )
+            .await
             .map_err(|e| StoreError::Location(format!("s3://{bucket}/{prefix}: {e}"))),
         }
     }
