@@ -140,7 +140,7 @@ mod tests {
         };
         assert!(decode(&bad)
             .expect_err("bad")
-            .contains("fragment m1: not a floe manifest fragment"));
+            .contains("fragment m1: not a floe document of this kind"));
         let good = frag(&["s3://b/x/a.nc"]).encode().expect("encode");
         let wrong = FragmentInput {
             id: "m2".into(),

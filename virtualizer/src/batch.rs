@@ -133,7 +133,10 @@ pub async fn virtualize_batch_scanned(
 }
 
 /// The batch with each file's current identity, when any file changed.
-async fn refreshed(batch: &BatchDescriptor, options: &SourceOptions) -> Option<BatchDescriptor> {
+pub(crate) async fn refreshed(
+    batch: &BatchDescriptor,
+    options: &SourceOptions,
+) -> Option<BatchDescriptor> {
     let mut current = batch.clone();
     let mut changed = false;
     for file in &mut current.files {
@@ -169,9 +172,19 @@ async fn virtualize_as_described(
     batch: &BatchDescriptor,
     options: &SourceOptions,
 ) -> Result<(GroupBuild, ReadCost, Vec<FileScan>), BatchError> {
+    let (scans, cost) = scan_files(&batch.files, options).await?;
+    let build = build_from_scans(batch, &scans)?;
+    Ok((build, cost, scans))
+}
+
+/// Reads files concurrently, in order, with what each cost.
+pub(crate) async fn scan_files(
+    files: &[SourceFile],
+    options: &SourceOptions,
+) -> Result<(Vec<FileScan>, ReadCost), BatchError> {
     // Owned inputs: the future must be `Send` for every lifetime, which a
     // closure over borrowed files cannot promise.
-    let counted: Vec<(FileScan, u64, u64)> = futures::stream::iter(batch.files.clone())
+    let counted: Vec<(FileScan, u64, u64)> = futures::stream::iter(files.to_vec())
         .map(|f| {
             let options = options.clone();
             async move { scan_file_counted(&f, &options).await }
@@ -186,16 +199,64 @@ async fn virtualize_as_described(
         cost.bytes_read.push(bytes);
         scans.push(scan);
     }
-    let build = match &batch.concat {
-        None => build_group(batch, &scans).map_err(|e| e.to_string()),
+    Ok((scans, cost))
+}
+
+/// [`scan_files`] of a batch's files; when one cannot be read as described
+/// and a file changed since planning, the files as they are now.
+pub(crate) async fn scan_current_files(
+    batch: &BatchDescriptor,
+    options: &SourceOptions,
+) -> Result<(Vec<FileScan>, ReadCost), BatchError> {
+    match scan_files(&batch.files, options).await {
+        Err(e) if !e.retryable => match refreshed(batch, options).await {
+            Some(current) => scan_files(&current.files, options).await,
+            None => Err(e),
+        },
+        other => other,
+    }
+}
+
+/// The group of a batch's scans, by its profile's merge rules.
+pub(crate) fn build_from_scans(
+    batch: &BatchDescriptor,
+    scans: &[FileScan],
+) -> Result<GroupBuild, BatchError> {
+    match &batch.concat {
+        None => build_group(batch, scans).map_err(|e| e.to_string()),
         Some(spec) => {
-            floe_group::series::build_series_group(batch, &scans, spec).map_err(|e| e.to_string())
+            floe_group::series::build_series_group(batch, scans, spec).map_err(|e| e.to_string())
         }
     }
     .map_err(|reason| BatchError {
         file: None,
         reason,
         retryable: false,
-    })?;
-    Ok((build, cost, scans))
+    })
+}
+
+/// [`build_from_scans`]; when the merge refuses the inputs and a file changed
+/// since it was scanned (fixed, then redriven), the changed files are read
+/// again and the group is built from the files as they are now.
+pub(crate) async fn build_from_current_scans(
+    batch: BatchDescriptor,
+    mut scans: Vec<FileScan>,
+    options: &SourceOptions,
+) -> Result<GroupBuild, BatchError> {
+    let err = match build_from_scans(&batch, &scans) {
+        Ok(build) => return Ok(build),
+        Err(e) => e,
+    };
+    let Some(current) = refreshed(&batch, options).await else {
+        return Err(err);
+    };
+    let changed: Vec<usize> = (0..scans.len())
+        .filter(|&i| current.files[i] != batch.files[i])
+        .collect();
+    let files: Vec<SourceFile> = changed.iter().map(|&i| current.files[i].clone()).collect();
+    let (rescanned, _) = scan_files(&files, options).await?;
+    for (i, scan) in changed.into_iter().zip(rescanned) {
+        scans[i] = scan;
+    }
+    build_from_scans(&current, &scans)
 }

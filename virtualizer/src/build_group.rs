@@ -92,6 +92,7 @@ pub async fn batch_from_urls(
         group,
         files,
         concat: None,
+        shard: None,
     })
 }
 

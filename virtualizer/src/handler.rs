@@ -11,6 +11,7 @@ use floe_wire::{decode_message, BatchDescriptor, ResultMessage, SCHEMA_VERSION};
 use futures::StreamExt;
 
 use crate::batch::virtualize_batch_counted;
+use crate::shard::{virtualize_shard, ShardOutcome};
 
 /// Batches of one SQS batch virtualized at the same time.
 pub const BATCH_CONCURRENCY: usize = 4;
@@ -53,8 +54,9 @@ impl VirtualizerHandler {
         }
     }
 
-    /// One message to the body of its result message.
-    async fn virtualize(&self, message: &Message) -> Result<String, MessageFailure> {
+    /// One message to the body of its result message; `None` for a shard
+    /// stored while other shards of its group are not yet.
+    async fn virtualize(&self, message: &Message) -> Result<Option<String>, MessageFailure> {
         let batch: BatchDescriptor = match decode_message::<BatchDescriptor>(&message.body)
             .map_err(|e| e.to_string())
             .and_then(|b| b.validate().map(|()| b))
@@ -77,7 +79,26 @@ impl VirtualizerHandler {
         let group = batch.group.group_path();
         let span = tracing::info_span!("batch", batch = %batch.batch_id, group = %group);
         let _enter = span.enter();
-        let build = match virtualize_batch_counted(&batch, &self.options).await {
+        let read = match &batch.shard {
+            None => virtualize_batch_counted(&batch, &self.options).await,
+            Some(of) => match virtualize_shard(&batch, of, &self.options, &self.records).await {
+                Ok((ShardOutcome::Assembled(build), cost)) => Ok((*build, cost)),
+                Ok((ShardOutcome::Stored { stored }, cost)) => {
+                    tracing::info!(
+                        shard = of.index,
+                        shards = of.count,
+                        stored,
+                        files = cost.requests.len(),
+                        requests = cost.total_requests(),
+                        "stored the shard's scans; the group is assembled when every shard is"
+                    );
+                    self.clear_failures(&[&batch.batch_id]).await;
+                    return Ok(None);
+                }
+                Err(e) => Err(e),
+            },
+        };
+        let build = match read {
             Ok((build, cost)) => {
                 tracing::info!(
                     files = cost.requests.len(),
@@ -126,11 +147,7 @@ impl VirtualizerHandler {
                         .await);
                 }
             };
-        for id in [&batch.batch_id, &batch_id] {
-            if let Err(e) = self.records.clear_failure(Stage::Work, id).await {
-                tracing::warn!(error = %e, "could not clear an earlier failure record");
-            }
-        }
+        self.clear_failures(&[&batch.batch_id, &batch_id]).await;
         let result = ResultMessage {
             schema_version: SCHEMA_VERSION,
             batch_id,
@@ -138,30 +155,43 @@ impl VirtualizerHandler {
             fragment_url,
             fragment_sha256,
         };
-        serde_json::to_string(&result).map_err(|e| MessageFailure {
-            id: message.id.clone(),
-            reason: e.to_string(),
-            permanent: true,
-        })
+        serde_json::to_string(&result)
+            .map(Some)
+            .map_err(|e| MessageFailure {
+                id: message.id.clone(),
+                reason: e.to_string(),
+                permanent: true,
+            })
+    }
+
+    /// Forgets earlier failures of batches that have now succeeded.
+    async fn clear_failures(&self, batch_ids: &[&str]) {
+        for id in batch_ids {
+            if let Err(e) = self.records.clear_failure(Stage::Work, id).await {
+                tracing::warn!(error = %e, "could not clear an earlier failure record");
+            }
+        }
     }
 }
 
 impl BatchHandler for VirtualizerHandler {
     async fn handle(&self, messages: Vec<Message>) -> BatchOutcome {
-        let done: Vec<(String, Result<String, MessageFailure>)> = futures::stream::iter(messages)
-            .map(|m| async move { (m.id.clone(), self.virtualize(&m).await) })
-            .buffer_unordered(BATCH_CONCURRENCY)
-            .collect()
-            .await;
+        let done: Vec<(String, Result<Option<String>, MessageFailure>)> =
+            futures::stream::iter(messages)
+                .map(|m| async move { (m.id.clone(), self.virtualize(&m).await) })
+                .buffer_unordered(BATCH_CONCURRENCY)
+                .collect()
+                .await;
         let mut outcome = BatchOutcome::default();
         let mut ready_ids = Vec::new();
         let mut bodies = Vec::new();
         for (id, result) in done {
             match result {
-                Ok(body) => {
+                Ok(Some(body)) => {
                     ready_ids.push(id);
                     bodies.push(body);
                 }
+                Ok(None) => {}
                 Err(f) => outcome.failures.push(f),
             }
         }

@@ -2,6 +2,8 @@
 //!
 //! - [`inspect`]: one file's raw view (`virtualizer inspect`);
 //! - [`batch`]: one batch descriptor to one group fragment (the handler's core);
+//! - [`shard`]: one shard of a group too large for one message, and the
+//!   group's assembly from its shards;
 //! - [`build_group`]: the merged group of some files (`virtualizer build-group`);
 //! - [`handler`]: the queue handler (`virtualizer worker`, `virtualizer lambda`);
 //! - [`cmd`]: the subcommands' arguments and bodies (the binary's `main` only dispatches).
@@ -17,6 +19,7 @@ pub mod build_group;
 pub mod cmd;
 pub mod handler;
 pub mod inspect;
+pub mod shard;
 
 pub use batch::{
     virtualize_batch, virtualize_batch_counted, virtualize_batch_scanned, BatchError, ReadCost,

@@ -6,6 +6,10 @@
 //!   never make an earlier result message point at different bytes;
 //! - `failures/{stage}/{batch_id}.json`: why a batch failed ([`FailureRecord`]),
 //!   which `producer dlq list` shows; removed when the batch later succeeds;
+//! - `shards/{group_batch_id}/{count}/{index}.floeshard`: one shard's
+//!   per-file scans of a group too large for one message (`floe_group::shard`),
+//!   from which the group is assembled once every shard is stored. The count
+//!   is in the key: the same group split another way never mixes with this one;
 //! - `plan.json`: the groups the last `producer enqueue` planned, with their
 //!   batch ids, which `producer status` compares with the store.
 
@@ -104,6 +108,49 @@ impl Records {
         let object = self.object(&format!("fragments/{batch_id}/{sha}.floefrag"))?;
         object.put(bytes.into()).await?;
         Ok((object.url().to_string(), sha))
+    }
+
+    /// Stores one shard's scans under its group's planned batch id; returns
+    /// the URL. Deterministic: a redelivered shard overwrites its own scans.
+    pub async fn put_shard_scans(
+        &self,
+        group_batch_id: &str,
+        count: u32,
+        index: u32,
+        bytes: Vec<u8>,
+    ) -> Result<String, RecordError> {
+        let object = self.object(&format!(
+            "shards/{group_batch_id}/{count}/{index:05}.floeshard"
+        ))?;
+        object.put(bytes.into()).await?;
+        Ok(object.url().to_string())
+    }
+
+    /// The URLs of the scans stored for a group split into `count` shards, in
+    /// shard order.
+    pub async fn stored_shard_scans(
+        &self,
+        group_batch_id: &str,
+        count: u32,
+    ) -> Result<Vec<String>, RecordError> {
+        let listed = floe_source::list(
+            &format!("{}/shards/{group_batch_id}/{count}/", self.base),
+            &self.options,
+        )
+        .await?;
+        Ok(listed
+            .into_iter()
+            .map(|o| o.url)
+            .filter(|u| u.ends_with(".floeshard"))
+            .collect())
+    }
+
+    /// The bytes of a stored record.
+    pub async fn read(&self, url: &str) -> Result<Vec<u8>, RecordError> {
+        Ok(Source::resolve(url, &self.options)?
+            .read_all()
+            .await?
+            .to_vec())
     }
 
     fn failure_key(stage: Stage, batch_id: &str) -> String {

@@ -341,6 +341,7 @@ pub fn plan(
                 group,
                 files,
                 concat,
+                shard: None,
             }
         })
         .collect();

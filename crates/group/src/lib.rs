@@ -21,6 +21,7 @@ pub mod grid;
 pub mod merge;
 pub mod profile;
 pub mod series;
+pub mod shard;
 pub mod time;
 pub mod zarr;
 

@@ -33,14 +33,16 @@ use serde_json::{json, Map, Value};
 use crate::time::{days_since_2000, decode_time, CivilDate, OUTPUT_CALENDAR, OUTPUT_UNITS};
 use crate::{grid, zarr};
 
-/// One file of a batch, read by the virtualizer.
-#[derive(Debug, Clone)]
+/// One file of a batch, read by the virtualizer (stored as JSON in a large
+/// group's shard scans, [`crate::shard`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FileScan {
     /// The input as planned.
     pub source: SourceFile,
     /// Its raw manifest.
     pub manifest: FileManifest,
     /// Values of its coordinate variables (time, x, y, …).
+    #[serde(with = "crate::shard::exact_values")]
     pub coords: BTreeMap<String, Vec<f64>>,
 }
 

@@ -140,6 +140,7 @@ fn build(scans: &[FileScan], selection: VariableSelection) -> Result<GroupBuild,
         },
         files: scans.iter().map(|s| s.source.clone()).collect(),
         concat: None,
+        shard: None,
     };
     let spec = ConcatSpec {
         dimension: "time".into(),

@@ -99,6 +99,7 @@ fn batch(files: &[FileScan]) -> BatchDescriptor {
         },
         files: files.iter().map(|f| f.source.clone()).collect(),
         concat: None,
+        shard: None,
     }
 }
 

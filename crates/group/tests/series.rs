@@ -98,6 +98,7 @@ fn batch(scans: &[FileScan]) -> BatchDescriptor {
         },
         files: scans.iter().map(|s| s.source.clone()).collect(),
         concat: None,
+        shard: None,
     }
 }
 

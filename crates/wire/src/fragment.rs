@@ -81,45 +81,12 @@ impl ManifestFragment {
 
     /// Serializes, compresses and checksums the fragment.
     pub fn encode(&self) -> Result<Vec<u8>, WireError> {
-        let json = serde_json::to_vec(self).map_err(|e| WireError::Corrupt(e.to_string()))?;
-        let payload =
-            zstd::encode_all(json.as_slice(), 9).map_err(|e| WireError::Corrupt(e.to_string()))?;
-        let digest = sha2_digest(&payload);
-        let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&self.schema_version.to_le_bytes());
-        out.extend_from_slice(&digest);
-        out.extend_from_slice(&payload);
-        Ok(out)
+        seal(MAGIC, self.schema_version, self)
     }
 
     /// Checks the envelope and decodes the fragment.
     pub fn decode(bytes: &[u8]) -> Result<ManifestFragment, WireError> {
-        if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
-            return Err(WireError::BadMagic);
-        }
-        if bytes.len() < HEADER_LEN {
-            return Err(WireError::Truncated(bytes.len()));
-        }
-        let mut version = [0u8; 4];
-        version.copy_from_slice(&bytes[8..12]);
-        let version = u32::from_le_bytes(version);
-        crate::check_version(version)?;
-        let expected = &bytes[12..HEADER_LEN];
-        let payload = &bytes[HEADER_LEN..];
-        let actual = sha2_digest(payload);
-        if expected != actual.as_slice() {
-            return Err(WireError::ChecksumMismatch {
-                expected: hex::encode(expected),
-                actual: hex::encode(actual),
-            });
-        }
-        // Bounded: a fragment never legitimately inflates past 1 GiB.
-        let decoder = zstd::stream::read::Decoder::new(payload)
-            .map_err(|e| WireError::Corrupt(e.to_string()))?;
-        let mut json = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::Read::take(decoder, 1 << 30), &mut json)
-            .map_err(|e| WireError::Corrupt(format!("decompression failed: {e}")))?;
+        let json = open(MAGIC, bytes)?;
         let fragment: ManifestFragment =
             serde_json::from_slice(&json).map_err(|e| WireError::Corrupt(e.to_string()))?;
         crate::check_version(fragment.schema_version)?;
@@ -144,6 +111,51 @@ impl ManifestFragment {
     pub fn digest_of(encoded: &[u8]) -> String {
         sha256_hex(encoded)
     }
+}
+
+/// The envelope around a document: `magic | version | SHA-256 | zstd(JSON)`.
+/// Fragments and shard scans share it; the magic tells them apart.
+pub fn seal<T: Serialize>(magic: &[u8; 8], version: u32, value: &T) -> Result<Vec<u8>, WireError> {
+    let json = serde_json::to_vec(value).map_err(|e| WireError::Corrupt(e.to_string()))?;
+    let payload =
+        zstd::encode_all(json.as_slice(), 9).map_err(|e| WireError::Corrupt(e.to_string()))?;
+    let digest = sha2_digest(&payload);
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+    out.extend_from_slice(magic);
+    out.extend_from_slice(&version.to_le_bytes());
+    out.extend_from_slice(&digest);
+    out.extend_from_slice(&payload);
+    Ok(out)
+}
+
+/// Checks a [`seal`]ed envelope (magic, known version, checksum) and returns
+/// its JSON, decompressed.
+pub fn open(magic: &[u8; 8], bytes: &[u8]) -> Result<Vec<u8>, WireError> {
+    if bytes.len() < magic.len() || &bytes[..magic.len()] != magic {
+        return Err(WireError::BadMagic);
+    }
+    if bytes.len() < HEADER_LEN {
+        return Err(WireError::Truncated(bytes.len()));
+    }
+    let mut version = [0u8; 4];
+    version.copy_from_slice(&bytes[8..12]);
+    crate::check_version(u32::from_le_bytes(version))?;
+    let expected = &bytes[12..HEADER_LEN];
+    let payload = &bytes[HEADER_LEN..];
+    let actual = sha2_digest(payload);
+    if expected != actual.as_slice() {
+        return Err(WireError::ChecksumMismatch {
+            expected: hex::encode(expected),
+            actual: hex::encode(actual),
+        });
+    }
+    // Bounded: a document never legitimately inflates past 1 GiB.
+    let decoder =
+        zstd::stream::read::Decoder::new(payload).map_err(|e| WireError::Corrupt(e.to_string()))?;
+    let mut json = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(decoder, 1 << 30), &mut json)
+        .map_err(|e| WireError::Corrupt(format!("decompression failed: {e}")))?;
+    Ok(json)
 }
 
 fn sha2_digest(bytes: &[u8]) -> [u8; 32] {
@@ -253,10 +265,10 @@ mod tests {
 
     #[test]
     fn messages_check_their_version_first() {
-        let body = r#"{"schema_version": 3, "batch_id": "x"}"#;
+        let body = r#"{"schema_version": 99, "batch_id": "x"}"#;
         let err = crate::decode_message::<crate::ResultMessage>(body).expect_err("must fail");
         assert!(
-            err.to_string().contains("unknown schema version 3"),
+            err.to_string().contains("unknown schema version 99"),
             "{err}"
         );
         // A version 1 descriptor (before profiles) is read with the ISMIP6 defaults.

@@ -17,18 +17,20 @@ mod messages;
 
 pub use fragment::{ArrayFragment, InlineChunk, ManifestFragment, VirtualRef};
 pub use messages::{
-    default_profile, BatchDescriptor, ConcatSpec, FailureRecord, GroupKey, ResultMessage,
+    default_profile, BatchDescriptor, ConcatSpec, FailureRecord, GroupKey, ResultMessage, ShardOf,
     SourceFile, VariableSelection, VariableWarning, DEFAULT_PROFILE_TAG, EVERY_VARIABLE,
 };
 
 /// Version of every wire document this build writes. Version 2 added the batch
 /// descriptor's `profile` and `concat` and the group key's `path`: a build that
 /// reads only version 1 refuses such messages by name instead of building a
-/// concatenated group by ISMIP6's rules.
-pub const SCHEMA_VERSION: u32 = 2;
+/// concatenated group by ISMIP6's rules. Version 3 added the descriptor's
+/// `shard`: a version 2 build would build a group from one shard's files, so
+/// it must refuse every version 3 message by name.
+pub const SCHEMA_VERSION: u32 = 3;
 
-/// The oldest version this build still reads (version 1 documents are read with
-/// the defaults of the fields version 2 added).
+/// The oldest version this build still reads (older documents are read with
+/// the defaults of the fields later versions added).
 pub const OLDEST_READABLE_SCHEMA: u32 = 1;
 
 /// Whether this build reads documents of `version`.
@@ -54,8 +56,8 @@ pub enum WireError {
         /// Version this build reads.
         expected: u32,
     },
-    /// Not a fragment at all.
-    #[error("not a floe manifest fragment (bad magic bytes)")]
+    /// Not a document of the expected kind (a fragment, shard scans) at all.
+    #[error("not a floe document of this kind (bad magic bytes)")]
     BadMagic,
     /// Shorter than its header says.
     #[error("fragment is truncated ({0} bytes)")]

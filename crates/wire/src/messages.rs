@@ -132,6 +132,25 @@ pub struct BatchDescriptor {
     /// (ISMIP6), with year binning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concat: Option<ConcatSpec>,
+    /// This message carries one shard of a larger group: `files` are the
+    /// shard's, and the group is assembled once every shard's scans are stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardOf>,
+}
+
+/// Which part of a group a sharded batch descriptor is. A group whose files
+/// would not fit in one queue message, or would keep one worker busy for long,
+/// travels as several descriptors of consecutive files (in URL order); each
+/// virtualizer stores its shard's per-file scans, and the one that finds every
+/// shard stored assembles the group (DESIGN.md, "Large groups").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardOf {
+    /// Batch id of the whole group, as planned: where the shards' scans meet.
+    pub group_batch_id: String,
+    /// This shard's position, from 0.
+    pub index: u32,
+    /// How many shards the group has.
+    pub count: u32,
 }
 
 /// The profile of a descriptor that names none.
@@ -167,19 +186,36 @@ impl BatchDescriptor {
                 ));
             }
         }
-        if self.batch_id.is_empty()
-            || !self
-                .batch_id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
+        if !is_plain_id(&self.batch_id) {
             return Err(format!("batch id {:?} is not a plain name", self.batch_id));
         }
         if self.files.is_empty() {
             return Err(format!("batch {}: no files", self.batch_id));
         }
+        if let Some(shard) = &self.shard {
+            if shard.index >= shard.count {
+                return Err(format!(
+                    "batch {}: shard {} of {} does not exist",
+                    self.batch_id, shard.index, shard.count
+                ));
+            }
+            if !is_plain_id(&shard.group_batch_id) {
+                return Err(format!(
+                    "batch {}: group batch id {:?} is not a plain name",
+                    self.batch_id, shard.group_batch_id
+                ));
+            }
+        }
         Ok(())
     }
+}
+
+/// A batch id that is safe as an object key component.
+fn is_plain_id(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// Virtualizer → committer: the fragment for a batch is ready.

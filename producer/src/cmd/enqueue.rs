@@ -49,6 +49,12 @@ pub struct EnqueueArgs {
     /// cover the source.
     #[arg(long)]
     pub skip_checks: bool,
+    /// Files per message. A group with more files (or whose descriptor would pass 200 KiB) is
+    /// sent as shards of consecutive files, read by as many virtualizers at once; the one that
+    /// stores the last shard's scans assembles the group, so it is committed once, as if sent
+    /// whole.
+    #[arg(long, default_value_t = floe_group::shard::DEFAULT_SHARD_FILES, value_parser = clap::value_parser!(usize))]
+    pub shard_files: usize,
 }
 
 /// What `enqueue` did.
@@ -64,6 +70,10 @@ pub struct EnqueueSummary {
     pub skipped_files: Vec<(String, String)>,
     /// Nothing was sent.
     pub dry_run: bool,
+    /// Messages sent (or that would be): one per group, or one per shard of a large group.
+    pub messages: usize,
+    /// Groups sent as shards: group path and shard count.
+    pub sharded: Vec<(String, usize)>,
 }
 
 /// Runs `enqueue`.
@@ -109,16 +119,27 @@ pub async fn run(args: &EnqueueArgs) -> Result<EnqueueSummary> {
         dry_run: args.dry_run,
         ..Default::default()
     };
+    let limits = floe_group::shard::ShardLimits {
+        max_files: args.shard_files.max(1),
+        ..Default::default()
+    };
     let mut bodies = Vec::new();
     for b in &plan.batches {
         let group = b.group.group_path();
         if !args.force && committed.get(&group) == Some(&b.batch_id) {
             summary.unchanged.push(group);
         } else {
-            bodies.push(serde_json::to_string(b)?);
+            let messages = floe_group::shard::split(b, &limits);
+            if messages.len() > 1 {
+                summary.sharded.push((group.clone(), messages.len()));
+            }
+            for m in &messages {
+                bodies.push(serde_json::to_string(m)?);
+            }
             summary.enqueued.push(group);
         }
     }
+    summary.messages = bodies.len();
     let Some(repo) = repo.filter(|_| !args.dry_run) else {
         return Ok(summary);
     };
@@ -176,6 +197,17 @@ pub fn render(s: &EnqueueSummary) -> String {
     if s.dry_run {
         for g in &s.enqueued {
             let _ = writeln!(out, "  {g}");
+        }
+    }
+    if !s.sharded.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} messages: {} large group(s) in shards, each read by several virtualizers and assembled once:",
+            s.messages,
+            s.sharded.len()
+        );
+        for (g, n) in s.sharded.iter().take(20) {
+            let _ = writeln!(out, "  {g}: {n} shards");
         }
     }
     if !s.skipped_files.is_empty() {

@@ -1,0 +1,101 @@
+"""Large groups on the fleet (LocalStack): `producer enqueue --shard-files N` sends a group of more
+than N files as shards of consecutive files; each virtualizer stores its shard's per-file scans
+under the fragments prefix, and the one that finds every shard stored assembles the group. Read
+back through Python icechunk + xarray, the group equals `xr.open_mfdataset` of its files, and it is
+written once although every message is delivered twice and a virtualizer is killed mid-shard. A bad
+file fails its shard only, named in the DLQ; the group beside it is written; fixing the file and
+redriving the shard completes the group."""
+import shutil
+import signal
+import sys
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from fleet import Fleet
+from localstack import client
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
+import make_mur  # noqa: E402
+
+PROFILE = ROOT / "profiles" / "mur-sst.toml"
+
+
+def assert_equals_open_mfdataset(ds, files):
+    ref = xr.open_mfdataset([str(f) for f in files], combine="by_coords", mask_and_scale=False)
+    assert sorted(ds.data_vars) == sorted(make_mur.VARIABLES)
+    assert len(ds["time"]) == len(files)
+    for name in [*make_mur.VARIABLES, "time", "lat", "lon"]:
+        assert ds[name].dtype == ref[name].dtype, name
+        np.testing.assert_array_equal(ds[name].values, ref[name].values, err_msg=name)
+
+
+def shard_objects(fleet):
+    listed = client("s3").list_objects_v2(Bucket=fleet.name, Prefix="fragments/shards/")
+    return sorted(o["Key"] for o in listed.get("Contents", []))
+
+
+def test_a_sharded_group_is_assembled_once_through_duplicates_and_a_killed_worker(tmp_path):
+    files = make_mur.make(tmp_path / "archive", 23)
+    fleet = Fleet(tmp_path, tmp_path / "archive")
+    for _ in range(2):  # every shard sent twice
+        sent = fleet.json("producer", "enqueue", "--all", "--profile", PROFILE, "--shard-files", 5, "--json")
+        assert sent["enqueued"] == ["MUR"] and sent["messages"] == 5 and sent["sharded"] == [["MUR", 5]], sent
+    # A virtualizer killed right after receiving shards: nothing was acknowledged.
+    victim, log = fleet.start("virtualizer", "--batch-size", "2", "--visibility-timeout", "5")
+    assert fleet.wait_for_log(log, "received a batch"), log.read_text()
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    fleet.drain(virtualizers=2, committers=1)
+    status = fleet.status()
+    assert status["planned"] == 1 and status["committed"] == 1, status
+    for q in ("work", "results", "work-dlq", "results-dlq"):
+        assert fleet.depth(status, q) == 0, q
+    writes = [g for c in fleet.commits() for g in c["groups"]]
+    assert writes == ["MUR"], writes  # assembled more than once maybe, written once
+    logs = "".join(p.read_text() for p in fleet.logs)
+    assert "stored the shard's scans" in logs and "every shard stored; assembling the group" in logs
+    keys = shard_objects(fleet)
+    assert len(keys) == 5 and all("/5/" in k for k in keys), keys
+    assert_equals_open_mfdataset(fleet.open_group("MUR"), files)
+    again = fleet.json("producer", "enqueue", "--all", "--profile", PROFILE, "--shard-files", 5, "--json")
+    assert again["enqueued"] == [] and again["unchanged"] == ["MUR"], again
+
+
+def test_a_bad_file_fails_its_shard_by_name_blocks_nothing_else_and_a_fix_completes_the_group(tmp_path):
+    archive = tmp_path / "archive"
+    files = make_mur.make(archive, 12)
+    # A second product, small enough for one message.
+    (archive / "OSTIA").mkdir()
+    others = []
+    for f in files[:3]:
+        other = archive / "OSTIA" / f.name.replace("-MUR-", "-OSTIA-")
+        shutil.copy(f, other)
+        others.append(other)
+    fleet = Fleet(tmp_path, archive)
+    bad = files[5]  # in shard 1 of 3
+    bad_key = f"archive/MUR/{bad.name}"
+    client("s3").put_object(Bucket=fleet.name, Key=bad_key, Body=b"\x89HDF\r\n\x1a\n" + b"\0" * 200)
+    sent = fleet.json("producer", "enqueue", "--all", "--profile", PROFILE, "--shard-files", 4, "--json")
+    assert sorted(sent["enqueued"]) == ["MUR", "OSTIA"] and sent["sharded"] == [["MUR", 3]], sent
+    fleet.drain(virtualizers=2, committers=1)
+    status = fleet.status()
+    assert status["committed"] == 1, status
+    assert_equals_open_mfdataset(fleet.open_group("OSTIA"), others)
+    [dead] = fleet.dead_letters()
+    assert dead["group"] == "MUR" and dead["batch_id"].endswith("-s00001"), dead
+    assert bad.name in (dead.get("file") or "") and dead.get("reason"), dead
+    assert len(shard_objects(fleet)) == 2  # shards 0 and 2 stored, waiting for 1
+
+    client("s3").upload_file(str(bad), fleet.name, bad_key)
+    proc = fleet.run("producer", "dlq", "redrive", "--queue", "work")
+    assert proc.returncode == 0 and "moved 1 message(s)" in proc.stdout, proc.stdout + proc.stderr
+    fleet.drain(virtualizers=1, committers=1)
+    assert fleet.dead_letters() == []
+    writes = sorted(g for c in fleet.commits() for g in c["groups"])
+    assert writes == ["MUR", "OSTIA"], writes
+    assert_equals_open_mfdataset(fleet.open_group("MUR"), files)
+    proc = fleet.run("producer", "verify", "--profile", PROFILE, "--json")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
