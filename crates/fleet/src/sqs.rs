@@ -236,7 +236,7 @@ impl Queue {
         bodies: &[String],
         mut sent: impl FnMut(usize),
     ) -> Result<(), QueueError> {
-        for chunk in bodies.chunks(MAX_BATCH_ENTRIES) {
+        for chunk in batches(bodies, MAX_BATCH_ENTRIES, MAX_BATCH_BYTES) {
             let mut pending: Vec<usize> = (0..chunk.len()).collect();
             let mut last_reason = String::new();
             let backoff = ExponentialBuilder::default()
@@ -366,4 +366,52 @@ where
     )
     .notify(|e, delay| tracing::warn!(error = %e, ?delay, "queue call failed, retrying"))
     .await
+}
+
+/// The bytes one `SendMessageBatch` may carry in all: 256 KiB, the limit of
+/// SQS before it took 1 MiB (and of some emulators still). Shard descriptors stay
+/// under 200 KiB each, so a batch of them holds one.
+pub const MAX_BATCH_BYTES: usize = 256 * 1024;
+
+/// Consecutive runs of `bodies`, each at most `entries` long and `bytes` in
+/// total (a body larger than `bytes` alone goes in a run of its own, for the
+/// service to refuse by name).
+pub fn batches(bodies: &[String], entries: usize, bytes: usize) -> Vec<&[String]> {
+    let mut runs = Vec::new();
+    let (mut start, mut size) = (0, 0);
+    for (i, body) in bodies.iter().enumerate() {
+        if i > start && (i - start == entries || size + body.len() > bytes) {
+            runs.push(&bodies[start..i]);
+            (start, size) = (i, 0);
+        }
+        size += body.len();
+    }
+    if start < bodies.len() {
+        runs.push(&bodies[start..]);
+    }
+    runs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_hold_ten_entries_and_stay_under_the_byte_limit() {
+        let small: Vec<String> = (0..25).map(|i| i.to_string()).collect();
+        let runs = batches(&small, MAX_BATCH_ENTRIES, MAX_BATCH_BYTES);
+        assert_eq!(
+            runs.iter().map(|r| r.len()).collect::<Vec<_>>(),
+            [10, 10, 5]
+        );
+        let shard = "x".repeat(200 * 1024);
+        let large = vec![shard.clone(), shard.clone(), "y".into(), shard];
+        let runs = batches(&large, MAX_BATCH_ENTRIES, MAX_BATCH_BYTES);
+        assert_eq!(runs.iter().map(|r| r.len()).collect::<Vec<_>>(), [1, 2, 1]);
+        assert!(runs
+            .iter()
+            .all(|r| r.iter().map(String::len).sum::<usize>() <= MAX_BATCH_BYTES));
+        assert_eq!(runs.concat(), large);
+        assert!(batches(&[], 10, 10).is_empty());
+    }
 }

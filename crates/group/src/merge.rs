@@ -380,7 +380,8 @@ pub fn build_group(batch: &BatchDescriptor, scans: &[FileScan]) -> Result<GroupB
 }
 
 /// The built group: arrays in name order, the provenance attributes every group
-/// carries (batch id, source files, normalizations, warnings) and one more
+/// carries (batch id, normalizations, warnings; the input files travel as the
+/// fragment's sources, and the committer records them beside the group) and one more
 /// attribute that names what built it.
 pub(crate) fn finish(
     batch: &BatchDescriptor,
@@ -395,15 +396,6 @@ pub(crate) fn finish(
     let mut attrs = Map::new();
     attrs.insert("floe_batch_id".into(), Value::from(batch.batch_id.clone()));
     attrs.insert(key.into(), value);
-    attrs.insert(
-        "floe_source_files".into(),
-        Value::from(
-            scans
-                .iter()
-                .map(|s| s.source.url.clone())
-                .collect::<Vec<_>>(),
-        ),
-    );
     attrs.insert("floe_normalizations".into(), Value::from(notes.clone()));
     attrs.insert(
         "floe_warnings".into(),

@@ -25,7 +25,7 @@ const SCANS_MAGIC: &[u8; 8] = b"FLOESHRD";
 /// How large one message of a group may be before the group is sharded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShardLimits {
-    /// Files per shard.
+    /// Files per shard; 0: never shard (one message per group, whatever its size).
     pub max_files: usize,
     /// Bytes of one descriptor's JSON. SQS takes 1 MiB now but 256 KiB in
     /// older accounts and emulators; the default stays well under both.
@@ -52,7 +52,10 @@ impl Default for ShardLimits {
 /// limits, else its shards, each of consecutive files and about the same size.
 /// Each shard's batch id is the group's with its position (`…-s00003`).
 pub fn split(batch: &BatchDescriptor, limits: &ShardLimits) -> Vec<BatchDescriptor> {
-    let max_files = limits.max_files.max(1);
+    if limits.max_files == 0 {
+        return vec![batch.clone()];
+    }
+    let max_files = limits.max_files;
     let file_bytes: Vec<usize> = batch
         .files
         .iter()

@@ -141,7 +141,7 @@ fn chunk_key(array_path: &str, index: &[u32]) -> String {
 }
 
 /// What the store records of a group's inputs: every file it was built from (the
-/// group's `floe_source_files`) and, for each file a chunk points into, the
+/// group's `_floe/inputs` array) and, for each file a chunk points into, the
 /// identity (ETag or modification time) its references carry, which icechunk checks
 /// on every read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -158,7 +158,10 @@ impl StoreReader {
     /// sample would hit.
     pub async fn recorded_inputs(&self, group_path: &str) -> Result<RecordedInputs> {
         let mut recorded = RecordedInputs::default();
-        if let Some(attrs) = crate::write::group_attributes(&self.store, group_path).await? {
+        if let Some(urls) = crate::write::recorded_input_urls(&self.store, group_path).await? {
+            recorded.files = urls;
+        } else if let Some(attrs) = crate::write::group_attributes(&self.store, group_path).await? {
+            // Stores written before the list moved to its own array.
             recorded.files = attrs
                 .get("floe_source_files")
                 .and_then(serde_json::Value::as_array)

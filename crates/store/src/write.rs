@@ -270,5 +270,78 @@ pub async fn apply_fragment(
                 .map_err(from_store)?;
         }
     }
+    write_inputs(store, group, fragment).await?;
     Ok(ApplyOutcome::Written { refs: written })
+}
+
+/// The child group, beside a group's arrays, that holds what floe needs about
+/// the group and readers do not (`xr.open_zarr(group=…)` shows arrays only).
+pub const PROVENANCE_GROUP: &str = "_floe";
+
+/// The array of [`PROVENANCE_GROUP`] that lists the group's input files: a
+/// JSON array of URLs, zstd-compressed, as one uint8 chunk. A chunk, not an
+/// attribute: attributes live in the repository's snapshot, which every commit
+/// rewrites, while a chunk is an object of its own, written once per build of
+/// the group. So the group's `zarr.json` stays small whatever its size.
+pub const INPUTS_ARRAY: &str = "inputs";
+
+/// Writes the inputs of a group ([`INPUTS_ARRAY`]).
+async fn write_inputs(store: &Store, group: &str, fragment: &ManifestFragment) -> Result<()> {
+    let urls: Vec<&str> = fragment.sources.iter().map(|s| s.url.as_str()).collect();
+    let json = serde_json::to_vec(&urls).map_err(|e| StoreError::Icechunk(e.to_string()))?;
+    let chunk =
+        zstd::encode_all(json.as_slice(), 3).map_err(|e| StoreError::Icechunk(e.to_string()))?;
+    let provenance = format!("{group}/{PROVENANCE_GROUP}");
+    let mut attributes = Map::new();
+    attributes.insert(
+        "description".into(),
+        Value::from("floe's record of how the parent group was built (not data)"),
+    );
+    store
+        .set(
+            &format!("{provenance}/zarr.json"),
+            group_document(attributes),
+        )
+        .await
+        .map_err(from_store)?;
+    let array = json!({
+        "zarr_format": 3,
+        "node_type": "array",
+        "shape": [json.len()],
+        "data_type": "uint8",
+        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [json.len()]}},
+        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+        "fill_value": 0,
+        "codecs": [{"name": "bytes"}, {"name": "zstd", "configuration": {"level": 3, "checksum": false}}],
+        "dimension_names": ["json_byte"],
+        "attributes": {"description": "the group's input files: a JSON array of URLs, as UTF-8 bytes"},
+    });
+    let key = format!("{provenance}/{INPUTS_ARRAY}");
+    store
+        .set(&format!("{key}/zarr.json"), Bytes::from(array.to_string()))
+        .await
+        .map_err(from_store)?;
+    store
+        .set(&format!("{key}/c/0"), Bytes::from(chunk))
+        .await
+        .map_err(from_store)
+}
+
+/// The input files a group records ([`INPUTS_ARRAY`]), or `None` when it
+/// records none (a group floe did not write, or written before the list moved
+/// out of the group's attributes: see `floe_source_files` there).
+pub async fn recorded_input_urls(store: &Store, group: &str) -> Result<Option<Vec<String>>> {
+    let key = format!("{group}/{PROVENANCE_GROUP}/{INPUTS_ARRAY}/c/0");
+    if !store.exists(&key).await.map_err(from_store)? {
+        return Ok(None);
+    }
+    let chunk = store
+        .get(&key, &ByteRange::From(0))
+        .await
+        .map_err(from_store)?;
+    let json = zstd::decode_all(chunk.as_ref())
+        .map_err(|e| StoreError::Icechunk(format!("{key}: {e}")))?;
+    serde_json::from_slice(&json)
+        .map(Some)
+        .map_err(|e| StoreError::Icechunk(format!("{key}: {e}")))
 }

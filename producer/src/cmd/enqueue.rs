@@ -52,7 +52,8 @@ pub struct EnqueueArgs {
     /// Files per message. A group with more files (or whose descriptor would pass 200 KiB) is
     /// sent as shards of consecutive files, read by as many virtualizers at once; the one that
     /// stores the last shard's scans assembles the group, so it is committed once, as if sent
-    /// whole.
+    /// whole. 0 never shards: one message per group, which SQS refuses past 1 MiB (about
+    /// 6,000 files).
     #[arg(long, default_value_t = floe_group::shard::DEFAULT_SHARD_FILES, value_parser = clap::value_parser!(usize))]
     pub shard_files: usize,
 }
@@ -120,7 +121,7 @@ pub async fn run(args: &EnqueueArgs) -> Result<EnqueueSummary> {
         ..Default::default()
     };
     let limits = floe_group::shard::ShardLimits {
-        max_files: args.shard_files.max(1),
+        max_files: args.shard_files,
         ..Default::default()
     };
     let mut bodies = Vec::new();
