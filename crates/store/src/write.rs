@@ -58,13 +58,9 @@ pub async fn group_attributes(
     } else {
         format!("{group_path}/zarr.json")
     };
-    if !store.exists(&key).await.map_err(from_store)? {
+    let Some(bytes) = read_key(store, &key).await? else {
         return Ok(None);
-    }
-    let bytes = store
-        .get(&key, &ByteRange::From(0))
-        .await
-        .map_err(from_store)?;
+    };
     let doc: Value =
         serde_json::from_slice(&bytes).map_err(|e| StoreError::Icechunk(format!("{key}: {e}")))?;
     Ok(Some(
@@ -73,6 +69,18 @@ pub async fn group_attributes(
             .cloned()
             .unwrap_or_default(),
     ))
+}
+
+/// The whole value of a key, or `None` when the store has none.
+async fn read_key(store: &Store, key: &str) -> Result<Option<Bytes>> {
+    if !store.exists(key).await.map_err(from_store)? {
+        return Ok(None);
+    }
+    store
+        .get(key, &ByteRange::From(0))
+        .await
+        .map(Some)
+        .map_err(from_store)
 }
 
 fn group_document(attributes: Map<String, Value>) -> Bytes {
@@ -332,13 +340,9 @@ async fn write_inputs(store: &Store, group: &str, fragment: &ManifestFragment) -
 /// out of the group's attributes: see `floe_source_files` there).
 pub async fn recorded_input_urls(store: &Store, group: &str) -> Result<Option<Vec<String>>> {
     let key = format!("{group}/{PROVENANCE_GROUP}/{INPUTS_ARRAY}/c/0");
-    if !store.exists(&key).await.map_err(from_store)? {
+    let Some(chunk) = read_key(store, &key).await? else {
         return Ok(None);
-    }
-    let chunk = store
-        .get(&key, &ByteRange::From(0))
-        .await
-        .map_err(from_store)?;
+    };
     let json = zstd::decode_all(chunk.as_ref())
         .map_err(|e| StoreError::Icechunk(format!("{key}: {e}")))?;
     serde_json::from_slice(&json)
