@@ -180,8 +180,15 @@ def kill_and_restart(fleet, proc, log, role, args, rng, wait_text, within=1.5):
     return fleet.start(role, *args)
 
 
-def crash_drill(tmp, groups, binary, fraction=0.05, seed_=7):
-    """The crash, duplicate and corruption drill; returns what it measured. Asserts every check."""
+def shard_args(shard_files):
+    """`enqueue`'s arguments for groups in shards of SHARD_FILES files (None: the default, one
+    message per ISMIP6 group)."""
+    return [] if shard_files is None else ["--shard-files", shard_files]
+
+
+def crash_drill(tmp, groups, binary, fraction=0.05, seed_=7, shard_files=None):
+    """The crash, duplicate and corruption drill; returns what it measured. Asserts every check.
+    With SHARD_FILES, every group travels in shards, each its own message and dead letter."""
     rng = random.Random(seed_)
     tmp = Path(tmp)
     bad = max(1, round(groups * fraction))
@@ -190,7 +197,7 @@ def crash_drill(tmp, groups, binary, fraction=0.05, seed_=7):
     fleet = DrillFleet(tmp, root, binary)
     all_groups = sorted(f"{d.parts[-3]}_{d.parts[-2]}/{d.parts[-1]}" for d in Path(root).glob("*/*/*"))
     for _ in range(2):  # every message delivered twice
-        sent = fleet.json("producer", "enqueue", "--all", "--json")
+        sent = fleet.json("producer", "enqueue", "--all", *shard_args(shard_files), "--json")
         assert len(sent["enqueued"]) == groups, sent.get("failed")
     v_args = ["--exit-when-idle", 8]
     c_args = ["--exit-when-idle", 12, "--batch-size", 100, "--batching-window", 2]
@@ -221,7 +228,7 @@ def crash_drill(tmp, groups, binary, fraction=0.05, seed_=7):
     again = check_verify(fleet)
     check_exactly_once(fleet, all_groups)
     return {"groups": groups, "files": files, "corrupted": len(broken), "dead_letters": len(dead),
-            "kills": 2, "seconds": elapsed, "orphans": orphans, "orphan_manifests": dry["manifests"],
+            "messages": sent["messages"], "kills": 2, "seconds": elapsed, "orphans": orphans, "orphan_manifests": dry["manifests"],
             "verified_chunks": read, "decoded_chunks": decoded, "verified_after_gc": again[0]}
 
 
@@ -247,8 +254,9 @@ def parallel_committers_drill(tmp, groups, binary, committers=16):
             **fleet.heartbeat_stats()}
 
 
-def fault_drill(tmp, groups, binary, rate=0.2, fraction=0.05, seed_=11):
-    """The fleet through a proxy that fails RATE of S3 and SQS requests; returns what it measured."""
+def fault_drill(tmp, groups, binary, rate=0.2, fraction=0.05, seed_=11, shard_files=None):
+    """The fleet through a proxy that fails RATE of S3 and SQS requests; returns what it measured.
+    With SHARD_FILES, every group travels in shards."""
     tmp = Path(tmp)
     bad = max(1, round(groups * fraction))
     root, files, broken = gen.scale_archive(str(tmp / "archive"), groups, bad)
@@ -257,7 +265,7 @@ def fault_drill(tmp, groups, binary, rate=0.2, fraction=0.05, seed_=11):
         started = time.perf_counter()
         fleet = DrillFleet(tmp, root, binary, endpoint=proxy.url)
         all_groups = sorted(f"{d.parts[-3]}_{d.parts[-2]}/{d.parts[-1]}" for d in Path(root).glob("*/*/*"))
-        sent = fleet.json("producer", "enqueue", "--all", "--json")  # pre-flight on
+        sent = fleet.json("producer", "enqueue", "--all", *shard_args(shard_files), "--json")  # pre-flight on
         assert len(sent["enqueued"]) == groups, sent.get("failed")
         fleet.drain(virtualizers=2, committers=1)
         elapsed = time.perf_counter() - started
@@ -275,6 +283,7 @@ def fault_drill(tmp, groups, binary, rate=0.2, fraction=0.05, seed_=11):
     finally:
         proxy.stop()
     return {"groups": groups, "files": files, "corrupted": len(broken), "dead_letters": len(dead), "rate": rate,
+            "messages": sent["messages"],
             "requests": requests, "faults": len(injected), **kinds, "seconds": elapsed, "verified_chunks": read,
             "decoded_chunks": decoded, **fleet.heartbeat_stats()}
 

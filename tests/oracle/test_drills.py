@@ -12,6 +12,15 @@ def test_crash_duplicate_and_corruption_drill_converges(tmp_path):
     assert report["verified_chunks"] > 0 and report["decoded_chunks"] > 0, report
 
 
+def test_the_crash_drill_converges_with_every_group_in_shards(tmp_path):
+    """The same drill with each 23-file group in 3 shards: a killed virtualizer, every shard twice, a
+    corrupted file failing its shard only, then fixed and redriven; each group assembled and written
+    once."""
+    report = crash_drill(tmp_path, groups=12, binary=binary, fraction=0.1, shard_files=8)
+    assert report["messages"] == 36 and report["corrupted"] == 1 and report["dead_letters"] >= 1, report
+    assert report["verified_chunks"] > 0 and report["decoded_chunks"] > 0, report
+
+
 def test_sixteen_committers_on_one_store_write_every_group_once(tmp_path):
     report = parallel_committers_drill(tmp_path, groups=16, binary=binary, committers=16)
     assert report["commits"] >= 2, report  # 16 groups in batches of 10 cannot fit one commit

@@ -13,6 +13,12 @@ def test_fleet_at_twenty_percent_faults_writes_every_good_group_once(tmp_path):
     assert report["dead_letters"] >= report["corrupted"] == 1, report
 
 
+def test_fleet_at_twenty_percent_faults_with_every_group_in_shards(tmp_path):
+    report = fault_drill(tmp_path, groups=8, binary=binary, rate=0.2, shard_files=8)
+    assert report["messages"] == 24 and report["faults"] > 50, report
+    assert report["dead_letters"] >= report["corrupted"] == 1, report
+
+
 def test_an_outage_fails_every_command_by_name_and_the_next_run_completes(tmp_path):
     report = outage_drill(tmp_path, groups=4, binary=binary)
     assert all(s < 120 for s in report["seconds"].values()), report
