@@ -100,8 +100,8 @@ pub async fn virtualize_batch(
     Ok(virtualize_batch_counted(batch, options).await?.0)
 }
 
-/// [`virtualize_batch`], with what reading the files cost (the successful
-/// attempt's reads).
+/// [`virtualize_batch`], with what reading the files cost (the scan that
+/// succeeded; files read again after the merge refused them are not counted).
 pub async fn virtualize_batch_counted(
     batch: &BatchDescriptor,
     options: &SourceOptions,
@@ -116,20 +116,9 @@ pub async fn virtualize_batch_scanned(
     batch: &BatchDescriptor,
     options: &SourceOptions,
 ) -> Result<(GroupBuild, ReadCost, Vec<FileScan>), BatchError> {
-    match virtualize_as_described(batch, options).await {
-        Err(e) if !e.retryable => match refreshed(batch, options).await {
-            Some(current) => {
-                tracing::info!(
-                    planned = %batch.batch_id,
-                    current = %current.batch_id,
-                    "inputs changed since planning; building from the current files"
-                );
-                virtualize_as_described(&current, options).await
-            }
-            None => Err(e),
-        },
-        other => other,
-    }
+    let (current, mut scans, cost) = scan_current_files(batch, options).await?;
+    let build = build_from_current_scans(current, &mut scans, options).await?;
+    Ok((build, cost, scans))
 }
 
 /// The batch with each file's current identity, when any file changed.
@@ -165,16 +154,12 @@ pub(crate) async fn refreshed(
             .and_then(|c| c.file_variables.as_ref()),
         &current.files,
     );
+    tracing::info!(
+        planned = %batch.batch_id,
+        current = %current.batch_id,
+        "inputs changed since planning; building from the current files"
+    );
     Some(current)
-}
-
-async fn virtualize_as_described(
-    batch: &BatchDescriptor,
-    options: &SourceOptions,
-) -> Result<(GroupBuild, ReadCost, Vec<FileScan>), BatchError> {
-    let (scans, cost) = scan_files(&batch.files, options).await?;
-    let build = build_from_scans(batch, &scans)?;
-    Ok((build, cost, scans))
 }
 
 /// Reads files concurrently, in order, with what each cost.
@@ -203,17 +188,23 @@ pub(crate) async fn scan_files(
 }
 
 /// [`scan_files`] of a batch's files; when one cannot be read as described
-/// and a file changed since planning, the files as they are now.
+/// and a file changed since planning (the operator fixed it, then redrove the
+/// message), the files as they are now. Returns the batch as scanned: the
+/// current identities and the batch id they give.
 pub(crate) async fn scan_current_files(
     batch: &BatchDescriptor,
     options: &SourceOptions,
-) -> Result<(Vec<FileScan>, ReadCost), BatchError> {
+) -> Result<(BatchDescriptor, Vec<FileScan>, ReadCost), BatchError> {
     match scan_files(&batch.files, options).await {
+        Ok((scans, cost)) => Ok((batch.clone(), scans, cost)),
         Err(e) if !e.retryable => match refreshed(batch, options).await {
-            Some(current) => scan_files(&current.files, options).await,
+            Some(current) => {
+                let (scans, cost) = scan_files(&current.files, options).await?;
+                Ok((current, scans, cost))
+            }
             None => Err(e),
         },
-        other => other,
+        Err(e) => Err(e),
     }
 }
 
@@ -240,10 +231,10 @@ pub(crate) fn build_from_scans(
 /// again and the group is built from the files as they are now.
 pub(crate) async fn build_from_current_scans(
     batch: BatchDescriptor,
-    mut scans: Vec<FileScan>,
+    scans: &mut [FileScan],
     options: &SourceOptions,
 ) -> Result<GroupBuild, BatchError> {
-    let err = match build_from_scans(&batch, &scans) {
+    let err = match build_from_scans(&batch, scans) {
         Ok(build) => return Ok(build),
         Err(e) => e,
     };
@@ -258,5 +249,5 @@ pub(crate) async fn build_from_current_scans(
     for (i, scan) in changed.into_iter().zip(rescanned) {
         scans[i] = scan;
     }
-    build_from_scans(&current, &scans)
+    build_from_scans(&current, scans)
 }

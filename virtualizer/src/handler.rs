@@ -9,6 +9,7 @@ use floe_fleet::{BatchHandler, BatchOutcome, Message, MessageFailure};
 use floe_source::SourceOptions;
 use floe_wire::{decode_message, BatchDescriptor, ResultMessage, SCHEMA_VERSION};
 use futures::StreamExt;
+use tracing::Instrument;
 
 use crate::batch::virtualize_batch_counted;
 use crate::shard::{virtualize_shard, ShardOutcome};
@@ -76,9 +77,19 @@ impl VirtualizerHandler {
                     .await);
             }
         };
+        // Instrumented, not entered: a guard held across awaits would tag the
+        // log lines of other batches polled on this thread with this group.
+        let span = tracing::info_span!("batch", batch = %batch.batch_id, group = %batch.group.group_path());
+        self.virtualize_batch(message, batch).instrument(span).await
+    }
+
+    /// [`Self::virtualize`] of a decoded, valid descriptor.
+    async fn virtualize_batch(
+        &self,
+        message: &Message,
+        batch: BatchDescriptor,
+    ) -> Result<Option<String>, MessageFailure> {
         let group = batch.group.group_path();
-        let span = tracing::info_span!("batch", batch = %batch.batch_id, group = %group);
-        let _enter = span.enter();
         let read = match &batch.shard {
             None => virtualize_batch_counted(&batch, &self.options).await,
             Some(of) => match virtualize_shard(&batch, of, &self.options, &self.records).await {
@@ -123,7 +134,11 @@ impl VirtualizerHandler {
             }
         };
         for w in &build.warnings {
-            tracing::warn!(file = %w.file, variable = %w.variable, reason = %w.reason, "variable left out");
+            if w.kept_apart {
+                tracing::info!(file = %w.file, variable = %w.variable, reason = %w.reason, "variable kept on its own time axis");
+            } else {
+                tracing::warn!(file = %w.file, variable = %w.variable, reason = %w.reason, "variable left out");
+            }
         }
         let bytes = match build.fragment.encode() {
             Ok(b) => b,

@@ -40,7 +40,7 @@ pub async fn virtualize_shard(
     options: &SourceOptions,
     records: &Records,
 ) -> Result<(ShardOutcome, ReadCost), BatchError> {
-    let (scans, cost) = scan_current_files(batch, options).await?;
+    let (_, scans, cost) = scan_current_files(batch, options).await?;
     let bytes = ShardScans::new(of.clone(), scans)
         .encode()
         .map_err(|e| permanent(format!("encoding shard {} of {}: {e}", of.index, of.count)))?;
@@ -66,13 +66,13 @@ pub async fn virtualize_shard(
         .buffered(SHARD_READ_CONCURRENCY)
         .try_collect()
         .await?;
-    let (group, scans) = assemble(batch, stored).map_err(|e| permanent(e.to_string()))?;
+    let (group, mut scans) = assemble(batch, stored).map_err(|e| permanent(e.to_string()))?;
     tracing::info!(
         shards = of.count,
         files = scans.len(),
         "every shard stored; assembling the group"
     );
-    let build = build_from_current_scans(group, scans, options).await?;
+    let build = build_from_current_scans(group, &mut scans, options).await?;
     Ok((ShardOutcome::Assembled(Box::new(build)), cost))
 }
 
