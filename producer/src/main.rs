@@ -5,6 +5,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use floe_producer::cmd;
 
+/// mimalloc: header scans and merges allocate many small values on many threads, where
+/// glibc's malloc spent about a third of the run (perf on 8,000 MUR-shaped files).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "producer",

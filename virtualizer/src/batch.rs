@@ -4,7 +4,7 @@
 use floe_group::{build_group, FileScan, GroupBuild};
 use floe_source::{ObjectInfo, Source, SourceOptions};
 use floe_wire::{BatchDescriptor, SourceFile};
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 
 use crate::inspect::{read, InspectError};
 
@@ -169,17 +169,20 @@ pub(crate) async fn scan_files(
 ) -> Result<(Vec<FileScan>, ReadCost), BatchError> {
     // Owned inputs: the future must be `Send` for every lifetime, which a
     // closure over borrowed files cannot promise.
-    let counted: Vec<(FileScan, u64, u64)> = futures::stream::iter(files.to_vec())
+    let mut scanned = futures::stream::iter(files.to_vec())
         .map(|f| {
             let options = options.clone();
             async move { scan_file_counted(&f, &options).await }
         })
-        .buffered(FILE_CONCURRENCY)
-        .try_collect()
-        .await?;
+        .buffered(FILE_CONCURRENCY);
     let mut cost = ReadCost::default();
-    let mut scans = Vec::with_capacity(counted.len());
-    for (scan, requests, bytes) in counted {
+    let mut scans: Vec<FileScan> = Vec::with_capacity(files.len());
+    while let Some(next) = scanned.next().await {
+        let (mut scan, requests, bytes) = next?;
+        // As they arrive, so a large group never holds every file's attributes at once.
+        if let Some(previous) = scans.last() {
+            scan.share_metadata_with(previous);
+        }
         cost.requests.push(requests);
         cost.bytes_read.push(bytes);
         scans.push(scan);

@@ -278,7 +278,7 @@ mod tests {
             chunk_shape: chunk.to_vec(),
             dimensions: vec![],
             fill_value: serde_json::Value::Null,
-            codecs: vec![crate::Codec::new("bytes", [])],
+            codecs: vec![crate::Codec::new("bytes", [])].into(),
             attributes: Default::default(),
             chunks: refs
                 .iter()
@@ -334,7 +334,7 @@ mod tests {
         assert_eq!((r.origin, r.extent), (vec![1, 0, 0], vec![1, 1, 5]));
         assert!(region_of_range(&m, 4096 + 44, 40, "acabf").is_none());
         // Compressed data is never split.
-        v.codecs.push(crate::Codec::new("numcodecs.zlib", []));
+        std::sync::Arc::make_mut(&mut v.codecs).push(crate::Codec::new("numcodecs.zlib", []));
         assert!(region_of_range(&manifest(vec![v]), 4096 + 40, 40, "acabf").is_none());
     }
 

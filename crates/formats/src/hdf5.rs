@@ -279,17 +279,19 @@ fn variable(
         chunk_shape: shape.clone(),
         dimensions: var.dimensions.iter().map(|d| d.name.clone()).collect(),
         fill_value,
-        codecs,
-        attributes: attributes_json(&var.attributes),
+        codecs: codecs.into(),
+        attributes: Default::default(),
         chunks: Vec::new(),
         inline_data: None,
         layout: String::new(),
     };
+    let mut attributes = attributes_json(&var.attributes);
     if let Some(flags) = enum_attributes(dataset.dtype()) {
         for (k, v) in flags {
-            manifest.attributes.entry(k).or_insert(v);
+            attributes.entry(k).or_insert(v);
         }
     }
+    manifest.attributes = attributes.into();
     let empty = shape.contains(&0);
     match layout {
         DataLayout::Compact { data } => {

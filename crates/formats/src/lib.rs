@@ -30,7 +30,9 @@ use std::sync::Arc;
 
 pub use error::{FormatError, Result};
 pub use hdf5_reader::storage::{BytesStorage, DynStorage, Storage};
-pub use model::{ChunkRef, Codec, FileManifest, SourceFormat, VariableManifest, VariableProblem};
+pub use model::{
+    Attributes, ChunkRef, Codec, FileManifest, SourceFormat, VariableManifest, VariableProblem,
+};
 
 const HDF5_MAGIC: [u8; 8] = [0x89, b'H', b'D', b'F', 0x0D, 0x0A, 0x1A, 0x0A];
 
@@ -87,7 +89,7 @@ pub fn read_file(storage: DynStorage) -> Result<FileManifest> {
             Ok(FileManifest {
                 format,
                 file_size,
-                attributes: h.attributes,
+                attributes: h.attributes.into(),
                 variables: h.variables,
                 problems: h.problems,
             })
@@ -118,7 +120,7 @@ pub fn read_file(storage: DynStorage) -> Result<FileManifest> {
             Ok(FileManifest {
                 format,
                 file_size,
-                attributes,
+                attributes: attributes.into(),
                 variables,
                 problems,
             })

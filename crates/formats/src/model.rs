@@ -2,8 +2,15 @@
 //! and what the group builder normalizes. Serializable so that it is also the
 //! JSON contract of `inspect --json`.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+/// Attributes of a file or variable. Shared: the files of a series mostly carry the same
+/// attributes, and a group of 20,000 files holds every file's manifest until the merge (see
+/// [`FileManifest::share_metadata_with`]).
+pub type Attributes = Arc<Map<String, Value>>;
 
 /// On-disk flavour of a NetCDF file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,10 +75,10 @@ pub struct VariableManifest {
     pub dimensions: Vec<String>,
     /// Value that unwritten chunks read as (JSON number, `"NaN"`, or null).
     pub fill_value: Value,
-    /// Zarr v3 codec pipeline, `bytes` first.
-    pub codecs: Vec<Codec>,
+    /// Zarr v3 codec pipeline, `bytes` first (shared like the attributes).
+    pub codecs: Arc<Vec<Codec>>,
     /// CF attributes of the variable.
-    pub attributes: Map<String, Value>,
+    pub attributes: Attributes,
     /// Byte ranges of the allocated chunks; unallocated chunks are absent.
     pub chunks: Vec<ChunkRef>,
     /// Data stored inside the header (HDF5 compact layout), as raw bytes in
@@ -112,11 +119,44 @@ pub struct FileManifest {
     /// Size of the object in bytes.
     pub file_size: u64,
     /// Global attributes.
-    pub attributes: Map<String, Value>,
+    pub attributes: Attributes,
     /// Every variable that could be virtualized, in file order.
     pub variables: Vec<VariableManifest>,
     /// Variables that could not be virtualized.
     pub problems: Vec<VariableProblem>,
+}
+
+impl FileManifest {
+    /// Makes the attributes and codecs that equal those of the same variable in `earlier` (a
+    /// file read before, usually the series' previous one) point to `earlier`'s, so that a
+    /// group's manifests hold each distinct value once. Values are compared, never assumed: a
+    /// file whose attributes differ keeps its own.
+    pub fn share_metadata_with(&mut self, earlier: &FileManifest) {
+        share(&mut self.attributes, &earlier.attributes);
+        for (i, variable) in self.variables.iter_mut().enumerate() {
+            let same_place = earlier
+                .variables
+                .get(i)
+                .filter(|e| e.variable == variable.variable);
+            let Some(before) = same_place.or_else(|| {
+                earlier
+                    .variables
+                    .iter()
+                    .find(|e| e.variable == variable.variable)
+            }) else {
+                continue;
+            };
+            share(&mut variable.attributes, &before.attributes);
+            share(&mut variable.codecs, &before.codecs);
+        }
+    }
+}
+
+/// Points `mine` to `theirs` when they hold equal values.
+fn share<T: PartialEq>(mine: &mut Arc<T>, theirs: &Arc<T>) {
+    if !Arc::ptr_eq(mine, theirs) && **mine == **theirs {
+        *mine = Arc::clone(theirs);
+    }
 }
 
 mod hex_bytes {
@@ -133,5 +173,63 @@ mod hex_bytes {
         let text: Option<String> = Option::deserialize(d)?;
         text.map(|t| hex::decode(t).map_err(serde::de::Error::custom))
             .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn variable(name: &str, units: &str) -> VariableManifest {
+        VariableManifest {
+            variable: name.into(),
+            dtype: "<f4".into(),
+            shape: vec![1],
+            chunk_shape: vec![1],
+            dimensions: vec!["time".into()],
+            fill_value: Value::Null,
+            codecs: vec![Codec::new("bytes", [("endian", Value::from("little"))])].into(),
+            attributes: Arc::new(Map::from_iter([("units".to_string(), Value::from(units))])),
+            chunks: Vec::new(),
+            inline_data: None,
+            layout: "contiguous".into(),
+        }
+    }
+
+    fn file(variables: Vec<VariableManifest>) -> FileManifest {
+        FileManifest {
+            format: SourceFormat::Hdf5,
+            file_size: 1,
+            attributes: Arc::new(Map::from_iter([("title".to_string(), Value::from("t"))])),
+            variables,
+            problems: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn equal_metadata_is_shared_by_name_and_different_metadata_kept() {
+        let earlier = file(vec![variable("sst", "K"), variable("err", "K")]);
+        // Other order, and `err` in other units.
+        let mut later = file(vec![variable("err", "mK"), variable("sst", "K")]);
+        later.share_metadata_with(&earlier);
+        assert!(Arc::ptr_eq(&later.attributes, &earlier.attributes));
+        assert!(Arc::ptr_eq(
+            &later.variables[1].attributes,
+            &earlier.variables[0].attributes
+        ));
+        assert!(Arc::ptr_eq(
+            &later.variables[1].codecs,
+            &earlier.variables[0].codecs
+        ));
+        assert!(!Arc::ptr_eq(
+            &later.variables[0].attributes,
+            &earlier.variables[1].attributes
+        ));
+        assert_eq!(later.variables[0].attributes["units"], "mK");
+        // Sharing changes no value.
+        assert_eq!(
+            later,
+            file(vec![variable("err", "mK"), variable("sst", "K")])
+        );
     }
 }

@@ -327,6 +327,7 @@ pub fn place_pieces(pieces: &[Piece], union: &[i64], chunk: u64) -> Result<Vec<u
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::sync::Arc;
 
     fn var(steps: u64, chunk: u64) -> VariableManifest {
         VariableManifest {
@@ -336,12 +337,13 @@ mod tests {
             chunk_shape: vec![chunk, 4, 5],
             dimensions: vec!["time".into(), "lat".into(), "lon".into()],
             fill_value: json!(-32767),
-            codecs: vec![floe_formats::Codec::new("zlib", [("level", json!(4))])],
+            codecs: vec![floe_formats::Codec::new("zlib", [("level", json!(4))])].into(),
             attributes: serde_json::Map::from_iter([
                 ("scale_factor".to_string(), json!(0.01)),
                 ("add_offset".to_string(), json!(273.15)),
                 ("units".to_string(), json!("K")),
-            ]),
+            ])
+            .into(),
             chunks: Vec::new(),
             inline_data: None,
             layout: "chunked".into(),
@@ -389,7 +391,7 @@ mod tests {
         type Change = Box<dyn Fn(&mut VariableManifest)>;
         let changes: Vec<(&str, Change)> = vec![
             ("dtype", Box::new(|v| v.dtype = "int32".into())),
-            ("codecs", Box::new(|v| v.codecs.clear())),
+            ("codecs", Box::new(|v| Arc::make_mut(&mut v.codecs).clear())),
             ("chunk shape", Box::new(|v| v.chunk_shape = vec![6, 4, 5])),
             ("fill value", Box::new(|v| v.fill_value = json!(-9999))),
             (
@@ -400,25 +402,25 @@ mod tests {
             (
                 "scale_factor",
                 Box::new(|v| {
-                    v.attributes.insert("scale_factor".into(), json!(0.02));
+                    Arc::make_mut(&mut v.attributes).insert("scale_factor".into(), json!(0.02));
                 }),
             ),
             (
                 "add_offset",
                 Box::new(|v| {
-                    v.attributes.remove("add_offset");
+                    Arc::make_mut(&mut v.attributes).remove("add_offset");
                 }),
             ),
             (
                 "missing_value",
                 Box::new(|v| {
-                    v.attributes.insert("missing_value".into(), json!(1e20));
+                    Arc::make_mut(&mut v.attributes).insert("missing_value".into(), json!(1e20));
                 }),
             ),
             (
                 "units",
                 Box::new(|v| {
-                    v.attributes.insert("units".into(), json!("degC"));
+                    Arc::make_mut(&mut v.attributes).insert("units".into(), json!("degC"));
                 }),
             ),
         ];
@@ -454,7 +456,7 @@ mod tests {
         }
         // 0.01 written as a double and as a float-widened number still agree; 1 and 1.0 agree.
         let mut same = base.clone();
-        same.attributes.insert("add_offset".into(), json!(273.15));
+        Arc::make_mut(&mut same.attributes).insert("add_offset".into(), json!(273.15));
         same.fill_value = json!(-32767.0);
         let pieces = [
             Piece {

@@ -25,4 +25,4 @@ pub mod shard;
 pub mod time;
 pub mod zarr;
 
-pub use merge::{build_group, FileScan, GroupBuild, GroupError, Warning};
+pub use merge::{build_group, share_metadata, FileScan, GroupBuild, GroupError, Warning};

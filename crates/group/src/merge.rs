@@ -46,6 +46,23 @@ pub struct FileScan {
     pub coords: BTreeMap<String, Vec<f64>>,
 }
 
+impl FileScan {
+    /// Shares this file's attributes and codecs with `earlier`'s where they are equal
+    /// ([`FileManifest::share_metadata_with`]): a group's scans then hold each distinct
+    /// attribute map once, not once a file.
+    pub fn share_metadata_with(&mut self, earlier: &FileScan) {
+        self.manifest.share_metadata_with(&earlier.manifest);
+    }
+}
+
+/// [`FileScan::share_metadata_with`] along a series: each scan with the one before it.
+pub fn share_metadata(scans: &mut [FileScan]) {
+    for i in 1..scans.len() {
+        let (before, rest) = scans.split_at_mut(i);
+        rest[0].share_metadata_with(&before[i - 1]);
+    }
+}
+
 /// A variable left out of the group, or kept on its own time axis, and why
 /// (the wire type: the store's readers show it too).
 pub use floe_wire::VariableWarning as Warning;
@@ -145,7 +162,7 @@ pub fn build_group(batch: &BatchDescriptor, scans: &[FileScan]) -> Result<GroupB
             .variables
             .iter()
             .find(|v| v.variable == time_dim)
-            .map(|v| v.attributes.clone())
+            .map(|v| (*v.attributes).clone())
             .unwrap_or_default();
         if values.len() as u64 != var.shape[0] {
             warn(
@@ -480,7 +497,7 @@ fn check_grid(
             .variables
             .iter()
             .find(|v| v.variable == name)
-            .map(|v| v.attributes.clone())
+            .map(|v| (*v.attributes).clone())
             .unwrap_or_default()
     };
     let mut coordinate = |name: &str, len: usize, axis: &str| -> Vec<f64> {
@@ -575,7 +592,7 @@ pub(crate) fn data_array(
     refs: Vec<VirtualRef>,
     notes: &mut BTreeSet<String>,
 ) -> ArrayFragment {
-    let mut attributes = var.attributes.clone();
+    let mut attributes = (*var.attributes).clone();
     let source_fill = attributes.remove("_FillValue");
     let is_float = var.dtype.contains('f');
     let fill_value = if is_float {
@@ -626,7 +643,7 @@ pub(crate) fn data_array(
 }
 
 fn mapping_array(var: &VariableManifest, source: usize) -> ArrayFragment {
-    let mut attributes = var.attributes.clone();
+    let mut attributes = (*var.attributes).clone();
     attributes.remove("_FillValue");
     let document = zarr::array_document(
         &[],

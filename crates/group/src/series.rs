@@ -591,7 +591,7 @@ fn coordinate_arrays(
             .variables
             .iter()
             .find(|v| &v.variable == dim);
-        let mut attrs = source.map(|v| v.attributes.clone()).unwrap_or_default();
+        let mut attrs = source.map(|v| (*v.attributes).clone()).unwrap_or_default();
         attrs.remove("_FillValue");
         attrs.remove("bounds");
         let dtype = source.map(|v| v.dtype.as_str());
@@ -766,7 +766,7 @@ fn variable_array(
     shape[0] = union.len() as u64;
     // `coordinates` names scalar coordinates (height) that are not carried.
     let mut described = first.clone();
-    described.attributes.remove("coordinates");
+    std::sync::Arc::make_mut(&mut described.attributes).remove("coordinates");
     Ok(data_array(
         &described,
         &shape,

@@ -143,7 +143,10 @@ impl ShardScans {
     /// Checks the envelope and decodes.
     pub fn decode(bytes: &[u8]) -> Result<ShardScans, WireError> {
         let json = floe_wire::fragment::open(SCANS_MAGIC, bytes)?;
-        serde_json::from_slice(&json).map_err(|e| WireError::Corrupt(e.to_string()))
+        let mut decoded: ShardScans =
+            serde_json::from_slice(&json).map_err(|e| WireError::Corrupt(e.to_string()))?;
+        crate::merge::share_metadata(&mut decoded.scans);
+        Ok(decoded)
     }
 }
 
@@ -272,6 +275,7 @@ pub fn assemble(
         };
         scans.extend(s.scans);
     }
+    crate::merge::share_metadata(&mut scans);
     let mut group = shard_batch.clone();
     group.shard = None;
     group.files = scans.iter().map(|s| s.source.clone()).collect();

@@ -31,8 +31,8 @@ fn variable(name: &str, dtype: &str, dims: &[&str], shape: &[u64], a: Value) -> 
         chunk_shape: shape.to_vec(),
         dimensions: dims.iter().map(|d| d.to_string()).collect(),
         fill_value: Value::from(0),
-        codecs: codecs(),
-        attributes: attrs(a),
+        codecs: codecs().into(),
+        attributes: attrs(a).into(),
         chunks: vec![ChunkRef {
             index: vec![0; shape.len()],
             offset: 4096,
@@ -106,7 +106,7 @@ fn day(day: u64, time_units: &str) -> FileScan {
         manifest: FileManifest {
             format: SourceFormat::Hdf5,
             file_size: 8192,
-            attributes: Map::new(),
+            attributes: Map::new().into(),
             variables: vars,
             problems: vec![],
         },
@@ -390,7 +390,7 @@ fn a_variable_whose_files_disagree_is_left_out_and_its_siblings_are_written() {
         .iter_mut()
         .find(|v| v.variable == "analysed_sst")
     {
-        sst.attributes.insert("scale_factor".into(), json!(0.01));
+        std::sync::Arc::make_mut(&mut sst.attributes).insert("scale_factor".into(), json!(0.01));
     }
     let b = build(&scans, every()).expect("a partial group");
     let (variable, file, reason) = only_left_out(&b);

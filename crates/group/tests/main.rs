@@ -24,8 +24,8 @@ fn scan(variable: &str, years: &[i32], file_index: usize) -> FileScan {
         chunk_shape: vec![nt],
         dimensions: vec!["time".into()],
         fill_value: Value::Null,
-        codecs: vec![Codec::new("bytes", [("endian", Value::from("little"))])],
-        attributes: attrs,
+        codecs: vec![Codec::new("bytes", [("endian", Value::from("little"))])].into(),
+        attributes: attrs.into(),
         chunks: vec![],
         inline_data: None,
         layout: "contiguous".into(),
@@ -37,8 +37,8 @@ fn scan(variable: &str, years: &[i32], file_index: usize) -> FileScan {
         chunk_shape: vec![1, 4, 5],
         dimensions: vec!["time".into(), "y".into(), "x".into()],
         fill_value: Value::from("NaN"),
-        codecs: vec![Codec::new("bytes", [("endian", Value::from("little"))])],
-        attributes: Map::new(),
+        codecs: vec![Codec::new("bytes", [("endian", Value::from("little"))])].into(),
+        attributes: Map::new().into(),
         // the offset encodes (file, step) so the test can tell where each ref came from
         chunks: (0..nt)
             .map(|t| ChunkRef {
@@ -77,7 +77,7 @@ fn scan(variable: &str, years: &[i32], file_index: usize) -> FileScan {
         manifest: FileManifest {
             format: SourceFormat::Hdf5,
             file_size: 10_000_000,
-            attributes: Map::new(),
+            attributes: Map::new().into(),
             variables: vec![time, data],
             problems: vec![],
         },

@@ -30,8 +30,8 @@ fn file(index: usize, first: u64, n: u64, chunk: u64, calendar: &str) -> FileSca
         chunk_shape: vec![n],
         dimensions: vec!["time".into()],
         fill_value: Value::Null,
-        codecs: little_endian(),
-        attributes: time_attrs,
+        codecs: little_endian().into(),
+        attributes: time_attrs.into(),
         chunks: vec![],
         inline_data: None,
         layout: "contiguous".into(),
@@ -43,8 +43,8 @@ fn file(index: usize, first: u64, n: u64, chunk: u64, calendar: &str) -> FileSca
         chunk_shape: vec![chunk, 2, 3],
         dimensions: vec!["time".into(), "lat".into(), "lon".into()],
         fill_value: Value::from("NaN"),
-        codecs: little_endian(),
-        attributes: Map::new(),
+        codecs: little_endian().into(),
+        attributes: Map::new().into(),
         chunks: (0..n.div_ceil(chunk))
             .map(|k| ChunkRef {
                 index: vec![k, 0, 0],
@@ -67,7 +67,7 @@ fn file(index: usize, first: u64, n: u64, chunk: u64, calendar: &str) -> FileSca
         manifest: FileManifest {
             format: SourceFormat::Hdf5,
             file_size: 1,
-            attributes: Map::new(),
+            attributes: Map::new().into(),
             variables: vec![time, data],
             problems: vec![],
         },
