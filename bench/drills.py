@@ -78,11 +78,11 @@ def main():
         if "crash" in args.only:
             crash, failed = attempt("crash drill", lambda: crash_drill(tmp / "crash", args.groups, binary))
             rows.append(f"| crashes, duplicates, corruption | {today} | {args.groups} | every message sent twice; a virtualizer "
-                        "SIGKILLed mid-batch and the committer mid-commit, both restarted; 5% of the groups with a corrupted "
-                        "file, fixed, redriven | " + (failed and f"| {failed} |" or
-                        f"{crash['seconds']:.0f} | passed: each group written once, from its current inputs; "
-                        f"queues and DLQs empty ({crash['corrupted']} corrupted groups gave "
-                        f"{crash['dead_letters']} dead letters, each with file and reason); `verify`: "
+                        "SIGKILLed mid-batch and the committer mid-commit, both restarted; 5% of the groups with a truncated "
+                        "file, fixed, enqueued again | " + (failed and f"| {failed} |" or
+                        f"{crash['seconds']:.0f} | passed: each group written once a batch, from its current inputs; "
+                        f"{crash['corrupted']} truncated files gave {crash['partial']} partial groups, each naming "
+                        "the variable, the file and the reason, then whole once fixed; queues and DLQs empty; `verify`: "
                         f"{crash['verified_chunks']} chunks by bytes, {crash['decoded_chunks']} decoded; `gc` found "
                         f"{crash['orphans']} orphan objects ({crash['orphan_manifests']} manifests), deleted them, "
                         "`verify` green again |"))
@@ -106,9 +106,9 @@ def main():
                             failed and f"| {failed} |" or
                             f"{faults['seconds']:.0f} | passed: {faults['faults']:,} faults in "
                             f"{faults['requests']:,} requests ({faults['slowdown']} SlowDown, {faults['internal']} "
-                            f"InternalError, {faults['drop']} dropped, {faults['lost']} lost answers); each good "
-                            f"group written once; {faults['corrupted']} corrupted groups dead-lettered "
-                            f"({faults['dead_letters']} dead letters, each with file and reason), no other; "
+                            f"InternalError, {faults['drop']} dropped, {faults['lost']} lost answers); each "
+                            f"group written once; {faults['corrupted']} truncated files gave {faults['partial']} "
+                            "partial groups (variable, file and reason named), nothing dead-lettered; "
                             f"`verify`: {faults['verified_chunks']} chunks by bytes, {faults['decoded_chunks']} "
                             "decoded |"))
     finally:

@@ -127,8 +127,8 @@ def main():
             f"`to_icechunk`, one commit | {vz['total_s']:.1f} | {rate(vz['total_s']):,.1f} | {vz_rss:,.0f} | 1× |",
             f"| `producer local --profile profiles/mur-sst.toml` | {floe_s:.1f} | {rate(floe_s):,.0f} | "
             f"{floe_rss:,.0f} | {vz['total_s'] / floe_s:,.0f}× |",
-            "| the LocalStack fleet | | | | see "Large groups" (bench/large_group.py: the group in shards, "
-            "2 and 4 virtualizers) |",
+            '| the LocalStack fleet | | | | see "Large groups" (bench/large_group.py: the group in shards, '
+            '2 and 4 virtualizers) |',
         ]) + "\n"
         publish(args.out, SECTION, section)
     finally:

@@ -110,10 +110,16 @@ impl GroupFilter {
         if self.is_empty() {
             return true;
         }
-        if group.path.is_some() {
-            return self.matches_path(&group.group_path());
+        if !self.by_path.is_empty() {
+            return self.matches_path(&group.path);
         }
-        let parts = format!("{}/{}/{}", group.institution, group.model, group.experiment);
+        let field = |name| group.field(name);
+        let parts = format!(
+            "{}/{}/{}",
+            field("institution"),
+            field("model"),
+            field("experiment")
+        );
         let path = group.group_path();
         self.by_parts.iter().any(|p| p.matches(&parts))
             || self.by_group_path.iter().any(|p| p.matches(&path))
@@ -261,12 +267,12 @@ fn check_local_source(source: &str) -> Result<(), PlanError> {
 pub fn restrict_to_one_ice_sheet(plan: &mut Plan, sheet: Option<&str>) -> Result<()> {
     if let Some(sheet) = sheet {
         plan.batches
-            .retain(|b| b.group.ice_sheet.eq_ignore_ascii_case(sheet));
+            .retain(|b| b.group.field("ice_sheet").eq_ignore_ascii_case(sheet));
     }
     let sheets: std::collections::BTreeSet<&str> = plan
         .batches
         .iter()
-        .map(|b| b.group.ice_sheet.as_str())
+        .map(|b| b.group.field("ice_sheet"))
         .collect();
     anyhow::ensure!(
         sheets.len() <= 1,
@@ -354,13 +360,18 @@ mod tests {
     use super::*;
 
     fn key(i: &str, m: &str, e: &str) -> floe_wire::GroupKey {
-        floe_wire::GroupKey {
-            ice_sheet: "AIS".into(),
-            institution: i.into(),
-            model: m.into(),
-            experiment: e.into(),
-            path: None,
-        }
+        let fields = [
+            ("ice_sheet", "AIS"),
+            ("institution", i),
+            ("model", m),
+            ("experiment", e),
+        ];
+        floe_group::archive::ismip6_group(
+            &fields
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 
     #[test]

@@ -2,11 +2,13 @@
 runs them small in every test run, `bench/drills.py` at the archive's 440 groups.
 
 One drill run: an ISMIP6-shaped archive (make_archive.scale_archive) where 5% of the groups hold
-a corrupted file; every batch enqueued twice (SQS's at-least-once, made certain); two virtualizers
-and one committer, a virtualizer and the committer SIGKILLed at random moments and restarted;
-then the corrupted files fixed and the work DLQ redriven. Afterwards:
-- every group was written by exactly one commit, under the batch id of its current inputs
-  (`enqueue --dry-run` finds nothing to send);
+a truncated file; every batch enqueued twice (SQS's at-least-once, made certain); two virtualizers
+and one committer, a virtualizer and the committer SIGKILLed at random moments and restarted.
+A truncated file costs its group that file's variable: the group is written partial, `status`
+names the variable, the file and why, and nothing is dead-lettered. Then the files are fixed and
+enqueued again. Afterwards:
+- every group was written by exactly one commit per batch (the partial ones twice: partial, then
+  whole), under the batch id of its current inputs (`enqueue --dry-run` finds nothing to send);
 - the queues and both DLQs are empty;
 - `producer verify` passes (references, bytes and decoded values of sampled chunks);
 - `committer gc` lists the orphans the killed commits left, deletes them, and `verify` still
@@ -16,7 +18,7 @@ The other drill: N committers at once on one S3 store, the same checks.
 The fault drills put tests/faults/faults.py (mitmproxy) between floe and LocalStack: at 20% of
 S3 and SQS requests answered with 503 SlowDown, 500 InternalError, a dropped connection or a lost
 answer, the fleet (enqueue with pre-flight, 2 virtualizers, a committer) writes every good group
-exactly once and dead-letters only the corrupted ones, and the store verifies; at 100% (an
+exactly once, the corrupted ones partial, nothing dead-lettered, and the store verifies; at 100% (an
 outage) every command fails within its retry budget naming the endpoint and the cause, and a run
 after the outage completes the store.
 """
@@ -150,23 +152,42 @@ class DrillFleet:
                                       "--json") for g in c["groups"]]
 
 
-def check_exactly_once(fleet, groups):
-    """Every group written by exactly one commit, from its current inputs; every queue empty."""
+def check_exactly_once(fleet, groups, rewritten=()):
+    """Every group written by exactly one commit (those of REWRITTEN by two: a partial build,
+    then the whole one after its file was fixed), from its current inputs; every queue empty."""
     writes = fleet.writes()
-    doubles = sorted({g for g in writes if writes.count(g) > 1})
-    assert not doubles, f"written more than once: {doubles[:10]}"
-    assert sorted(writes) == sorted(groups), (len(writes), len(groups))
+    expected = sorted([*groups, *rewritten])
+    extra = sorted({g for g in writes if writes.count(g) > expected.count(g)})
+    assert not extra, f"written more often than once a batch: {extra[:10]}"
+    assert sorted(writes) == expected, (len(writes), len(expected))
     plan = fleet.json("producer", "enqueue", "--all", "--dry-run", "--json")
     assert plan["enqueued"] == [] and len(plan["unchanged"]) == len(groups), plan.get("enqueued", [])[:5]
     depths = fleet.depths()
     assert all(n == 0 for n in depths.values()), depths
 
 
-def check_verify(fleet):
+def check_partial(fleet, broken):
+    """The groups of BROKEN ({group: (truncated file, good file)}) are committed without the
+    truncated file's variable, each named with the file and the reason; no dead letter."""
+    status = fleet.status()
+    partial = {p["group"]: p["left_out"] for p in status["partial"]}
+    assert sorted(partial) == sorted(broken), (sorted(partial), sorted(broken))
+    for group, (rel, _) in broken.items():
+        [left_out] = partial[group]
+        assert left_out["file"].endswith(rel) and "file cannot be read" in left_out["reason"], left_out
+        assert Path(rel).name.startswith(left_out["variable"] + "_"), left_out
+    dead = fleet.lines("producer", "dlq", "list", "--json")
+    assert dead == [], dead[:3]
+    return partial
+
+
+def check_verify(fleet, partial=()):
+    """`producer verify` passes: every group ok, those of PARTIAL verified as partial."""
     proc = fleet.run("producer", "verify", "--json")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = json.loads(proc.stdout)
-    assert all(g["status"] == "ok" for g in report["groups"])
+    statuses = {g["group"]: g["status"] for g in report["groups"]}
+    assert all(s == ("partial" if g in partial else "ok") for g, s in statuses.items()), statuses
     return sum(g["chunks_read"] for g in report["groups"]), sum(g["chunks_decoded"] for g in report["groups"])
 
 
@@ -208,17 +229,14 @@ def crash_drill(tmp, groups, binary, fraction=0.05, seed_=7, shard_files=None):
     # Mid-commit: manifests are being written, so the kill leaves orphans for `gc` to find.
     c1, _ = kill_and_restart(fleet, c1, c1_log, "committer", c_args, rng, "writing the commit", within=0.5)
     fleet.wait_all([v1, v2, c1])
-    dead = fleet.lines("producer", "dlq", "list", "--json")
-    dead_groups = sorted({d["group"] for d in dead})
-    assert dead_groups == sorted(broken), (dead_groups, sorted(broken))
-    assert all(d["file"] and d["reason"] for d in dead), dead[:3]
-    # Fix every corrupted file, redrive, drain.
+    partial = check_partial(fleet, broken)
+    # Fix every corrupted file, enqueue again (only the fixed groups go), drain.
     fleet.upload([Path(root) / rel for rel, _ in broken.values()], [good for _, good in broken.values()])
-    moved = fleet.run("producer", "dlq", "redrive", "--queue", "work")
-    assert moved.returncode == 0, moved.stderr
+    fixes = fleet.json("producer", "enqueue", "--all", *shard_args(shard_files), "--json")
+    assert sorted(fixes["enqueued"]) == sorted(broken), fixes.get("enqueued")
     fleet.drain()
     elapsed = time.perf_counter() - started
-    check_exactly_once(fleet, all_groups)
+    check_exactly_once(fleet, all_groups, rewritten=broken)
     read, decoded = check_verify(fleet)
     dry = fleet.json("committer", "gc", "--store", fleet.config["store_url"], "--older-than", "0s", "--json")
     gone = fleet.json("committer", "gc", "--store", fleet.config["store_url"], "--older-than", "0s", "--delete",
@@ -226,8 +244,8 @@ def crash_drill(tmp, groups, binary, fraction=0.05, seed_=7, shard_files=None):
     orphans = dry["snapshots"] + dry["transaction_logs"] + dry["manifests"] + dry["chunks"]
     assert (gone["snapshots"], gone["manifests"]) == (dry["snapshots"], dry["manifests"]), (dry, gone)
     again = check_verify(fleet)
-    check_exactly_once(fleet, all_groups)
-    return {"groups": groups, "files": files, "corrupted": len(broken), "dead_letters": len(dead),
+    check_exactly_once(fleet, all_groups, rewritten=broken)
+    return {"groups": groups, "files": files, "corrupted": len(broken), "partial": len(partial),
             "messages": sent["messages"], "kills": 2, "seconds": elapsed, "orphans": orphans, "orphan_manifests": dry["manifests"],
             "verified_chunks": read, "decoded_chunks": decoded, "verified_after_gc": again[0]}
 
@@ -269,34 +287,19 @@ def fault_drill(tmp, groups, binary, rate=0.2, fraction=0.05, seed_=11, shard_fi
         assert len(sent["enqueued"]) == groups, sent.get("failed")
         fleet.drain(virtualizers=2, committers=1)
         elapsed = time.perf_counter() - started
-        dead = fleet.lines("producer", "dlq", "list", "--json")
-        dead_groups = sorted({d["group"] for d in dead})
-        assert dead_groups == sorted(broken), (dead_groups, sorted(broken))
-        assert all(d["file"] and d["reason"] for d in dead), dead[:3]
+        partial = check_partial(fleet, broken)
         writes = fleet.writes()
-        good = sorted(set(all_groups) - set(broken))
-        assert sorted(writes) == good, (len(writes), len(good), sorted(set(writes) ^ set(good))[:5])
-        read, decoded = check_verify_groups(fleet, good)
+        assert sorted(writes) == all_groups, (len(writes), len(all_groups), sorted(set(writes) ^ set(all_groups))[:5])
+        read, decoded = check_verify(fleet, partial)
         injected = proxy.faults()
         kinds = {k: sum(1 for f in injected if f["fault"] == k) for k in ("slowdown", "internal", "drop", "lost")}
         requests = len(proxy.entries())
     finally:
         proxy.stop()
-    return {"groups": groups, "files": files, "corrupted": len(broken), "dead_letters": len(dead), "rate": rate,
+    return {"groups": groups, "files": files, "corrupted": len(broken), "partial": len(partial), "rate": rate,
             "messages": sent["messages"],
             "requests": requests, "faults": len(injected), **kinds, "seconds": elapsed, "verified_chunks": read,
             "decoded_chunks": decoded, **fleet.heartbeat_stats()}
-
-
-def check_verify_groups(fleet, groups):
-    """`producer verify` of GROUPS (the others are known bad) passes."""
-    filters = [a for g in groups for a in ("--filter", g)]
-    proc = fleet.run("producer", "verify", "--json", *filters)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    report = json.loads(proc.stdout)
-    assert sorted(g["group"] for g in report["groups"]) == sorted(groups)
-    assert all(g["status"] == "ok" for g in report["groups"])
-    return sum(g["chunks_read"] for g in report["groups"]), sum(g["chunks_decoded"] for g in report["groups"])
 
 
 OUTAGE_CAUSES = ("SlowDown", "InternalError", "RequestThrottled", "InternalFailure", "503", "500",

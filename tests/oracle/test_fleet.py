@@ -1,7 +1,8 @@
 """The fleet end to end on LocalStack: `producer enqueue --all` → virtualizer and committer
 workers (several of each) over real SQS and S3 → an Icechunk store on S3 read back by
-Python icechunk + xarray, equal to the sources. Poison and recovery through the DLQ,
-duplicate deliveries, and workers killed mid-batch."""
+Python icechunk + xarray, equal to the sources. A malformed message in the DLQ, an unreadable
+file that costs its group one variable (a partial group, fixed by enqueueing again), duplicate
+deliveries, and workers killed mid-batch."""
 import json
 import signal
 import subprocess
@@ -38,7 +39,7 @@ def poisoned(archive, tmp_path_factory):
     enqueued = fleet.json("producer", "enqueue", "--all", "--json")
     fleet.drain()
     return {"fleet": fleet, "enqueued": enqueued, "malformed": malformed, "status": fleet.status(),
-            "dead": fleet.dead_letters()}
+            "dead": fleet.dead_letters(), "expected": archive["expected"]}
 
 
 def test_enqueue_sends_one_batch_per_group_and_leaves_out_the_skip_list(poisoned):
@@ -47,18 +48,28 @@ def test_enqueue_sends_one_batch_per_group_and_leaves_out_the_skip_list(poisoned
     assert any("NCAR/CISM/expD12" in url for url, _ in e["skipped_files"])
 
 
-def test_good_groups_commit_while_poison_lands_in_the_dlq_with_reasons(poisoned):
+def test_good_groups_commit_an_unreadable_file_costs_one_variable_and_poison_lands_in_the_dlq(poisoned):
     fleet, status = poisoned["fleet"], poisoned["status"]
-    assert status["planned"] == len(GOOD) + 1 and status["committed"] == len(GOOD) and status["pending"] == [BAD]
+    # The empty xvelbase file: its group is written without xvelbase, named as partial.
+    assert status["planned"] == len(GOOD) + 1 and status["committed"] == len(GOOD) + 1 and status["pending"] == []
+    partial = {p["group"]: p for p in status["partial"]}
+    expected_partial = sorted(g for g, e in poisoned["expected"].items() if isinstance(e, dict) and e.get("left_out"))
+    assert sorted(partial) == expected_partial and BAD in partial, sorted(partial)
+    [left_out] = partial[BAD]["left_out"]
+    assert left_out["variable"] == "xvelbase", partial[BAD]
+    assert "xvelbase" in left_out["file"] and "file cannot be read" in left_out["reason"], left_out
+    assert "empty" in left_out["reason"], left_out
     for q in ("work", "results", "results-dlq"):
         assert fleet.depth(status, q) == 0, q
-    assert fleet.depth(status, "work-dlq") == 2
-    dead = {d["message_id"]: d for d in poisoned["dead"]}
-    assert len(dead) == 2
-    bad_file = next(d for d in dead.values() if d["group"] == BAD)
-    assert "xvelbase" in bad_file["file"] and "empty" in bad_file["reason"] and bad_file["receive_count"] >= 2
-    malformed = dead[poisoned["malformed"]]
+    # Only the malformed message is dead-lettered, with its reason.
+    assert fleet.depth(status, "work-dlq") == 1
+    [malformed] = poisoned["dead"]
+    assert malformed["message_id"] == poisoned["malformed"]
     assert malformed["group"] is None and "malformed batch descriptor" in malformed["reason"]
+    ds = fleet.open_group(BAD)
+    assert "lithk" in ds.data_vars and "xvelbase" not in ds.data_vars
+    listed = fleet.run("producer", "dlq", "list")
+    assert f"{BAD}: xvelbase left out" in listed.stdout, listed.stdout
 
 
 @pytest.mark.parametrize("group", GOOD)
@@ -67,7 +78,7 @@ def test_values_read_through_python_icechunk_equal_the_sources(poisoned, archive
     assert_group_equals_sources(ds, archive["root"], group, archive["expected"][group])
 
 
-def test_fixed_file_and_redrive_commit_the_group_once(poisoned, archive, tmp_path):
+def test_fixed_file_and_enqueue_add_the_variable(poisoned, archive, tmp_path):
     fleet = poisoned["fleet"]
     # Fix the empty file: upload a real one under the same key.
     fixed = Archive(str(tmp_path), 1).write("ULB", "fETISh_32km", "expA6", "xvelbase", years=[2015, 2016, 2017],
@@ -75,18 +86,20 @@ def test_fixed_file_and_redrive_commit_the_group_once(poisoned, archive, tmp_pat
     key = "archive/ULB/fETISh_32km/expA6/xvelbase_AIS_ULB_fETISh_32km_expA6.nc"
     from localstack import client
     client("s3").upload_file(fixed, fleet.name, key)
-    proc = fleet.run("producer", "dlq", "redrive", "--queue", "work")
-    assert proc.returncode == 0 and "moved 2 message(s)" in proc.stdout, proc.stdout + proc.stderr
+    # The fixed file changes the group's inputs, so the next enqueue sends that group alone.
+    fixes = fleet.json("producer", "enqueue", "--all", "--json")
+    assert fixes["enqueued"] == [BAD] and len(fixes["unchanged"]) == len(GOOD), fixes
     fleet.drain(virtualizers=1, committers=1)
     status = fleet.status()
     assert status["committed"] == len(GOOD) + 1 and status["pending"] == []
-    dead = fleet.dead_letters()  # the malformed message is back in the DLQ, alone
+    assert BAD not in {p["group"] for p in status["partial"]}, status["partial"]
+    dead = fleet.dead_letters()  # the malformed message stays in the DLQ, alone
     assert [d["message_id"] for d in dead] == [poisoned["malformed"]]
     ds = fleet.open_group(BAD)
     assert {"lithk", "xvelbase"} <= set(ds.data_vars)
-    # Nothing duplicated: every group was written by exactly one commit.
+    # Nothing duplicated: every group written once per batch (the partial one, then the whole).
     writes = [g for c in fleet.commits() for g in c["groups"]]
-    assert sorted(writes) == sorted(GOOD + [BAD])
+    assert sorted(writes) == sorted(GOOD + [BAD, BAD])
     # A new enqueue sees every group committed from its current inputs.
     again = fleet.json("producer", "enqueue", "--all", "--json")
     assert again["enqueued"] == [] and len(again["unchanged"]) == len(GOOD) + 1

@@ -3,7 +3,7 @@
 
 use floe_group::{build_group, FileScan, GroupBuild};
 use floe_source::{ObjectInfo, Source, SourceOptions};
-use floe_wire::{BatchDescriptor, SourceFile};
+use floe_wire::{BatchDescriptor, SourceFile, EVERY_VARIABLE};
 use futures::StreamExt;
 
 use crate::inspect::{read, InspectError};
@@ -135,7 +135,10 @@ pub(crate) async fn refreshed(
         let Ok(info) = info.info().await else {
             continue;
         };
-        if info.size != file.size || (info.etag.is_some() && info.etag != file.etag) {
+        if info.size != file.size
+            || (info.etag.is_some()
+                && !floe_source::same_etag(info.etag.as_deref(), file.etag.as_deref()))
+        {
             file.size = info.size;
             file.etag = info.etag;
             file.last_modified = Some(info.last_modified);
@@ -172,13 +175,26 @@ pub(crate) async fn scan_files(
     let mut scanned = futures::stream::iter(files.to_vec())
         .map(|f| {
             let options = options.clone();
-            async move { scan_file_counted(&f, &options).await }
+            async move {
+                let scanned = scan_file_counted(&f, &options).await;
+                (f, scanned)
+            }
         })
         .buffered(FILE_CONCURRENCY);
     let mut cost = ReadCost::default();
     let mut scans: Vec<FileScan> = Vec::with_capacity(files.len());
-    while let Some(next) = scanned.next().await {
-        let (mut scan, requests, bytes) = next?;
+    while let Some((file, next)) = scanned.next().await {
+        let (mut scan, requests, bytes) = match next {
+            Ok(scanned) => scanned,
+            // A file of one variable that cannot be read costs its group that variable only.
+            // In files of several variables it would cost every one: the batch fails, naming it.
+            Err(e) if !e.retryable && file.variable != EVERY_VARIABLE => {
+                tracing::warn!(file = %file.url, variable = %file.variable, reason = %e.reason,
+                    "file cannot be read; its variable is left out of the group");
+                (FileScan::unreadable(file, e.reason), 0, 0) // a failed read is not counted
+            }
+            Err(e) => return Err(e),
+        };
         // As they arrive, so a large group never holds every file's attributes at once.
         if let Some(previous) = scans.last() {
             scan.share_metadata_with(previous);
@@ -198,17 +214,44 @@ pub(crate) async fn scan_current_files(
     batch: &BatchDescriptor,
     options: &SourceOptions,
 ) -> Result<(BatchDescriptor, Vec<FileScan>, ReadCost), BatchError> {
-    match scan_files(&batch.files, options).await {
-        Ok((scans, cost)) => Ok((batch.clone(), scans, cost)),
+    let (mut scans, cost) = match scan_files(&batch.files, options).await {
+        Ok(scanned) => scanned,
         Err(e) if !e.retryable => match refreshed(batch, options).await {
             Some(current) => {
                 let (scans, cost) = scan_files(&current.files, options).await?;
-                Ok((current, scans, cost))
+                return Ok((current, scans, cost));
             }
-            None => Err(e),
+            None => return Err(e),
         },
-        Err(e) => Err(e),
+        Err(e) => return Err(e),
+    };
+    if !scans.iter().any(|s| s.manifest.is_unreadable()) {
+        return Ok((batch.clone(), scans, cost));
     }
+    let current = rescan_changed(batch, &mut scans, options).await?;
+    Ok((current.unwrap_or_else(|| batch.clone()), scans, cost))
+}
+
+/// When a file changed since `batch` was planned (fixed, then redriven or re-enqueued), reads
+/// the changed files again into `scans` and returns the batch of the current files; `None`
+/// when nothing changed.
+async fn rescan_changed(
+    batch: &BatchDescriptor,
+    scans: &mut [FileScan],
+    options: &SourceOptions,
+) -> Result<Option<BatchDescriptor>, BatchError> {
+    let Some(current) = refreshed(batch, options).await else {
+        return Ok(None);
+    };
+    let changed: Vec<usize> = (0..scans.len())
+        .filter(|&i| current.files[i] != batch.files[i])
+        .collect();
+    let files: Vec<SourceFile> = changed.iter().map(|&i| current.files[i].clone()).collect();
+    let (rescanned, _) = scan_files(&files, options).await?;
+    for (i, scan) in changed.into_iter().zip(rescanned) {
+        scans[i] = scan;
+    }
+    Ok(Some(current))
 }
 
 /// The group of a batch's scans, by its profile's merge rules.
@@ -241,16 +284,8 @@ pub(crate) async fn build_from_current_scans(
         Ok(build) => return Ok(build),
         Err(e) => e,
     };
-    let Some(current) = refreshed(&batch, options).await else {
+    let Some(current) = rescan_changed(&batch, scans, options).await? else {
         return Err(err);
     };
-    let changed: Vec<usize> = (0..scans.len())
-        .filter(|&i| current.files[i] != batch.files[i])
-        .collect();
-    let files: Vec<SourceFile> = changed.iter().map(|&i| current.files[i].clone()).collect();
-    let (rescanned, _) = scan_files(&files, options).await?;
-    for (i, scan) in changed.into_iter().zip(rescanned) {
-        scans[i] = scan;
-    }
     build_from_scans(&current, scans)
 }

@@ -1,5 +1,7 @@
 //! `virtualizer build-group`: the merged group as the committer would write it.
 
+use std::collections::BTreeMap;
+
 use floe_group::archive::parse_path;
 use floe_group::GroupBuild;
 use floe_source::{Source, SourceOptions};
@@ -76,12 +78,14 @@ pub async fn batch_from_urls(
             retryable: false,
         });
     }
-    let group = groups.into_keys().next().unwrap_or(GroupKey {
-        ice_sheet: "AIS".into(),
-        institution: "unknown".into(),
-        model: "unknown".into(),
-        experiment: "unknown".into(),
-        path: None,
+    let group = groups.into_keys().next().unwrap_or_else(|| {
+        let unknown = |name: &str, value: &str| (name.to_string(), value.to_string());
+        floe_group::archive::ismip6_group(&BTreeMap::from([
+            unknown("ice_sheet", "AIS"),
+            unknown("institution", "unknown"),
+            unknown("model", "unknown"),
+            unknown("experiment", "unknown"),
+        ]))
     });
     let profile = floe_wire::default_profile();
     let batch_id = floe_group::archive::batch_id(&profile, &group, None, &files);

@@ -24,6 +24,8 @@ pub enum SourceFormat {
     Netcdf3Cdf5,
     /// NetCDF-4 / HDF5.
     Hdf5,
+    /// Not read: the file could not be read at all ([`FileManifest::unreadable`]).
+    Unreadable,
 }
 
 /// One byte range in the source file that holds one chunk of a variable.
@@ -127,6 +129,27 @@ pub struct FileManifest {
 }
 
 impl FileManifest {
+    /// The manifest of a file that could not be read at all: no variable, and `variable` (the
+    /// one its path names) among the problems with the reason. The group builders leave that
+    /// variable out of its group, by name, instead of failing the variables beside it.
+    pub fn unreadable(variable: &str, file_size: u64, reason: String) -> FileManifest {
+        FileManifest {
+            format: SourceFormat::Unreadable,
+            file_size,
+            attributes: Attributes::default(),
+            variables: Vec::new(),
+            problems: vec![VariableProblem {
+                variable: variable.to_string(),
+                error: format!("file cannot be read: {reason}"),
+            }],
+        }
+    }
+
+    /// Whether this stands for a file that could not be read ([`FileManifest::unreadable`]).
+    pub fn is_unreadable(&self) -> bool {
+        self.format == SourceFormat::Unreadable
+    }
+
     /// Makes the attributes and codecs that equal those of the same variable in `earlier` (a
     /// file read before, usually the series' previous one) point to `earlier`'s, so that a
     /// group's manifests hold each distinct value once. Values are compared, never assumed: a

@@ -56,17 +56,29 @@ pub fn parse_path(path: &str) -> Result<ParsedPath, PathError> {
     let m = ismip6_profile()
         .match_path(path)
         .map_err(|e| PathError::NotIsmip6(e.to_string()))?;
-    let field = |name: &str| m.fields.get(name).cloned().unwrap_or_default();
     Ok(ParsedPath {
-        group: GroupKey {
-            ice_sheet: field("ice_sheet"),
-            institution: field("institution"),
-            model: field("model"),
-            experiment: field("experiment"),
-            path: None,
-        },
+        group: ismip6_group(&m.fields),
         variable: m.variable,
     })
+}
+
+/// The group of an ISMIP6 file, from its path fields: `{institution}_{model}/{experiment}`,
+/// carrying the ice sheet, institution, model and experiment.
+pub fn ismip6_group(fields: &BTreeMap<String, String>) -> GroupKey {
+    let fields: BTreeMap<String, String> = ["ice_sheet", "institution", "model", "experiment"]
+        .into_iter()
+        .map(|name| {
+            (
+                name.to_string(),
+                fields.get(name).cloned().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let path = format!(
+        "{}_{}/{}",
+        fields["institution"], fields["model"], fields["experiment"]
+    );
+    GroupKey::new(path, fields)
 }
 
 /// Skip list: path prefixes with reasons, parsed from a data file.
@@ -223,7 +235,8 @@ pub struct SurveyedGroup {
     pub group_path: String,
     /// Files per variable, sorted by URL (more than one: concatenated along the profile's dimension).
     pub variables: BTreeMap<String, Vec<SourceFile>>,
-    /// The fields of its first file.
+    /// The path fields every file of the group agrees on (a file's own, such as a date or a
+    /// time range, drop out).
     #[serde(skip)]
     pub fields: BTreeMap<String, String>,
 }
@@ -242,8 +255,9 @@ pub struct Survey {
 }
 
 /// Sorts listed objects into the profile's groups and variables. Zero-byte files
-/// are kept: they fail in the virtualizer with a clear error, and the batch goes
-/// to the dead-letter queue instead of silently shrinking the group.
+/// are kept: the virtualizer leaves their variable out of the group naming the
+/// file (or, in files of several variables, fails the batch by name) instead of
+/// silently shrinking the group.
 pub fn survey(objects: &[ListedObject], profile: &Profile, skip: &SkipList) -> Survey {
     let mut groups: BTreeMap<String, SurveyedGroup> = BTreeMap::new();
     let mut out = Survey::default();
@@ -268,6 +282,9 @@ pub fn survey(objects: &[ListedObject], profile: &Profile, skip: &SkipList) -> S
                         variables: BTreeMap::new(),
                         fields: m.fields.clone(),
                     });
+                group
+                    .fields
+                    .retain(|name, value| m.fields.get(name) == Some(value));
                 group
                     .variables
                     .entry(m.variable.clone())
@@ -309,7 +326,6 @@ pub fn plan(
     let surveyed = survey(objects, profile, skip);
     let mut skipped = surveyed.skipped;
     skipped.extend(surveyed.unmatched);
-    let field = |g: &SurveyedGroup, name: &str| g.fields.get(name).cloned().unwrap_or_default();
     let batches = surveyed
         .groups
         .iter()
@@ -319,13 +335,7 @@ pub fn plan(
                 time_units: profile.time_units.clone(),
                 file_variables: profile.file_variables.clone(),
             });
-            let group = GroupKey {
-                ice_sheet: field(g, "ice_sheet"),
-                institution: field(g, "institution"),
-                model: field(g, "model"),
-                experiment: field(g, "experiment"),
-                path: (!makes_ismip6_groups(profile)).then(|| g.group_path.clone()),
-            };
+            let group = GroupKey::new(g.group_path.clone(), g.fields.clone());
             let mut files: Vec<SourceFile> = g.variables.values().flatten().cloned().collect();
             files.sort_by(|a, b| a.url.cmp(&b.url));
             let profile = profile.tag();
@@ -365,8 +375,8 @@ pub fn batch_id(
 ) -> String {
     let mut text = format!(
         "floe-batch-v2\n{profile}\n{}\n{}\n",
-        group.ice_sheet,
-        group.group_path()
+        group.field("ice_sheet"),
+        group.path
     );
     if let Some(selection) = selection {
         text.push_str(&format!("variables: {}\n", selection.describe()));
@@ -389,6 +399,26 @@ pub fn batch_id(
 mod tests {
     use super::*;
 
+    /// Batch ids are what stores record: a change of the wire's group key must not change them
+    /// (or every stored group would be rebuilt). The value is the hash of the documented text.
+    #[test]
+    fn batch_ids_are_those_of_the_documented_text() {
+        let group = parse_path("AWI/PISM1/exp05/lithk_AIS_AWI_PISM1_exp05.nc")
+            .expect("parse")
+            .group;
+        let file = SourceFile {
+            url: "s3://a/x.nc".into(),
+            size: 1,
+            etag: Some("\"e\"".into()),
+            last_modified: Some("2026-01-01T00:00:00+00:00".into()),
+            variable: "lithk".into(),
+        };
+        assert_eq!(
+            batch_id("ismip6@1", &group, None, &[file]),
+            "80be14abcccb722816bf7463cafe9fa1"
+        );
+    }
+
     #[test]
     fn directories_win_over_file_name_tokens() {
         let p = parse_path(
@@ -397,7 +427,7 @@ mod tests {
         .expect("parse");
         assert_eq!(p.group.group_path(), "ILTS_PIK_SICOPOLIS1/hist_std");
         assert_eq!(p.variable, "acabf");
-        assert_eq!(p.group.ice_sheet, "AIS");
+        assert_eq!(p.group.field("ice_sheet"), "AIS");
     }
 
     #[test]
@@ -413,7 +443,7 @@ mod tests {
     fn greenland_and_errors() {
         let p = parse_path("Projection-GIS/AWI/ISSM1/exp05/lithk_GIS_AWI_ISSM1_exp05.nc")
             .expect("parse");
-        assert_eq!(p.group.ice_sheet, "GIS");
+        assert_eq!(p.group.field("ice_sheet"), "GIS");
         assert_eq!(parse_path("a/b/c/readme.txt"), Err(PathError::NotNetcdf));
         for path in ["b/c/x_AIS_.nc", "a/b/c/lithk.nc", "a/b/c/lithk_XIS_a.nc"] {
             let e = parse_path(path).expect_err(path);

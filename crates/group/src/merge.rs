@@ -47,6 +47,16 @@ pub struct FileScan {
 }
 
 impl FileScan {
+    /// A file that could not be read at all, standing in the group for its variable (the one
+    /// its path names), which the builders then leave out with `reason`.
+    pub fn unreadable(source: SourceFile, reason: String) -> FileScan {
+        FileScan {
+            manifest: floe_formats::FileManifest::unreadable(&source.variable, source.size, reason),
+            source,
+            coords: BTreeMap::new(),
+        }
+    }
+
     /// Shares this file's attributes and codecs with `earlier`'s where they are equal
     /// ([`FileManifest::share_metadata_with`]): a group's scans then hold each distinct
     /// attribute map once, not once a file.
@@ -385,7 +395,9 @@ pub fn build_group(batch: &BatchDescriptor, scans: &[FileScan]) -> Result<GroupB
             warnings,
         });
     }
-    let identity = json!({"ice_sheet": batch.group.ice_sheet, "institution": batch.group.institution, "model": batch.group.model, "experiment": batch.group.experiment});
+    let field = |name| batch.group.field(name);
+    let identity = json!({"ice_sheet": field("ice_sheet"), "institution": field("institution"),
+                          "model": field("model"), "experiment": field("experiment")});
     Ok(finish(
         batch,
         scans,

@@ -85,6 +85,9 @@ struct ScanTime {
 
 /// The file's time coordinate, decoded exactly.
 fn scan_time(scan: &FileScan, dimension: &str) -> Result<ScanTime, SeriesError> {
+    if scan.manifest.is_unreadable() {
+        return Err(file_error(scan, crate::merge::missing_reason(scan)));
+    }
     let time_var = scan
         .manifest
         .variables

@@ -298,13 +298,7 @@ mod tests {
     use floe_wire::{GroupKey, SourceFile};
 
     fn batch(n: usize) -> BatchDescriptor {
-        let group = GroupKey {
-            ice_sheet: String::new(),
-            institution: String::new(),
-            model: String::new(),
-            experiment: String::new(),
-            path: Some("mur/sst".into()),
-        };
+        let group = GroupKey::new("mur/sst", Default::default());
         let files: Vec<SourceFile> = (0..n)
             .map(|i| SourceFile {
                 url: format!("s3://archive/mur/{i:06}.nc"),

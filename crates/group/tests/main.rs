@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use floe_formats::{ChunkRef, Codec, FileManifest, SourceFormat, VariableManifest};
 use floe_group::{build_group, FileScan};
-use floe_wire::{BatchDescriptor, GroupKey, SourceFile, SCHEMA_VERSION};
+use floe_wire::{BatchDescriptor, SourceFile, SCHEMA_VERSION};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
@@ -90,13 +90,17 @@ fn batch(files: &[FileScan]) -> BatchDescriptor {
         schema_version: SCHEMA_VERSION,
         batch_id: "id".into(),
         profile: floe_wire::default_profile(),
-        group: GroupKey {
-            ice_sheet: "AIS".into(),
-            institution: "I".into(),
-            model: "M".into(),
-            experiment: "e".into(),
-            path: None,
-        },
+        group: floe_group::archive::ismip6_group(
+            &[
+                ("ice_sheet", "AIS"),
+                ("institution", "I"),
+                ("model", "M"),
+                ("experiment", "e"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ),
         files: files.iter().map(|f| f.source.clone()).collect(),
         concat: None,
         shard: None,
@@ -149,4 +153,52 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn an_unreadable_file_leaves_out_its_variable_only() {
+    let good = scan("lithk", &[2015, 2016], 0);
+    let broken = FileScan::unreadable(
+        SourceFile {
+            url: "file:///a/orog.nc".into(),
+            size: 5,
+            etag: None,
+            last_modified: None,
+            variable: "orog".into(),
+        },
+        "file is truncated: 5 bytes of 4096".into(),
+    );
+    let scans = vec![good, broken];
+    let build = build_group(&batch(&scans), &scans).expect("the readable variable is built");
+    let names: Vec<&str> = build
+        .fragment
+        .arrays
+        .iter()
+        .map(|a| a.name.as_str())
+        .collect();
+    assert!(
+        names.contains(&"lithk") && !names.contains(&"orog"),
+        "{names:?}"
+    );
+    let [warning] = build.warnings.as_slice() else {
+        panic!("one warning: {:?}", build.warnings)
+    };
+    assert_eq!(
+        (warning.variable.as_str(), warning.file.as_str()),
+        ("orog", "file:///a/orog.nc")
+    );
+    assert_eq!(
+        warning.reason,
+        "file cannot be read: file is truncated: 5 bytes of 4096"
+    );
+    assert!(!warning.kept_apart);
+    // Every input stays recorded, the unreadable one too: the plan and the store agree.
+    assert_eq!(build.fragment.sources.len(), 2);
+    // The unreadable file alone: nothing to build, a named error.
+    let alone = vec![scans[1].clone()];
+    let err = build_group(&batch(&alone), &alone).expect_err("no variable");
+    assert!(
+        err.to_string().contains("orog: file cannot be read"),
+        "{err}"
+    );
 }

@@ -89,13 +89,7 @@ fn batch(scans: &[FileScan]) -> BatchDescriptor {
         schema_version: SCHEMA_VERSION,
         batch_id: "b".into(),
         profile: "cmip6@1".into(),
-        group: GroupKey {
-            ice_sheet: String::new(),
-            institution: "I".into(),
-            model: "M".into(),
-            experiment: "e".into(),
-            path: Some("M/e".into()),
-        },
+        group: GroupKey::new("M/e", Default::default()),
         files: scans.iter().map(|s| s.source.clone()).collect(),
         concat: None,
         shard: None,
@@ -171,4 +165,46 @@ fn a_partial_chunk_before_another_file_and_mixed_calendars_are_refused() {
     let scans = vec![file(0, 0, 12, 12, "noleap"), file(1, 12, 12, 12, "360_day")];
     let e = build_series_group(&batch(&scans), &scans, &spec()).expect_err("calendars");
     assert!(e.to_string().contains("time calendar"), "{e}");
+}
+
+#[test]
+fn an_unreadable_file_leaves_out_its_variable_and_keeps_the_others() {
+    let mut pr: Vec<FileScan> = (0..2)
+        .map(|i| {
+            let mut s = file(i, i as u64 * 12, 12, 12, "noleap");
+            s.source.variable = "pr".into();
+            s.source.url = format!("file:///a/pr_{i:03}.nc");
+            let data = &mut s.manifest.variables[1];
+            data.variable = "pr".into();
+            s
+        })
+        .collect();
+    let mut broken = pr.remove(1).source;
+    broken.size = 3;
+    pr.push(FileScan::unreadable(
+        broken,
+        "not an HDF5 or NetCDF-3 file".into(),
+    ));
+    let mut scans = vec![file(0, 0, 12, 12, "noleap"), file(1, 12, 12, 12, "noleap")];
+    scans.extend(pr);
+    let build = build_series_group(&batch(&scans), &scans, &spec()).expect("tas is built");
+    let names: Vec<&str> = build
+        .fragment
+        .arrays
+        .iter()
+        .map(|a| a.name.as_str())
+        .collect();
+    assert!(
+        names.contains(&"tas") && !names.contains(&"pr"),
+        "{names:?}"
+    );
+    let left: Vec<(&str, &str)> = build
+        .warnings
+        .iter()
+        .map(|w| (w.variable.as_str(), w.file.as_str()))
+        .collect();
+    assert_eq!(left, vec![("pr", "file:///a/pr_001.nc")]);
+    assert!(build.warnings[0]
+        .reason
+        .contains("file cannot be read: not an HDF5 or NetCDF-3 file"));
 }

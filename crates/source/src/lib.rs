@@ -126,6 +126,13 @@ impl SourceOptions {
     }
 }
 
+/// Whether two ETags name the same object version. Backends quote them unevenly: GCS (and
+/// fake-gcs-server) lists an ETag bare that its HEAD answers quoted, so they compare without
+/// the quotes.
+pub fn same_etag(a: Option<&str>, b: Option<&str>) -> bool {
+    a.map(|a| a.trim_matches('"')) == b.map(|b| b.trim_matches('"'))
+}
+
 /// Identity of a source object: what makes a batch id change when it changes.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ObjectInfo {
@@ -456,4 +463,16 @@ pub async fn list(prefix_url: &str, options: &SourceOptions) -> Result<Vec<Objec
         .collect();
     out.sort_by(|a, b| a.url.cmp(&b.url));
     Ok(out)
+}
+
+#[cfg(test)]
+mod etag_tests {
+    use super::same_etag;
+
+    #[test]
+    fn etags_compare_without_their_quotes() {
+        assert!(same_etag(Some("\"abc\""), Some("abc")));
+        assert!(!same_etag(Some("abc"), None));
+        assert!(!same_etag(Some("\"abc\""), Some("\"abd\"")));
+    }
 }

@@ -26,8 +26,11 @@ pub use messages::{
 /// reads only version 1 refuses such messages by name instead of building a
 /// concatenated group by ISMIP6's rules. Version 3 added the descriptor's
 /// `shard`: a version 2 build would build a group from one shard's files, so
-/// it must refuse every version 3 message by name.
-pub const SCHEMA_VERSION: u32 = 3;
+/// it must refuse every version 3 message by name. Version 4 names a group by
+/// its store path, with the profile's fields beside it (`group: {path,
+/// fields}`): a version 3 build would find no ISMIP6 fields, so it refuses the
+/// message by name; this build reads the group keys of versions 1 to 3.
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// The oldest version this build still reads (older documents are read with
 /// the defaults of the fields later versions added).

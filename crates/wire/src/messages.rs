@@ -1,42 +1,107 @@
 //! Queue messages. JSON, small (an SQS message is at most 256 KiB).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
-/// Identity of one output group.
+/// One output group. Its store path is its identity: what names it in the store, in batch ids
+/// and in every message about it. The fields the archive's profile read from its files' paths
+/// (ISMIP6's `ice_sheet`, `institution`, `model` and `experiment`; CMIP6's `source`, `member`,
+/// ...) travel beside it as data, for the group's attributes and for filters.
+///
+/// Read from every schema version: messages of versions 1 to 3 carried ISMIP6's four fields
+/// at the top, with `path` only when the profile's template made another one
+/// ([`GroupKeyOnWire`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "GroupKeyOnWire")]
 pub struct GroupKey {
-    /// `AIS` or `GIS`.
-    pub ice_sheet: String,
-    /// Institution directory, e.g. `AWI`.
-    pub institution: String,
-    /// Model directory, e.g. `PISM1`.
-    pub model: String,
-    /// Experiment directory, e.g. `exp05`.
-    pub experiment: String,
-    /// The store path, when the profile's template makes one other than
-    /// `{institution}_{model}/{experiment}` (e.g. CMIP6's
-    /// `{source}/{experiment}/{member}/{table}/{grid}`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
+    /// The store path, e.g. `AWI_PISM1/exp05` or `CESM2/historical/r1i1p1f1/Amon/gn`.
+    pub path: String,
+    /// The profile's fields of the group's paths, by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, String>,
+}
+
+/// The fields of an ISMIP6 group in messages of schema versions 1 to 3.
+const ISMIP6_FIELDS: [&str; 4] = ["ice_sheet", "institution", "model", "experiment"];
+
+/// A group key as any schema version wrote it: `path` and `fields` (version 4 on), or ISMIP6's
+/// four fields at the top level with an optional `path` (versions 1 to 3).
+#[derive(Deserialize)]
+struct GroupKeyOnWire {
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    fields: BTreeMap<String, String>,
+    #[serde(default)]
+    ice_sheet: Option<String>,
+    #[serde(default)]
+    institution: Option<String>,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    experiment: Option<String>,
+}
+
+impl TryFrom<GroupKeyOnWire> for GroupKey {
+    type Error = String;
+
+    fn try_from(wire: GroupKeyOnWire) -> Result<GroupKey, String> {
+        let legacy = [
+            wire.ice_sheet,
+            wire.institution,
+            wire.model,
+            wire.experiment,
+        ];
+        if legacy.iter().all(Option::is_none) {
+            let path = wire
+                .path
+                .ok_or("group key without a path (and without the ISMIP6 fields of schema versions 1 to 3)")?;
+            return Ok(GroupKey {
+                path,
+                fields: wire.fields,
+            });
+        }
+        let fields: BTreeMap<String, String> = ISMIP6_FIELDS
+            .iter()
+            .zip(legacy)
+            .map(|(name, value)| (name.to_string(), value.unwrap_or_default()))
+            .collect();
+        let path = match wire.path {
+            Some(path) => path,
+            None => format!(
+                "{}_{}/{}",
+                fields["institution"], fields["model"], fields["experiment"]
+            ),
+        };
+        Ok(GroupKey { path, fields })
+    }
 }
 
 impl GroupKey {
-    /// The store path of the group: `{institution}_{model}/{experiment}`, or the profile's.
-    pub fn group_path(&self) -> String {
-        match &self.path {
-            Some(path) => path.clone(),
-            None => format!("{}_{}/{}", self.institution, self.model, self.experiment),
+    /// A group named by its store path, with the profile's fields of its paths.
+    pub fn new(path: impl Into<String>, fields: BTreeMap<String, String>) -> GroupKey {
+        GroupKey {
+            path: path.into(),
+            fields,
         }
     }
 
-    /// The parent group: `{institution}_{model}`, or everything above the last `/`.
+    /// The store path of the group.
+    pub fn group_path(&self) -> String {
+        self.path.clone()
+    }
+
+    /// The parent group: everything above the last `/` (empty for a top-level group).
     pub fn parent_path(&self) -> String {
-        match &self.path {
-            Some(path) => path
-                .rsplit_once('/')
-                .map_or_else(String::new, |(parent, _)| parent.to_string()),
-            None => format!("{}_{}", self.institution, self.model),
-        }
+        self.path
+            .rsplit_once('/')
+            .map_or_else(String::new, |(parent, _)| parent.to_string())
+    }
+
+    /// A field the profile read from the group's paths; empty when it has none of that name.
+    pub fn field(&self, name: &str) -> &str {
+        self.fields.get(name).map_or("", String::as_str)
     }
 }
 
@@ -166,18 +231,12 @@ impl BatchDescriptor {
     /// plain names (a message must not be able to write outside its group),
     /// and at least one file.
     pub fn validate(&self) -> Result<(), String> {
-        let g = &self.group;
-        let parts: Vec<(&str, &str)> = match &g.path {
-            Some(path) => path
-                .split('/')
-                .map(|p| ("group path component", p))
-                .collect(),
-            None => vec![
-                ("institution", g.institution.as_str()),
-                ("model", g.model.as_str()),
-                ("experiment", g.experiment.as_str()),
-            ],
-        };
+        let parts: Vec<(&str, &str)> = self
+            .group
+            .path
+            .split('/')
+            .map(|p| ("group path component", p))
+            .collect();
         for (what, v) in parts {
             if v.is_empty() || v == "." || v == ".." || v.contains('/') {
                 return Err(format!(
@@ -295,4 +354,91 @@ pub struct FailureRecord {
     pub retryable: bool,
     /// When, RFC 3339.
     pub at: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn descriptor(version: u32, group: serde_json::Value) -> String {
+        serde_json::json!({
+            "schema_version": version, "batch_id": "b1", "group": group,
+            "files": [{"url": "s3://a/x.nc", "size": 1, "variable": "lithk"}],
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn a_group_is_named_by_its_path_and_carries_its_fields_as_data() {
+        let fields = BTreeMap::from([("source".to_string(), "CESM2".to_string())]);
+        let group = GroupKey::new("CESM2/historical/r1i1p1f1/Amon/gn", fields);
+        let json = serde_json::to_value(&group).expect("serializes");
+        assert_eq!(
+            json,
+            serde_json::json!({"path": "CESM2/historical/r1i1p1f1/Amon/gn", "fields": {"source": "CESM2"}})
+        );
+        assert_eq!(
+            serde_json::from_value::<GroupKey>(json).expect("reads"),
+            group
+        );
+        assert_eq!(group.parent_path(), "CESM2/historical/r1i1p1f1/Amon");
+        assert_eq!(
+            (group.field("source"), group.field("ice_sheet")),
+            ("CESM2", "")
+        );
+    }
+
+    #[test]
+    fn version_three_group_keys_still_read() {
+        let ismip6 = serde_json::json!({"ice_sheet": "AIS", "institution": "AWI", "model": "PISM1", "experiment": "exp05"});
+        let batch: BatchDescriptor =
+            crate::decode_message(&descriptor(3, ismip6)).expect("a version 3 message reads");
+        assert_eq!(batch.group.path, "AWI_PISM1/exp05");
+        assert_eq!(batch.group.parent_path(), "AWI_PISM1");
+        assert_eq!(
+            (
+                batch.group.field("ice_sheet"),
+                batch.group.field("experiment")
+            ),
+            ("AIS", "exp05")
+        );
+        let cmip6 = serde_json::json!({"ice_sheet": "", "institution": "", "model": "", "experiment": "",
+                                       "path": "CESM2/historical/r1i1p1f1/Amon/gn"});
+        let batch: BatchDescriptor = crate::decode_message(&descriptor(2, cmip6)).expect("reads");
+        assert_eq!(batch.group.path, "CESM2/historical/r1i1p1f1/Amon/gn");
+        assert!(batch.validate().is_ok());
+    }
+
+    #[test]
+    fn a_group_key_without_a_path_is_refused_by_name() {
+        let err = crate::decode_message::<BatchDescriptor>(&descriptor(
+            4,
+            serde_json::json!({"fields": {}}),
+        ))
+        .expect_err("no path");
+        assert!(
+            err.to_string().contains("group key without a path"),
+            "{err}"
+        );
+        let later = crate::decode_message::<BatchDescriptor>(&descriptor(
+            5,
+            serde_json::json!({"path": "a/b"}),
+        ))
+        .expect_err("a later version");
+        assert!(
+            err.to_string().contains("group key")
+                && later.to_string().contains("unknown schema version 5")
+        );
+    }
+
+    #[test]
+    fn a_path_that_leaves_its_group_is_refused() {
+        let batch: BatchDescriptor =
+            crate::decode_message(&descriptor(4, serde_json::json!({"path": "a/../../b"})))
+                .expect("parses");
+        assert!(batch
+            .validate()
+            .expect_err("refused")
+            .contains("\"..\" is not a plain name"));
+    }
 }
