@@ -70,9 +70,12 @@ class Run:
         return subprocess.run([cargo_binary("producer", "release"), *map(str, args)], capture_output=True, text=True,
                               env=self.env, timeout=1800)
 
-    def worker(self, program, *args):
+    def worker(self, program, *args, log=None):
+        """A worker; a virtualizer's info log goes to LOG (what each shard read, for the table)."""
+        env = {**self.env, "RUST_LOG": "info,floe_virtualizer=info"} if log else self.env
         return measured_popen([cargo_binary(program, "release"), "worker", "--exit-when-idle", 10, *args],
-                              env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                              env=env, stdout=subprocess.DEVNULL, stderr=open(log, "w") if log else subprocess.PIPE,
+                              text=True)
 
     def committed(self):
         proc = self.producer("status", "--json")
@@ -98,7 +101,8 @@ def fleet_run(tmp, source, virtualizers, files, shard_files):
     sent = run.producer("enqueue", "--all", "--profile", PROFILE, "--shard-files", shard_files, "--json")
     assert sent.returncode == 0, sent.stderr
     summary = json.loads(sent.stdout)
-    procs = [run.worker("virtualizer", "--batch-size", 1) for _ in range(virtualizers)]
+    logs = [tmp / f"{run.name}-virtualizer-{i}.log" for i in range(virtualizers)]
+    procs = [run.worker("virtualizer", "--batch-size", 1, log=log) for log in logs]
     procs.append(run.worker("committer", "--batch-size", 10, "--batching-window", 1))
     while run.committed() < 1:
         assert time.perf_counter() - started < 1800, "the group was not committed within 30 min"
@@ -106,12 +110,31 @@ def fleet_run(tmp, source, virtualizers, files, shard_files):
         time.sleep(0.5)
     wall = time.perf_counter() - started
     results = [wait_rss(p) for p in procs]
-    assert all(code == 0 for code, _ in results), [(c, p.stderr.read()[-2000:]) for (c, _), p in zip(results, procs)]
+    assert all(code == 0 for code, _ in results), [(c, (p.stderr.read() if p.stderr else "")[-2000:])
+                                                   for (c, _), p in zip(results, procs)]
     ds = run.open_group(source)
     assert ds.sizes["time"] == len(files), ds.sizes
     check_against_files(ds, files)
-    return {"virtualizers": virtualizers, "messages": summary["messages"], "wall": wall,
-            "virtualizer_rss": max(r for _, r in results[:-1]), "committer_rss": results[-1][1]}
+    shares = [shard_reads(log) for log in logs]
+    assert sum(s["files"] for s in shares) >= len(files), shares  # every file read (a redelivery reads again)
+    assert all(s["shards"] > 0 for s in shares), f"a virtualizer read no shard: {shares}"
+    return {"virtualizers": virtualizers, "messages": summary["messages"], "wall": wall, "shares": shares,
+            "requests_per_file": sum(s["requests"] for s in shares) / sum(s["files"] for s in shares),
+            "virtualizer_rss": [r for _, r in results[:-1]], "committer_rss": results[-1][1]}
+
+
+def shard_reads(log):
+    """Shards, files and ranged requests one virtualizer's log records (a stored shard, or the
+    shard whose arrival assembled the group)."""
+    import re
+    out = {"shards": 0, "files": 0, "requests": 0}
+    for line in log.read_text(errors="replace").splitlines():
+        if "stored the shard's scans" in line or "read the batch's headers" in line:
+            fields = dict(re.findall(r"(\w+)=(\S+)", line))
+            out["shards"] += 1
+            out["files"] += int(fields.get("files", 0))
+            out["requests"] += int(fields.get("requests", 0))
+    return out
 
 
 def check_against_files(ds, files):
@@ -181,24 +204,28 @@ def main():
             "the same machine; wall time from `enqueue --all` to the group committed; each store holds every step and "
             "equals the files at the first and last step. The virtualizer's Lambda size is "
             f"{memory} MB (infra/floe.yaml).", "",
-            "| run | messages | wall s | files/s | virtualizer peak RSS MB | committer peak RSS MB |",
-            "| --- | ---: | ---: | ---: | ---: | ---: |",
-            f"| baseline: the group in one message | 1 | | | {refused} | |",
+            "| run | messages | wall s | files/s | shards (files) read per virtualizer | ranged GETs per file | "
+            "virtualizer peak RSS MB | committer peak RSS MB |",
+            "| --- | ---: | ---: | ---: | --- | ---: | --- | ---: |",
+            f"| baseline: the group in one message | 1 | | | | | {refused} | |",
         ]
         for r in rows:
+            shares = ", ".join(f"{s['shards']} ({s['files']:,})" for s in r["shares"])
+            rss = ", ".join(f"{x:,.0f}" for x in r["virtualizer_rss"])
             lines.append(f"| fleet, {r['virtualizers']} virtualizers, 1 committer, shards of {args.shard_files:,} files | "
-                         f"{r['messages']} | {r['wall']:.1f} | {n / r['wall']:,.0f} | {r['virtualizer_rss']:,.0f} | "
-                         f"{r['committer_rss']:,.0f} |")
-        lines.append(f"| `producer local` (one process, local filesystem) | | {local_s:.1f} | {n / local_s:,.0f} | "
+                         f"{r['messages']} | {r['wall']:.1f} | {n / r['wall']:,.0f} | {shares} | "
+                         f"{r['requests_per_file']:.2f} | {rss} | {r['committer_rss']:,.0f} |")
+        lines.append(f"| `producer local` (one process, local filesystem) | | {local_s:.1f} | {n / local_s:,.0f} | | | "
                      f"{local_rss:,.0f} (the whole job) | |")
-        peak = max(r["virtualizer_rss"] for r in rows)
+        peak = max(max(r["virtualizer_rss"]) for r in rows)
         per_file = (local_rss * 1024) / n
         lines += ["", (f"The assembling virtualizer peaked at {peak:,.0f} MB, "
                        f"{'within' if peak <= memory else 'above'} the {memory} MB Lambda size; `producer local` on "
                        f"the same files took {local_rss:,.0f} MB, about {per_file:,.0f} KB a file: the merge holds "
                        "every file's scan, so the assembler's memory grows with the group (set VirtualizerMemory "
-                       "for the largest group). The fleet's wall time is LocalStack's: two and four virtualizers "
-                       "read the files at the same rate on these 2 cores.")]
+                       "for the largest group). Wall time by virtualizers: "
+                       + ", ".join(f"{r['virtualizers']}: {r['wall']:.0f} s" for r in rows)
+                       + f"; every process, LocalStack included, shares these {os.cpu_count()} cores.")]
         publish(args.out, SECTION, "\n".join(lines) + "\n")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -170,20 +170,30 @@ pub(crate) async fn scan_files(
     files: &[SourceFile],
     options: &SourceOptions,
 ) -> Result<(Vec<FileScan>, ReadCost), BatchError> {
-    // Owned inputs: the future must be `Send` for every lifetime, which a
-    // closure over borrowed files cannot promise.
+    // Each file is its own task: a file small enough for one read is parsed where it lands
+    // (no blocking hand-off), and as tasks those parses run on every runtime thread instead
+    // of one after another inside this stream (8,000 MUR-shaped files: 1.1 of 2 cores busy).
     let mut scanned = futures::stream::iter(files.to_vec())
         .map(|f| {
             let options = options.clone();
-            async move {
+            let url = f.url.clone();
+            let task = tokio::spawn(async move {
                 let scanned = scan_file_counted(&f, &options).await;
                 (f, scanned)
+            });
+            async move {
+                task.await.map_err(|e| BatchError {
+                    file: Some(url),
+                    reason: format!("reading the file stopped: {e}"),
+                    retryable: false,
+                })
             }
         })
         .buffered(FILE_CONCURRENCY);
     let mut cost = ReadCost::default();
     let mut scans: Vec<FileScan> = Vec::with_capacity(files.len());
-    while let Some((file, next)) = scanned.next().await {
+    while let Some(joined) = scanned.next().await {
+        let (file, next) = joined?;
         let (mut scan, requests, bytes) = match next {
             Ok(scanned) => scanned,
             // A file of one variable that cannot be read costs its group that variable only.
