@@ -52,9 +52,10 @@ class Fleet:
         return subprocess.Popen([binary(program), "worker", *defaults, *args],
                                 stdout=handle, stderr=handle, env=self.env), log
 
-    def drain(self, virtualizers=2, committers=2, idle=6, timeout=300):
+    def drain(self, virtualizers=2, committers=2, idle=6, timeout=300, virtualizer_args=()):
         """Runs workers until every one has been idle for `idle` seconds."""
-        procs = [self.start("virtualizer", "--exit-when-idle", idle)[0] for _ in range(virtualizers)]
+        procs = [self.start("virtualizer", "--exit-when-idle", idle, *virtualizer_args)[0]
+                 for _ in range(virtualizers)]
         procs += [self.start("committer", "--exit-when-idle", idle + 2, "--batch-size", 50,
                              "--batching-window", 2)[0] for _ in range(committers)]
         for p in procs:

@@ -21,9 +21,11 @@ def aws_env():
     return env
 
 
-def client(service):
+def client(service, connections=10):
+    from botocore.config import Config
     return boto3.client(service, endpoint_url=ENDPOINT, region_name="us-east-1",
-                        aws_access_key_id="test", aws_secret_access_key="test")
+                        aws_access_key_id="test", aws_secret_access_key="test",
+                        config=Config(max_pool_connections=connections))
 
 
 def unique(prefix):
@@ -43,11 +45,12 @@ def bucket():
 
 
 def upload_tree(bucket, root, prefix):
-    s3 = client("s3")
-    keys = []
-    for path in sorted(root.rglob("*")):
-        if path.is_file():
-            key = f"{prefix}/{path.relative_to(root)}"
-            s3.upload_file(str(path), bucket, key)
-            keys.append(key)
+    """Uploads every file under ROOT as PREFIX/relative path, 16 at a time (boto3 clients are
+    thread-safe); returns the keys in path order."""
+    from concurrent.futures import ThreadPoolExecutor
+    s3 = client("s3", connections=16)
+    paths = [p for p in sorted(root.rglob("*")) if p.is_file()]
+    keys = [f"{prefix}/{p.relative_to(root)}" for p in paths]
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda pk: s3.upload_file(str(pk[0]), bucket, pk[1]), zip(paths, keys)))
     return keys

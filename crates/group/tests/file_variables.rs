@@ -160,7 +160,7 @@ fn array<'a>(b: &'a GroupBuild, name: &str) -> &'a ArrayFragment {
 fn every_variable_along_time_is_concatenated_and_the_static_ones_come_from_the_first_file() {
     let scans = days(3);
     let b = build(&scans, every()).expect("builds");
-    let names: Vec<&str> = b.fragment.arrays.iter().map(|a| a.name.as_str()).collect();
+    let names = b.fragment.array_names();
     assert_eq!(
         names,
         [
@@ -276,7 +276,7 @@ fn only_left_out(b: &GroupBuild) -> (&str, &str, &str) {
 }
 
 fn names(b: &GroupBuild) -> Vec<&str> {
-    b.fragment.arrays.iter().map(|a| a.name.as_str()).collect()
+    b.fragment.array_names()
 }
 
 #[test]

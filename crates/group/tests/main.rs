@@ -170,12 +170,7 @@ fn an_unreadable_file_leaves_out_its_variable_only() {
     );
     let scans = vec![good, broken];
     let build = build_group(&batch(&scans), &scans).expect("the readable variable is built");
-    let names: Vec<&str> = build
-        .fragment
-        .arrays
-        .iter()
-        .map(|a| a.name.as_str())
-        .collect();
+    let names = build.fragment.array_names();
     assert!(
         names.contains(&"lithk") && !names.contains(&"orog"),
         "{names:?}"

@@ -188,12 +188,7 @@ fn an_unreadable_file_leaves_out_its_variable_and_keeps_the_others() {
     let mut scans = vec![file(0, 0, 12, 12, "noleap"), file(1, 12, 12, 12, "noleap")];
     scans.extend(pr);
     let build = build_series_group(&batch(&scans), &scans, &spec()).expect("tas is built");
-    let names: Vec<&str> = build
-        .fragment
-        .arrays
-        .iter()
-        .map(|a| a.name.as_str())
-        .collect();
+    let names = build.fragment.array_names();
     assert!(
         names.contains(&"tas") && !names.contains(&"pr"),
         "{names:?}"

@@ -74,6 +74,11 @@ pub struct ManifestFragment {
 }
 
 impl ManifestFragment {
+    /// The arrays' names (paths inside the group), in order.
+    pub fn array_names(&self) -> Vec<&str> {
+        self.arrays.iter().map(|a| a.name.as_str()).collect()
+    }
+
     /// Number of virtual references.
     pub fn ref_count(&self) -> usize {
         self.arrays.iter().map(|a| a.refs.len()).sum()
