@@ -143,7 +143,15 @@ impl BatchHandler for CommitterHandler {
                     attempts = report.attempts,
                     "committed"
                 );
-                for (id, reason) in report.failed {
+                let refused = report.refused.into_iter().map(|(id, reason)| {
+                    (
+                        id,
+                        format!(
+                            "append refused: {reason}; `producer enqueue` plans the group again"
+                        ),
+                    )
+                });
+                for (id, reason) in report.failed.into_iter().chain(refused) {
                     let (key, group) = results
                         .get(&id)
                         .map(|r| (r.batch_id.clone(), r.group_path.clone()))

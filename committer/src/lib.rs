@@ -111,6 +111,8 @@ mod tests {
                 })
                 .collect(),
             arrays: vec![],
+            append: None,
+            replaces: None,
         }
     }
 

@@ -417,3 +417,78 @@ mod tests {
             .matches(&key("A", "B", "C")));
     }
 }
+
+/// Changed groups split into appends and rebuilds (`floe_group::append`).
+#[derive(Debug, Default)]
+pub struct AppendPlan {
+    /// What to virtualize: each append batch (new files only) or the whole group.
+    pub batches: Vec<floe_wire::BatchDescriptor>,
+    /// Groups appended to, with how many files are new.
+    pub appended: Vec<(String, usize)>,
+    /// Groups in the store that are rebuilt, and why.
+    pub rebuilt: Vec<(String, String)>,
+    /// The whole batch of each appended group, for when its append is refused.
+    pub whole: std::collections::BTreeMap<String, floe_wire::BatchDescriptor>,
+}
+
+/// Plans each changed batch as an append onto its stored group where it
+/// extends it, else as a rebuild with the reason; groups not in the store are
+/// built as planned. With `appends` false, every stored group is rebuilt.
+pub async fn plan_appends(
+    repo: &floe_store::Repository,
+    changed: Vec<floe_wire::BatchDescriptor>,
+    appends: bool,
+) -> Result<AppendPlan> {
+    use floe_group::append::{plan_append, RebuildReason};
+    let groups: Vec<String> = changed.iter().map(|b| b.group.group_path()).collect();
+    let committed = floe_store::commit::committed(repo, &groups).await?;
+    let mut out = AppendPlan::default();
+    for mut batch in changed {
+        let group = batch.group.group_path();
+        let Some(stored) = committed.get(&group) else {
+            out.batches.push(batch);
+            continue;
+        };
+        // A rebuild replaces the state it was planned over, even when its inputs are not
+        // newer (a file removed).
+        batch.replaces = Some(stored.batch_id.clone());
+        let Some(concat) = batch.concat.clone() else {
+            out.batches.push(batch);
+            continue;
+        };
+        if !appends {
+            out.rebuilt
+                .push((group, "appends are off (--no-append)".into()));
+            out.batches.push(batch);
+            continue;
+        }
+        let series = floe_store::commit::stored_series(repo, &group, &concat.dimension)
+            .await
+            .with_context(|| format!("reading the stored state of {group}"))?;
+        let left_out: Vec<String> = stored.left_out.iter().map(|w| w.variable.clone()).collect();
+        let planned = series
+            .as_ref()
+            .map_or(Err(RebuildReason::NoIdentities), |s| {
+                plan_append(
+                    &batch,
+                    &s.batch_id,
+                    s.inputs.as_deref(),
+                    s.units.as_deref(),
+                    &left_out,
+                )
+            });
+        match planned {
+            Ok(mut append) => {
+                append.replaces = None;
+                out.appended.push((group.clone(), append.files.len()));
+                out.whole.insert(group, batch);
+                out.batches.push(append);
+            }
+            Err(reason) => {
+                out.rebuilt.push((group, reason.to_string()));
+                out.batches.push(batch);
+            }
+        }
+    }
+    Ok(out)
+}

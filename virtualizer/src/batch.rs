@@ -126,6 +126,10 @@ pub(crate) async fn refreshed(
     batch: &BatchDescriptor,
     options: &SourceOptions,
 ) -> Option<BatchDescriptor> {
+    if batch.append.is_some() {
+        // Its id covers stored files this batch does not list: a changed new file is re-planned.
+        return None;
+    }
     let mut current = batch.clone();
     let mut changed = false;
     for file in &mut current.files {

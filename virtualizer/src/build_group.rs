@@ -97,6 +97,8 @@ pub async fn batch_from_urls(
         files,
         concat: None,
         shard: None,
+        append: None,
+        replaces: None,
     })
 }
 

@@ -352,6 +352,8 @@ pub fn plan(
                 files,
                 concat,
                 shard: None,
+                append: None,
+                replaces: None,
             }
         })
         .collect();

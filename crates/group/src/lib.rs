@@ -13,6 +13,7 @@
 
 #![warn(missing_docs)]
 
+pub mod append;
 pub mod archive;
 pub mod axis;
 pub mod cftime;

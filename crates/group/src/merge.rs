@@ -438,6 +438,8 @@ pub(crate) fn finish(
             group_attributes: attrs,
             sources: scans.iter().map(|s| s.source.clone()).collect(),
             arrays,
+            append: batch.append.clone(),
+            replaces: batch.replaces.clone(),
         },
         warnings,
         notes,

@@ -279,11 +279,9 @@ pub fn build_series_group(
         return Err(nothing_built(group_path, left_out));
     }
     for (name, pieces) in &ordered {
+        // No count: an append keeps the notes of the group it extends.
         if pieces.len() > 1 {
-            notes.insert(format!(
-                "{name}: {} files concatenated along {dimension}",
-                pieces.len()
-            ));
+            notes.insert(format!("{name}: files concatenated along {dimension}"));
         }
     }
 

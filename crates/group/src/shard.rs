@@ -279,6 +279,11 @@ pub fn assemble(
     let mut group = shard_batch.clone();
     group.shard = None;
     group.files = scans.iter().map(|s| s.source.clone()).collect();
+    if group.append.is_some() {
+        // An append's id covers the stored files too, which no shard lists.
+        group.batch_id = of.group_batch_id.clone();
+        return Ok((group, scans));
+    }
     group.batch_id = crate::archive::batch_id(
         &group.profile,
         &group.group,
@@ -316,6 +321,8 @@ mod tests {
             files,
             concat: None,
             shard: None,
+            append: None,
+            replaces: None,
         }
     }
 

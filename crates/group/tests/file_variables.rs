@@ -135,6 +135,8 @@ fn build(scans: &[FileScan], selection: VariableSelection) -> Result<GroupBuild,
         files: scans.iter().map(|s| s.source.clone()).collect(),
         concat: None,
         shard: None,
+        append: None,
+        replaces: None,
     };
     let spec = ConcatSpec {
         dimension: "time".into(),

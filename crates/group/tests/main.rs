@@ -104,6 +104,8 @@ fn batch(files: &[FileScan]) -> BatchDescriptor {
         files: files.iter().map(|f| f.source.clone()).collect(),
         concat: None,
         shard: None,
+        append: None,
+        replaces: None,
     }
 }
 

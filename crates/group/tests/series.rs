@@ -93,6 +93,8 @@ fn batch(scans: &[FileScan]) -> BatchDescriptor {
         files: scans.iter().map(|s| s.source.clone()).collect(),
         concat: None,
         shard: None,
+        append: None,
+        replaces: None,
     }
 }
 

@@ -39,8 +39,12 @@ pub struct CommitReport {
     pub written: Vec<String>,
     /// Items acknowledged without writing, and why (already committed, stale).
     pub skipped: Vec<(String, String)>,
-    /// Items that failed permanently, with the reason. Only these are not acknowledged.
+    /// Items that failed permanently, with the reason. Only these and
+    /// [`Self::refused`] are not acknowledged.
     pub failed: Vec<(String, String)>,
+    /// Appends that do not extend their stored group, with the reason: nothing of
+    /// them was written; the group is to be rebuilt (`producer local` does so at once).
+    pub refused: Vec<(String, String)>,
     /// Commit attempts (1 = no contention).
     pub attempts: u32,
     /// Virtual references written.
@@ -167,6 +171,7 @@ impl Committer {
                     report.written.extend(part.written);
                     report.skipped.extend(part.skipped);
                     report.failed.extend(part.failed);
+                    report.refused.extend(part.refused);
                     Ok(())
                 }
                 Err(StoreError::Icechunk(e)) if splittable => {
@@ -212,6 +217,7 @@ impl Committer {
         report.refs = outcome.refs;
         report.written.extend(outcome.written);
         report.skipped.extend(outcome.skipped);
+        report.refused.extend(outcome.refused);
         let failed = failed.lock().map(|f| f.clone()).unwrap_or_default();
         report.failed.extend(failed);
         Ok(report)
@@ -247,6 +253,9 @@ impl Committer {
                         item.id.clone(),
                         format!("stale: the store holds newer batch {current}"),
                     )),
+                    Ok(ApplyOutcome::AppendRefused { reason }) => {
+                        out.refused.push((item.id.clone(), reason))
+                    }
                     Err(e @ StoreError::Fragment { .. }) => {
                         // The session may hold part of this fragment: drop it and start over without it.
                         if let Ok(mut f) = failed.lock() {
@@ -333,6 +342,7 @@ struct AttemptOutcome {
     snapshot: Option<String>,
     written: Vec<String>,
     skipped: Vec<(String, String)>,
+    refused: Vec<(String, String)>,
     refs: usize,
 }
 
@@ -428,4 +438,45 @@ pub async fn committed(
         }
     }
     Ok(out)
+}
+
+/// What an append needs of a stored group: the batch it holds, its inputs
+/// with their identities, and the units of its coordinate along the dimension.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSeries {
+    /// Its `floe_batch_id`.
+    pub batch_id: String,
+    /// Its recorded inputs (`None`: recorded without identities, before appends).
+    pub inputs: Option<Vec<floe_wire::SourceFile>>,
+    /// The `units` attribute of its `dimension` array.
+    pub units: Option<String>,
+}
+
+/// The stored state of `group` on `main`, for planning an append along `dimension`.
+pub async fn stored_series(
+    repo: &Repository,
+    group: &str,
+    dimension: &str,
+) -> Result<Option<StoredSeries>> {
+    let session = repo
+        .readonly_session(&VersionInfo::BranchTipRef(BRANCH.into()))
+        .await
+        .map_err(from_repo)?;
+    let store = Store::from_session(Arc::new(RwLock::new(session))).await;
+    let Some(attrs) = crate::write::group_attributes(&store, group).await? else {
+        return Ok(None);
+    };
+    let Some(batch_id) = attrs.get("floe_batch_id").and_then(Value::as_str) else {
+        return Ok(None);
+    };
+    let units = crate::write::group_attributes(&store, &format!("{group}/{dimension}"))
+        .await
+        .ok()
+        .flatten()
+        .and_then(|a| a.get("units").and_then(Value::as_str).map(str::to_string));
+    Ok(Some(StoredSeries {
+        batch_id: batch_id.to_string(),
+        inputs: crate::write::recorded_inputs(&store, group).await?,
+        units,
+    }))
 }

@@ -16,6 +16,7 @@
 
 #![warn(missing_docs)]
 
+mod append;
 pub mod commit;
 mod error;
 pub mod gc;

@@ -6,7 +6,9 @@
 //! no-op; a fragment from older inputs than the group's is a no-op; a newer one
 //! replaces the whole group (the old subtree is deleted first, so no stale
 //! array survives). "Newer" is `(inputs_modified, batch_id)`, a total order,
-//! so racing committers agree on the winner whatever the delivery order.
+//! so racing committers agree on the winner whatever the delivery order. A
+//! rebuild planned over the stored state (`replaces`: a removed file does not
+//! make the inputs newer) replaces that state, whatever the order.
 
 use bytes::Bytes;
 use floe_wire::ManifestFragment;
@@ -34,6 +36,13 @@ pub enum ApplyOutcome {
     Superseded {
         /// The batch id in the store.
         current: String,
+    },
+    /// An append that does not extend the stored group (its base is gone, or
+    /// the new files do not match the stored ones): nothing was written, and
+    /// the group is to be planned again or rebuilt.
+    AppendRefused {
+        /// Why, naming the array, attribute or step at fault.
+        reason: String,
     },
 }
 
@@ -83,7 +92,7 @@ async fn read_key(store: &Store, key: &str) -> Result<Option<Bytes>> {
         .map_err(from_store)
 }
 
-fn group_document(attributes: Map<String, Value>) -> Bytes {
+pub(crate) fn group_document(attributes: Map<String, Value>) -> Bytes {
     Bytes::from(
         json!({"zarr_format": 3, "node_type": "group", "attributes": attributes}).to_string(),
     )
@@ -189,6 +198,9 @@ pub async fn apply_fragment(
     name: &str,
 ) -> Result<ApplyOutcome> {
     let locations = validate(store, fragment, name).await?;
+    if let Some(append) = &fragment.append {
+        return crate::append::apply_append(store, fragment, append, &locations).await;
+    }
     let group = fragment.group_path.as_str();
     let (modified, batch_id) = inputs_key(fragment);
     if let Some(attrs) = group_attributes(store, group).await? {
@@ -205,7 +217,9 @@ pub async fn apply_fragment(
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
+        let planned_over_current = fragment.replaces.as_deref() == Some(current.as_str());
         if !current.is_empty()
+            && !planned_over_current
             && (current_modified.clone(), current.clone()) > (modified.clone(), batch_id.clone())
         {
             return Ok(ApplyOutcome::Superseded { current });
@@ -278,7 +292,7 @@ pub async fn apply_fragment(
                 .map_err(from_store)?;
         }
     }
-    write_inputs(store, group, fragment).await?;
+    write_inputs(store, group, &fragment.sources).await?;
     Ok(ApplyOutcome::Written { refs: written })
 }
 
@@ -287,16 +301,20 @@ pub async fn apply_fragment(
 pub const PROVENANCE_GROUP: &str = "_floe";
 
 /// The array of [`PROVENANCE_GROUP`] that lists the group's input files: a
-/// JSON array of URLs, zstd-compressed, as one uint8 chunk. A chunk, not an
+/// JSON array of the input files with their identities (what an append
+/// compares), zstd-compressed, as one uint8 chunk. A chunk, not an
 /// attribute: attributes live in the repository's snapshot, which every commit
 /// rewrites, while a chunk is an object of its own, written once per build of
 /// the group. So the group's `zarr.json` stays small whatever its size.
 pub const INPUTS_ARRAY: &str = "inputs";
 
 /// Writes the inputs of a group ([`INPUTS_ARRAY`]).
-async fn write_inputs(store: &Store, group: &str, fragment: &ManifestFragment) -> Result<()> {
-    let urls: Vec<&str> = fragment.sources.iter().map(|s| s.url.as_str()).collect();
-    let json = serde_json::to_vec(&urls).map_err(|e| StoreError::Icechunk(e.to_string()))?;
+pub(crate) async fn write_inputs(
+    store: &Store,
+    group: &str,
+    files: &[floe_wire::SourceFile],
+) -> Result<()> {
+    let json = serde_json::to_vec(files).map_err(|e| StoreError::Icechunk(e.to_string()))?;
     let chunk =
         zstd::encode_all(json.as_slice(), 3).map_err(|e| StoreError::Icechunk(e.to_string()))?;
     let provenance = format!("{group}/{PROVENANCE_GROUP}");
@@ -322,7 +340,7 @@ async fn write_inputs(store: &Store, group: &str, fragment: &ManifestFragment) -
         "fill_value": 0,
         "codecs": [{"name": "bytes"}, {"name": "zstd", "configuration": {"level": 3, "checksum": false}}],
         "dimension_names": ["json_byte"],
-        "attributes": {"description": "the group's input files: a JSON array of URLs, as UTF-8 bytes"},
+        "attributes": {"description": "the group's input files: a JSON array of {url, size, etag, last_modified, variable}, as UTF-8 bytes"},
     });
     let key = format!("{provenance}/{INPUTS_ARRAY}");
     store
@@ -335,17 +353,39 @@ async fn write_inputs(store: &Store, group: &str, fragment: &ManifestFragment) -
         .map_err(from_store)
 }
 
-/// The input files a group records ([`INPUTS_ARRAY`]), or `None` when it
-/// records none (a group floe did not write, or written before the list moved
-/// out of the group's attributes: see `floe_source_files` there).
+/// The input files a group records ([`INPUTS_ARRAY`]), each with the identity
+/// (size, ETag, modification time) it was built from; `None` when it records
+/// none, or only their URLs (written before appends: such a group is rebuilt).
+pub async fn recorded_inputs(
+    store: &Store,
+    group: &str,
+) -> Result<Option<Vec<floe_wire::SourceFile>>> {
+    let Some(json) = recorded_inputs_json(store, group).await? else {
+        return Ok(None);
+    };
+    Ok(serde_json::from_slice(&json).ok())
+}
+
+/// The URLs of a group's input files ([`recorded_inputs`], or the bare URL
+/// list of stores written before appends).
 pub async fn recorded_input_urls(store: &Store, group: &str) -> Result<Option<Vec<String>>> {
+    let Some(json) = recorded_inputs_json(store, group).await? else {
+        return Ok(None);
+    };
+    if let Ok(files) = serde_json::from_slice::<Vec<floe_wire::SourceFile>>(&json) {
+        return Ok(Some(files.into_iter().map(|f| f.url).collect()));
+    }
+    serde_json::from_slice(&json).map(Some).map_err(|e| {
+        StoreError::Icechunk(format!("{group}/{PROVENANCE_GROUP}/{INPUTS_ARRAY}: {e}"))
+    })
+}
+
+async fn recorded_inputs_json(store: &Store, group: &str) -> Result<Option<Vec<u8>>> {
     let key = format!("{group}/{PROVENANCE_GROUP}/{INPUTS_ARRAY}/c/0");
     let Some(chunk) = read_key(store, &key).await? else {
         return Ok(None);
     };
-    let json = zstd::decode_all(chunk.as_ref())
-        .map_err(|e| StoreError::Icechunk(format!("{key}: {e}")))?;
-    serde_json::from_slice(&json)
+    zstd::decode_all(chunk.as_ref())
         .map(Some)
         .map_err(|e| StoreError::Icechunk(format!("{key}: {e}")))
 }

@@ -71,6 +71,14 @@ pub struct ManifestFragment {
     pub sources: Vec<SourceFile>,
     /// Arrays of the group.
     pub arrays: Vec<ArrayFragment>,
+    /// The group's new files only, to extend the stored group (see
+    /// [`crate::AppendOf`]); `None`: the whole group, replacing what is stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub append: Option<crate::AppendOf>,
+    /// The stored batch this whole group replaces, as planned
+    /// ([`crate::BatchDescriptor::replaces`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
 }
 
 impl ManifestFragment {
@@ -215,6 +223,8 @@ mod tests {
                     data: vec![1, 2, 3],
                 }],
             }],
+            append: None,
+            replaces: None,
         }
     }
 

@@ -17,8 +17,8 @@ mod messages;
 
 pub use fragment::{ArrayFragment, InlineChunk, ManifestFragment, VirtualRef};
 pub use messages::{
-    default_profile, BatchDescriptor, ConcatSpec, FailureRecord, GroupKey, ResultMessage, ShardOf,
-    SourceFile, VariableSelection, VariableWarning, DEFAULT_PROFILE_TAG, EVERY_VARIABLE,
+    default_profile, AppendOf, BatchDescriptor, ConcatSpec, FailureRecord, GroupKey, ResultMessage,
+    ShardOf, SourceFile, VariableSelection, VariableWarning, DEFAULT_PROFILE_TAG, EVERY_VARIABLE,
 };
 
 /// Version of every wire document this build writes. Version 2 added the batch
@@ -30,7 +30,9 @@ pub use messages::{
 /// its store path, with the profile's fields beside it (`group: {path,
 /// fields}`): a version 3 build would find no ISMIP6 fields, so it refuses the
 /// message by name; this build reads the group keys of versions 1 to 3.
-pub const SCHEMA_VERSION: u32 = 4;
+/// Version 5 added `append` to descriptors and fragments: a version 4 build
+/// would write an append's new files as the whole group, so it must refuse it.
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// The oldest version this build still reads (older documents are read with
 /// the defaults of the fields later versions added).

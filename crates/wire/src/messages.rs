@@ -201,6 +201,30 @@ pub struct BatchDescriptor {
     /// shard's, and the group is assembled once every shard's scans are stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<ShardOf>,
+    /// This batch extends a group already in the store: `files` are only the
+    /// new ones, `batch_id` is that of every input (old and new), and the
+    /// committer applies it only on the stored state it names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub append: Option<AppendOf>,
+    /// This whole batch rebuilds a stored group: the batch id the group holds now.
+    /// The committer replaces that state even when these inputs are not newer (a
+    /// removed file, or an append it refused), and no other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
+}
+
+/// The stored state an append extends (DESIGN.md, "Appends"). The new files
+/// are read and merged alone; the committer checks them against what the
+/// store records about the old ones, resizes the arrays along the dimension
+/// and writes only the new chunk references.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppendOf {
+    /// Batch id the group holds now; the append applies on this state only.
+    pub base_batch_id: String,
+    /// Input files the group holds now.
+    pub base_files: u32,
+    /// The dimension the files are concatenated along (the profile's `concat`).
+    pub dimension: String,
 }
 
 /// Which part of a group a sharded batch descriptor is. A group whose files
@@ -421,13 +445,13 @@ mod tests {
             "{err}"
         );
         let later = crate::decode_message::<BatchDescriptor>(&descriptor(
-            5,
+            6,
             serde_json::json!({"path": "a/b"}),
         ))
         .expect_err("a later version");
         assert!(
             err.to_string().contains("group key")
-                && later.to_string().contains("unknown schema version 5")
+                && later.to_string().contains("unknown schema version 6")
         );
     }
 

@@ -35,6 +35,12 @@ pub struct EnqueueArgs {
     /// whose messages were lost or purged.
     #[arg(long)]
     pub force: bool,
+    /// Rebuild every changed group the store holds instead of appending to it. By default a
+    /// group whose inputs are its stored ones, unchanged, plus new files travels as an append
+    /// of the new files only (README, "Appends"); an append the committer refuses lands in the
+    /// results DLQ with its reason, and this flag rebuilds that group.
+    #[arg(long)]
+    pub no_append: bool,
     /// The archive profile and skip list.
     #[command(flatten)]
     pub profile: ProfileArgs,
@@ -75,6 +81,10 @@ pub struct EnqueueSummary {
     pub messages: usize,
     /// Groups sent as shards: group path and shard count.
     pub sharded: Vec<(String, usize)>,
+    /// Groups sent as appends, with how many files are new.
+    pub appended: Vec<(String, usize)>,
+    /// Groups the store holds that are sent whole, and why.
+    pub rebuilt: Vec<(String, String)>,
 }
 
 /// Runs `enqueue`.
@@ -124,21 +134,40 @@ pub async fn run(args: &EnqueueArgs) -> Result<EnqueueSummary> {
         max_files: args.shard_files,
         ..Default::default()
     };
-    let mut bodies = Vec::new();
-    for b in &plan.batches {
+    let planned_ids: Vec<(String, String)> = plan
+        .batches
+        .iter()
+        .map(|b| (b.group.group_path(), b.batch_id.clone()))
+        .collect();
+    let mut changed = Vec::new();
+    for b in std::mem::take(&mut plan.batches) {
         let group = b.group.group_path();
         if !args.force && committed.get(&group) == Some(&b.batch_id) {
             summary.unchanged.push(group);
         } else {
-            let messages = floe_group::shard::split(b, &limits);
-            if messages.len() > 1 {
-                summary.sharded.push((group.clone(), messages.len()));
-            }
-            for m in &messages {
-                bodies.push(serde_json::to_string(m)?);
-            }
-            summary.enqueued.push(group);
+            changed.push(b);
         }
+    }
+    let changed = match &repo {
+        Some(repo) => {
+            let planned = crate::archive::plan_appends(repo, changed, !args.no_append).await?;
+            summary.appended = planned.appended;
+            summary.rebuilt = planned.rebuilt;
+            planned.batches
+        }
+        None => changed,
+    };
+    let mut bodies = Vec::new();
+    for b in &changed {
+        let group = b.group.group_path();
+        let messages = floe_group::shard::split(b, &limits);
+        if messages.len() > 1 {
+            summary.sharded.push((group.clone(), messages.len()));
+        }
+        for m in &messages {
+            bodies.push(serde_json::to_string(m)?);
+        }
+        summary.enqueued.push(group);
     }
     summary.messages = bodies.len();
     let Some(repo) = repo.filter(|_| !args.dry_run) else {
@@ -159,11 +188,7 @@ pub async fn run(args: &EnqueueArgs) -> Result<EnqueueSummary> {
             at: chrono::Utc::now().to_rfc3339(),
             source: source.clone(),
             store: location.to_string(),
-            groups: plan
-                .batches
-                .iter()
-                .map(|b| (b.group.group_path(), b.batch_id.clone()))
-                .collect(),
+            groups: planned_ids.into_iter().collect(),
         })
         .await?;
     let queue = Queue::new(floe_fleet::sqs::client().await, work);
@@ -198,6 +223,22 @@ pub fn render(s: &EnqueueSummary) -> String {
     if s.dry_run {
         for g in &s.enqueued {
             let _ = writeln!(out, "  {g}");
+        }
+    }
+    if !s.appended.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} group(s) as appends of their new files only:",
+            s.appended.len()
+        );
+        for (g, n) in s.appended.iter().take(20) {
+            let _ = writeln!(out, "  {g}: {n} new files");
+        }
+    }
+    if !s.rebuilt.is_empty() {
+        let _ = writeln!(out, "{} stored group(s) rebuilt:", s.rebuilt.len());
+        for (g, why) in s.rebuilt.iter().take(20) {
+            let _ = writeln!(out, "  {g}: {why}");
         }
     }
     if !s.sharded.is_empty() {

@@ -50,6 +50,11 @@ pub struct LocalArgs {
     /// Where gs:// requests go and with which credentials.
     #[command(flatten)]
     pub gcs: floe_fleet::GcsArgs,
+    /// Rebuild every changed group instead of appending to it: by default a group the store
+    /// holds whose inputs are its stored ones, unchanged, plus new files is extended by reading
+    /// only the new files (see the README, "Appends").
+    #[arg(long)]
+    pub no_append: bool,
     /// After writing, check every group the run wrote or found unchanged against its sources
     /// (`producer verify` with its default sample of 2 chunks per group).
     #[arg(long)]
@@ -73,6 +78,11 @@ pub struct LocalSummary {
     pub written_groups: Vec<String>,
     /// The groups already committed from the same inputs, by group path.
     pub unchanged_groups: Vec<String>,
+    /// Groups extended by their new files only, with how many files were new.
+    pub appended: Vec<(String, usize)>,
+    /// Groups in the store rebuilt from every input, and why (a replaced or
+    /// removed file, an append the store refused, ...).
+    pub rebuilt: Vec<(String, String)>,
     /// Failed batches: group and reason.
     pub failed: Vec<(String, String)>,
     /// Files skipped by the plan, with reasons.
@@ -150,14 +160,80 @@ pub async fn run(args: LocalArgs) -> Result<LocalSummary> {
     summary.unchanged = done.len();
     summary.unchanged_groups = done.iter().map(|b| b.group.group_path()).collect();
 
-    let bar = ProgressBar::new(todo.len() as u64);
+    let planned =
+        crate::archive::plan_appends(committer.repository(), todo, !args.no_append).await?;
+    summary.appended = planned.appended;
+    summary.rebuilt = planned.rebuilt;
+    let bar = ProgressBar::new(planned.batches.len() as u64);
     bar.set_style(
         ProgressStyle::with_template(
             "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} groups {msg}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let mut results = futures::stream::iter(todo)
+    let refused = build_and_commit(
+        planned.batches,
+        &options,
+        &committer,
+        &args,
+        &mut summary,
+        &bar,
+    )
+    .await?;
+    // An append the store refused (a step inside the stored axis, a changed attribute, its base
+    // rebuilt meanwhile): the group is rebuilt from every input, in this run.
+    let mut whole = planned.whole;
+    let mut again = Vec::new();
+    for (group, reason) in refused {
+        summary.appended.retain(|(g, _)| *g != group);
+        bar.println(format!("rebuilding {group}: append refused: {reason}"));
+        summary
+            .rebuilt
+            .push((group.clone(), format!("append refused: {reason}")));
+        again.extend(whole.remove(&group));
+    }
+    if !again.is_empty() {
+        bar.inc_length(again.len() as u64);
+        let refused =
+            build_and_commit(again, &options, &committer, &args, &mut summary, &bar).await?;
+        for (group, reason) in refused {
+            summary
+                .failed
+                .push((group, format!("refused twice: {reason}")));
+        }
+    }
+    bar.finish_and_clear();
+    if args.verify {
+        let stored: std::collections::BTreeSet<&String> = summary
+            .written_groups
+            .iter()
+            .chain(&summary.unchanged_groups)
+            .collect();
+        let batches = all_batches
+            .into_iter()
+            .filter(|b| stored.contains(&b.group.group_path()))
+            .collect();
+        let store = location.to_string();
+        summary.verify = Some(
+            super::verify::verify(&source, &store, batches, &options, Some(2), !args.json).await?,
+        );
+    }
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// Virtualizes `batches` and commits their fragments, `--commit-every` groups a
+/// commit; returns the appends the store refused, with the reasons.
+async fn build_and_commit(
+    batches: Vec<floe_wire::BatchDescriptor>,
+    options: &SourceOptions,
+    committer: &Committer,
+    args: &LocalArgs,
+    summary: &mut LocalSummary,
+    bar: &ProgressBar,
+) -> Result<Vec<(String, String)>> {
+    let mut refused = Vec::new();
+    let mut results = futures::stream::iter(batches)
         .map(|batch| {
             let options = options.clone();
             async move {
@@ -199,28 +275,11 @@ pub async fn run(args: LocalArgs) -> Result<LocalSummary> {
         bar.inc(1);
         bar.set_message(group);
         if pending.len() >= args.commit_every.max(1) {
-            flush(&committer, &mut pending, &mut summary, &bar).await?;
+            refused.extend(flush(committer, &mut pending, summary, bar).await?);
         }
     }
-    flush(&committer, &mut pending, &mut summary, &bar).await?;
-    bar.finish_and_clear();
-    if args.verify {
-        let stored: std::collections::BTreeSet<&String> = summary
-            .written_groups
-            .iter()
-            .chain(&summary.unchanged_groups)
-            .collect();
-        let batches = all_batches
-            .into_iter()
-            .filter(|b| stored.contains(&b.group.group_path()))
-            .collect();
-        let store = location.to_string();
-        summary.verify = Some(
-            super::verify::verify(&source, &store, batches, &options, Some(2), !args.json).await?,
-        );
-    }
-    summary.seconds = started.elapsed().as_secs_f64();
-    Ok(summary)
+    refused.extend(flush(committer, &mut pending, summary, bar).await?);
+    Ok(refused)
 }
 
 async fn flush(
@@ -228,9 +287,9 @@ async fn flush(
     pending: &mut Vec<CommitItem>,
     summary: &mut LocalSummary,
     bar: &ProgressBar,
-) -> Result<()> {
+) -> Result<Vec<(String, String)>> {
     if pending.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let report = committer.commit(std::mem::take(pending)).await?;
     if report.snapshot.is_some() {
@@ -249,7 +308,7 @@ async fn flush(
         bar.println(format!("FAILED {id}: {reason}"));
         summary.failed.push((id, reason));
     }
-    Ok(())
+    Ok(report.refused)
 }
 
 /// The human-readable summary, with the snippet that opens the result.
@@ -271,6 +330,27 @@ pub fn render(summary: &LocalSummary) -> String {
         "  unchanged: {} groups (already committed from the same inputs)",
         summary.unchanged
     );
+    if !summary.appended.is_empty() {
+        let files: usize = summary.appended.iter().map(|(_, n)| n).sum();
+        let _ = writeln!(
+            s,
+            "  appended:  {} groups extended by {files} new files (no old file read)",
+            summary.appended.len()
+        );
+        for (g, n) in summary.appended.iter().take(20) {
+            let _ = writeln!(s, "    {g}: {n} new files");
+        }
+    }
+    if !summary.rebuilt.is_empty() {
+        let _ = writeln!(
+            s,
+            "  rebuilt:   {} groups the store held",
+            summary.rebuilt.len()
+        );
+        for (g, r) in summary.rebuilt.iter().take(20) {
+            let _ = writeln!(s, "    {g}: {r}");
+        }
+    }
     let _ = writeln!(s, "  failed:    {}", summary.failed.len());
     for (g, r) in &summary.failed {
         let _ = writeln!(s, "    {g}: {r}");
