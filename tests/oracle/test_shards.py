@@ -6,6 +6,7 @@ written once although every message is delivered twice and a virtualizer is kill
 file fails its shard only, named in the DLQ; the group beside it is written; fixing the file and
 redriving the shard completes the group. A group of 8,000 files (past one message) goes in the
 default shards, both virtualizers reading part of it."""
+import json
 import shutil
 import signal
 import sys
@@ -138,3 +139,49 @@ def test_a_group_of_8000_files_is_read_by_both_virtualizers_and_equals_the_files
             assert times[step] == np.datetime64(expected, "ns"), (step, times[step], expected)
             for name in make_mur.VARIABLES:
                 np.testing.assert_array_equal(ds[name].isel(time=step).values, nc[name][0], err_msg=f"{name} {step}")
+
+
+def test_an_append_on_the_fleet_reads_the_new_files_once_through_duplicates_and_a_stale_base_is_refused(tmp_path):
+    """Files uploaded after a series was indexed travel as an append of the new files only (sent
+    twice: the second changes nothing); the store equals every file. An append whose base was
+    rebuilt meanwhile is refused into the results DLQ by name, and `enqueue` plans the group again."""
+    staging = tmp_path / "staging"
+    files = make_mur.make(staging, 14)
+    (tmp_path / "archive" / "MUR").mkdir(parents=True)
+    for f in files[:10]:
+        shutil.copy2(f, tmp_path / "archive" / "MUR" / f.name)
+    fleet = Fleet(tmp_path, tmp_path / "archive")
+    fleet.json("producer", "enqueue", "--all", "--profile", PROFILE, "--json")
+    fleet.drain(virtualizers=1, committers=1)
+    s3 = client("s3")
+    for f in files[10:12]:
+        s3.upload_file(str(f), fleet.name, f"archive/MUR/{f.name}")
+    for _ in range(2):
+        sent = fleet.json("producer", "enqueue", "--all", "--profile", PROFILE, "--json")
+        assert sent["appended"] == [["MUR", 2]] and sent["rebuilt"] == [] and sent["messages"] == 1, sent
+    fleet.drain(virtualizers=2, committers=1)
+    logs = "".join(p.read_text(errors="replace") for p in fleet.logs)
+    assert logs.count("files=2 ") >= 1 and "files=12" not in logs  # only the new files were read
+    assert [g for c in fleet.commits() for g in c["groups"]] == ["MUR", "MUR"]  # built, appended once
+    assert fleet.dead_letters() == []
+    assert_equals_open_mfdataset(fleet.open_group("MUR"), files[:12])
+
+    # Planned on one state, committed on another: the append's result is held back while the group
+    # is rebuilt (a file replaced), then handed to the committer.
+    s3.upload_file(str(files[12]), fleet.name, f"archive/MUR/{files[12].name}")
+    stale = fleet.json("producer", "enqueue", "--all", "--profile", PROFILE, "--json")
+    assert stale["appended"] == [["MUR", 1]], stale
+    fleet.drain(virtualizers=1, committers=0)
+    sqs = client("sqs")
+    held = sqs.receive_message(QueueUrl=fleet.config["results_queue_url"], WaitTimeSeconds=2)["Messages"]
+    [result] = [json.loads(m["Body"]) for m in held]
+    for m in held:
+        sqs.delete_message(QueueUrl=fleet.config["results_queue_url"], ReceiptHandle=m["ReceiptHandle"])
+    s3.upload_file(str(files[0]), fleet.name, f"archive/MUR/{files[0].name}")  # a new ETag
+    rebuild = fleet.json("producer", "enqueue", "--all", "--profile", PROFILE, "--json")
+    assert rebuild["appended"] == [] and "replaced" in rebuild["rebuilt"][0][1], rebuild
+    fleet.drain(virtualizers=1, committers=1)
+    proc = fleet.run("committer", "apply", "--store", fleet.config["store_url"], "--container",
+                     f"s3://{fleet.name}/archive/", result["fragment_url"])
+    assert proc.returncode == 2 and "append refused" in proc.stderr and "is gone" in proc.stderr, proc.stderr
+    assert_equals_open_mfdataset(fleet.open_group("MUR"), files[:13])

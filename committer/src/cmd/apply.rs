@@ -31,7 +31,8 @@ async fn read(path: &str) -> Result<Vec<u8>, String> {
         .map_err(|e| e.to_string())
 }
 
-/// Runs `apply`: exit 0 when every fragment was written or skipped, 2 when some failed.
+/// Runs `apply`: exit 0 when every fragment was written or skipped, 2 when some failed or
+/// (appends) were refused.
 pub async fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
     let mut inputs = Vec::new();
     for f in &args.fragments {
@@ -53,8 +54,11 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
     for (_, why) in &report.failed {
         eprintln!("committer: {why}");
     }
+    for (id, why) in &report.refused {
+        eprintln!("committer: {id}: append refused: {why}");
+    }
     print!("{}", render(&report));
-    Ok(if report.failed.is_empty() {
+    Ok(if report.failed.is_empty() && report.refused.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(2)
@@ -70,6 +74,9 @@ pub fn render(report: &CommitReport) -> String {
     }
     for (id, why) in &report.skipped {
         let _ = writeln!(out, "skipped  {id}: {why}");
+    }
+    for (id, why) in &report.refused {
+        let _ = writeln!(out, "refused  {id}: append refused: {why}");
     }
     let _ = writeln!(
         out,
