@@ -15,14 +15,14 @@ use bytes::Bytes;
 use floe_wire::{AppendOf, ManifestFragment, SourceFile};
 use futures::TryStreamExt;
 use icechunk::format::manifest::{VirtualChunkLocation, VirtualChunkRef};
-use icechunk::format::{ByteRange, ChunkIndices, Path};
+use icechunk::format::{ChunkIndices, Path};
 use icechunk::Store;
 use serde_json::{Map, Value};
 
 use crate::error::from_store;
 use crate::write::{
-    checksum, group_attributes, group_document, recorded_inputs, write_inputs, ApplyOutcome,
-    PROVENANCE_GROUP,
+    checksum, chunk_key, group_attributes, group_document, read_key as read, recorded_inputs,
+    write_inputs, ApplyOutcome, PROVENANCE_GROUP,
 };
 use crate::{Result, StoreError};
 
@@ -457,25 +457,6 @@ async fn same_inline_chunks(
         }
     }
     Ok(Ok(()))
-}
-
-fn chunk_key(array_key: &str, index: &[u32]) -> String {
-    if index.is_empty() {
-        return format!("{array_key}/c");
-    }
-    let parts: Vec<String> = index.iter().map(u32::to_string).collect();
-    format!("{array_key}/c/{}", parts.join("/"))
-}
-
-async fn read(store: &Store, key: &str) -> Result<Option<Bytes>> {
-    if !store.exists(key).await.map_err(from_store)? {
-        return Ok(None);
-    }
-    store
-        .get(key, &ByteRange::From(0))
-        .await
-        .map(Some)
-        .map_err(from_store)
 }
 
 /// Writes the checked append: the group's attributes, each extended array's

@@ -81,7 +81,7 @@ pub async fn group_attributes(
 }
 
 /// The whole value of a key, or `None` when the store has none.
-async fn read_key(store: &Store, key: &str) -> Result<Option<Bytes>> {
+pub(crate) async fn read_key(store: &Store, key: &str) -> Result<Option<Bytes>> {
     if !store.exists(key).await.map_err(from_store)? {
         return Ok(None);
     }
@@ -273,19 +273,7 @@ pub async fn apply_fragment(
                 .map_err(from_store)?;
         }
         for chunk in &array.inline_chunks {
-            let key = if chunk.index.is_empty() {
-                format!("{array_key}/c")
-            } else {
-                format!(
-                    "{array_key}/c/{}",
-                    chunk
-                        .index
-                        .iter()
-                        .map(u32::to_string)
-                        .collect::<Vec<_>>()
-                        .join("/")
-                )
-            };
+            let key = chunk_key(&array_key, &chunk.index);
             store
                 .set(&key, Bytes::from(chunk.data.clone()))
                 .await
@@ -294,6 +282,15 @@ pub async fn apply_fragment(
     }
     write_inputs(store, group, &fragment.sources).await?;
     Ok(ApplyOutcome::Written { refs: written })
+}
+
+/// The key of an array's chunk (`c/i/j/...`; `c` for a scalar).
+pub(crate) fn chunk_key(array_key: &str, index: &[u32]) -> String {
+    if index.is_empty() {
+        return format!("{array_key}/c");
+    }
+    let parts: Vec<String> = index.iter().map(u32::to_string).collect();
+    format!("{array_key}/c/{}", parts.join("/"))
 }
 
 /// The child group, beside a group's arrays, that holds what floe needs about
