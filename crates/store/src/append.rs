@@ -14,14 +14,13 @@
 use bytes::Bytes;
 use floe_wire::{AppendOf, ManifestFragment, SourceFile};
 use futures::TryStreamExt;
-use icechunk::format::manifest::{VirtualChunkLocation, VirtualChunkRef};
-use icechunk::format::{ChunkIndices, Path};
+use icechunk::format::manifest::VirtualChunkLocation;
 use icechunk::Store;
 use serde_json::{Map, Value};
 
 use crate::error::from_store;
 use crate::write::{
-    checksum, chunk_key, group_attributes, group_document, read_key as read, recorded_inputs,
+    chunk_key, group_attributes, group_document, read_key as read, recorded_inputs, set_refs,
     write_inputs, ApplyOutcome, PROVENANCE_GROUP,
 };
 use crate::{Result, StoreError};
@@ -497,31 +496,9 @@ async fn write(
             }
             Extension::Shifted { axis, chunks } => {
                 set_document(store, &array_key, &document).await?;
-                let refs: Vec<(ChunkIndices, VirtualChunkRef)> = array
-                    .refs
-                    .iter()
-                    .map(|r| {
-                        let mut index = r.index.clone();
-                        index[axis] += chunks;
-                        let source = &fragment.sources[r.source as usize];
-                        let reference = VirtualChunkRef {
-                            location: locations[r.source as usize].clone(),
-                            offset: r.offset,
-                            length: r.length,
-                            checksum: checksum(source),
-                        };
-                        (ChunkIndices(index), reference)
-                    })
-                    .collect();
-                written += refs.len();
-                if !refs.is_empty() {
-                    let path = Path::new(&format!("/{array_key}"))
-                        .map_err(|e| StoreError::Icechunk(e.to_string()))?;
-                    store
-                        .set_virtual_refs(&path, false, refs)
-                        .await
-                        .map_err(from_store)?;
-                }
+                let shift = Some((axis, chunks));
+                written +=
+                    set_refs(store, fragment, locations, &array_key, &array.refs, shift).await?;
             }
         }
     }

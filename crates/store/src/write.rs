@@ -247,31 +247,7 @@ pub async fn apply_fragment(
                 fragment: name.to_string(),
                 reason: format!("array {}: {e}", array.name),
             })?;
-        let refs: Vec<(ChunkIndices, VirtualChunkRef)> = array
-            .refs
-            .iter()
-            .map(|r| {
-                let source = &fragment.sources[r.source as usize];
-                (
-                    ChunkIndices(r.index.clone()),
-                    VirtualChunkRef {
-                        location: locations[r.source as usize].clone(),
-                        offset: r.offset,
-                        length: r.length,
-                        checksum: checksum(source),
-                    },
-                )
-            })
-            .collect();
-        written += refs.len();
-        if !refs.is_empty() {
-            let path = Path::new(&format!("/{array_key}"))
-                .map_err(|e| StoreError::Icechunk(e.to_string()))?;
-            store
-                .set_virtual_refs(&path, false, refs)
-                .await
-                .map_err(from_store)?;
-        }
+        written += set_refs(store, fragment, &locations, &array_key, &array.refs, None).await?;
         for chunk in &array.inline_chunks {
             let key = chunk_key(&array_key, &chunk.index);
             store
@@ -282,6 +258,45 @@ pub async fn apply_fragment(
     }
     write_inputs(store, group, &fragment.sources).await?;
     Ok(ApplyOutcome::Written { refs: written })
+}
+
+/// Writes `refs` of the array at `array_key` as virtual chunk references into
+/// `fragment`'s sources, each index shifted by `shift` (axis, chunks) when
+/// given (an append); returns how many.
+pub(crate) async fn set_refs(
+    store: &Store,
+    fragment: &ManifestFragment,
+    locations: &[VirtualChunkLocation],
+    array_key: &str,
+    refs: &[floe_wire::VirtualRef],
+    shift: Option<(usize, u32)>,
+) -> Result<usize> {
+    let refs: Vec<(ChunkIndices, VirtualChunkRef)> = refs
+        .iter()
+        .map(|r| {
+            let mut index = r.index.clone();
+            if let Some((axis, chunks)) = shift {
+                index[axis] += chunks;
+            }
+            let reference = VirtualChunkRef {
+                location: locations[r.source as usize].clone(),
+                offset: r.offset,
+                length: r.length,
+                checksum: checksum(&fragment.sources[r.source as usize]),
+            };
+            (ChunkIndices(index), reference)
+        })
+        .collect();
+    let count = refs.len();
+    if count > 0 {
+        let path =
+            Path::new(&format!("/{array_key}")).map_err(|e| StoreError::Icechunk(e.to_string()))?;
+        store
+            .set_virtual_refs(&path, false, refs)
+            .await
+            .map_err(from_store)?;
+    }
+    Ok(count)
 }
 
 /// The key of an array's chunk (`c/i/j/...`; `c` for a scalar).
