@@ -197,6 +197,13 @@ async fn plan_arrays<'a>(
                 }
                 Extension::Unchanged
             }
+            // Steps held as references cannot be compared with the stored end: never a guess.
+            Extension::Shifted { .. } if array.name == dimension => {
+                return Ok(Err(format!(
+                    "array {}: its steps are not stored inline, so they cannot be checked against the stored axis",
+                    array.name
+                )));
+            }
             shifted => shifted,
         };
         let document = extended_document(&stored, array, &extension);
