@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Starts LocalStack (S3, SQS, CloudFormation, IAM, STS) on the host, without Docker.
+# Starts LocalStack (S3, SQS, SNS, CloudFormation, IAM, STS) on the host, without Docker.
 # Python >= 3.13 venv with pinned packages (see .ci/setup.sh, which creates it).
 # Usage: localstack/start.sh   (idempotent: returns at once when it already answers)
 set -euo pipefail
@@ -18,7 +18,7 @@ if (exec 3<>/dev/tcp/127.0.0.1/$LS_PORT) 2>/dev/null; then
   echo "port $LS_PORT is in use by something that is not LocalStack" >&2; exit 1
 fi
 mkdir -p "$LS_ROOT"
-env SERVICES=${LS_SERVICES:-sqs,s3,cloudformation,iam,sts} SQS_ENDPOINT_STRATEGY=path \
+env SERVICES=${LS_SERVICES:-sqs,s3,sns,cloudformation,iam,sts} SQS_ENDPOINT_STRATEGY=path \
     GATEWAY_LISTEN=127.0.0.1:$LS_PORT LOCALSTACK_HOST=127.0.0.1:$LS_PORT \
     OVERRIDE_IN_DOCKER=0 FILESYSTEM_ROOT="$LS_ROOT" DNS_ADDRESS=0 \
     DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 EAGER_SERVICE_LOADING=1 \

@@ -30,5 +30,11 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    cmd::main(Cli::parse().command)
+    // The Lambda runtime starts the binary bare: it is then the planner behind the events queue.
+    let cli = if floe_fleet::entry::started_by_lambda() {
+        Cli::parse_from(["producer", "watch", "--lambda"])
+    } else {
+        Cli::parse()
+    };
+    cmd::main(cli.command)
 }

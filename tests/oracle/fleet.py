@@ -20,11 +20,12 @@ WORKER_FLAGS = ["--poll-wait", "1", "--visibility-timeout", "10"]
 
 
 class Fleet:
-    def __init__(self, tmp, archive_root, max_receive=2, visibility=10, upload=True):
+    def __init__(self, tmp, archive_root, max_receive=2, visibility=10, upload=True, events=False,
+                 via_sns=False):
         self.name = unique("floe-fleet")
         self.tmp = tmp
         self.archive_root = archive_root
-        self.config = seed(self.name, f"s3://{self.name}/archive", max_receive, visibility)
+        self.config = seed(self.name, f"s3://{self.name}/archive", max_receive, visibility, events, via_sns)
         if upload:  # False: the source lives elsewhere (a GCS emulator)
             upload_tree(self.name, archive_root, "archive")
         self.toml = tmp / "floe.toml"
@@ -51,6 +52,13 @@ class Fleet:
                     for f in WORKER_FLAGS[i:i + 2]]
         return subprocess.Popen([binary(program), "worker", *defaults, *args],
                                 stdout=handle, stderr=handle, env=self.env), log
+
+    def start_command(self, program, *args):
+        """Starts `program ARGS…` (not a worker subcommand) with its own log."""
+        log = self.tmp / f"{program}-{len(self.logs)}.log"
+        self.logs.append(log)
+        return subprocess.Popen([binary(program), *map(str, args)], stdout=open(log, "w"),
+                                stderr=subprocess.STDOUT, env=self.env), log
 
     def drain(self, virtualizers=2, committers=2, idle=6, timeout=300, virtualizer_args=()):
         """Runs workers until every one has been idle for `idle` seconds."""

@@ -72,6 +72,10 @@ pub struct FleetConfig {
     pub results_queue_url: Option<String>,
     /// Its dead-letter queue.
     pub results_dlq_url: Option<String>,
+    /// Object notifications (S3 straight, or through SNS) → `producer watch`.
+    pub events_queue_url: Option<String>,
+    /// Its dead-letter queue: notifications that cannot be read, with the reason.
+    pub events_dlq_url: Option<String>,
     /// Only this ice sheet (`AIS` or `GIS`): one store holds one ice sheet.
     pub ice_sheet: Option<String>,
     /// The virtualizer function's timeout, seconds (stack output `VirtualizerTimeout`):
@@ -92,7 +96,7 @@ pub struct FleetConfig {
 pub type Field = fn(&mut FleetConfig) -> &mut Option<String>;
 
 /// The stack output that carries each setting.
-pub const STACK_OUTPUTS: [(&str, Field); 9] = [
+pub const STACK_OUTPUTS: [(&str, Field); 11] = [
     ("SourceUrl", |c| &mut c.source_url),
     ("StoreUrl", |c| &mut c.store_url),
     ("FragmentsUrl", |c| &mut c.fragments_url),
@@ -100,6 +104,8 @@ pub const STACK_OUTPUTS: [(&str, Field); 9] = [
     ("WorkDlqUrl", |c| &mut c.work_dlq_url),
     ("ResultsQueueUrl", |c| &mut c.results_queue_url),
     ("ResultsDlqUrl", |c| &mut c.results_dlq_url),
+    ("EventsQueueUrl", |c| &mut c.events_queue_url),
+    ("EventsDlqUrl", |c| &mut c.events_dlq_url),
     ("GcsEndpoint", |c| &mut c.gcs_endpoint),
     ("GcsCredentials", |c| &mut c.gcs_credentials),
 ];
@@ -161,6 +167,20 @@ impl FleetConfig {
         "results dead-letter queue URL",
         "results-dlq-url",
         "FLOE_RESULTS_DLQ_URL"
+    );
+    require!(
+        require_events_queue,
+        events_queue_url,
+        "events queue URL",
+        "events-queue-url",
+        "FLOE_EVENTS_QUEUE_URL"
+    );
+    require!(
+        require_events_dlq,
+        events_dlq_url,
+        "events dead-letter queue URL",
+        "events-dlq-url",
+        "FLOE_EVENTS_DLQ_URL"
     );
 
     /// Parses a TOML document.
@@ -295,6 +315,12 @@ pub struct FleetArgs {
     /// Dead-letter queue of the results queue.
     #[arg(long, env = "FLOE_RESULTS_DLQ_URL", global = true)]
     pub results_dlq_url: Option<String>,
+    /// Events queue (object notifications → `producer watch`).
+    #[arg(long, env = "FLOE_EVENTS_QUEUE_URL", global = true)]
+    pub events_queue_url: Option<String>,
+    /// Dead-letter queue of the events queue.
+    #[arg(long, env = "FLOE_EVENTS_DLQ_URL", global = true)]
+    pub events_dlq_url: Option<String>,
     /// Only this ice sheet (AIS or GIS): group paths do not name the sheet, so one store holds one.
     #[arg(long, env = "FLOE_ICE_SHEET", global = true)]
     pub ice_sheet: Option<String>,
@@ -357,6 +383,8 @@ impl FleetArgs {
             work_dlq_url: self.work_dlq_url.clone(),
             results_queue_url: self.results_queue_url.clone(),
             results_dlq_url: self.results_dlq_url.clone(),
+            events_queue_url: self.events_queue_url.clone(),
+            events_dlq_url: self.events_dlq_url.clone(),
             ice_sheet: self.ice_sheet.clone(),
             gcs_endpoint: self.gcs.gcs_endpoint.clone(),
             gcs_credentials: self.gcs.gcs_credentials.clone(),

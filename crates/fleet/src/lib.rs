@@ -7,6 +7,7 @@
 //! - [`worker`]: the long-polling loop with the semantics of Lambda's SQS event source mapping;
 //! - [`entry`]: serve a handler as a Lambda function or a worker (both consumers' `main`);
 //! - [`lambda`]: the same handler behind `lambda_runtime` (`SqsEvent` → `SqsBatchResponse`);
+//! - [`events`]: S3 object notifications (straight or through SNS) as the events queue holds them;
 //! - [`records`]: fragments, failure reasons and the enqueued plan, kept under the fragments prefix.
 //!
 //! One handler, three ways to run it: `producer local` calls the libraries
@@ -17,6 +18,7 @@
 pub mod aws;
 pub mod config;
 pub mod entry;
+pub mod events;
 pub mod handler;
 pub mod lambda;
 pub mod records;

@@ -11,7 +11,10 @@
 //!   from which the group is assembled once every shard is stored. The count
 //!   is in the key: the same group split another way never mixes with this one;
 //! - `plan.json`: the groups the last `producer enqueue` planned, with their
-//!   batch ids, which `producer status` compares with the store.
+//!   batch ids, which `producer status` compares with the store;
+//! - `watch.json`: what `producer watch` last saw and sent ([`WatchState`]):
+//!   the batches it has in flight, which it never plans over, and the last
+//!   notification, which `producer status` shows.
 
 use std::collections::BTreeMap;
 
@@ -27,6 +30,8 @@ pub enum Stage {
     Work,
     /// The committer (results queue).
     Results,
+    /// The planner, `producer watch` (events queue).
+    Events,
 }
 
 impl Stage {
@@ -35,6 +40,7 @@ impl Stage {
         match self {
             Stage::Work => "work",
             Stage::Results => "results",
+            Stage::Events => "events",
         }
     }
 }
@@ -66,6 +72,46 @@ pub struct EnqueuedPlan {
     pub store: String,
     /// Group path → batch id of every planned group (enqueued or already committed).
     pub groups: BTreeMap<String, String>,
+}
+
+/// A batch `producer watch` sent and the store does not hold yet.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentBatch {
+    /// Its batch id (an append carries the id of the whole group it makes).
+    pub batch_id: String,
+    /// When it was sent, RFC 3339.
+    pub sent_at: String,
+    /// Files it reads (the new ones, for an append).
+    pub files: usize,
+    /// `append` or `rebuild` or `build`.
+    pub kind: String,
+}
+
+/// The last notification `producer watch` read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeenEvent {
+    /// The object's URL.
+    pub url: String,
+    /// The S3 event name (`ObjectCreated:Put`, …).
+    pub event: String,
+    /// When S3 says it happened, RFC 3339.
+    pub event_time: String,
+    /// When the planner read it, RFC 3339.
+    pub seen_at: String,
+}
+
+/// What `producer watch` keeps between batches of notifications.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WatchState {
+    /// Group path → the batch sent for it that the store does not hold yet.
+    pub in_flight: BTreeMap<String, SentBatch>,
+    /// The newest notification read.
+    pub last_event: Option<SeenEvent>,
+    /// Notifications read since the state was created.
+    pub events: u64,
+    /// Notifications ignored, by reason (outside the source, matching no profile, …).
+    pub ignored: BTreeMap<String, u64>,
 }
 
 /// The records under one prefix.
@@ -214,6 +260,16 @@ impl Records {
     /// Stores the plan of an enqueue.
     pub async fn put_plan(&self, plan: &EnqueuedPlan) -> Result<(), RecordError> {
         self.put_json("plan.json", plan).await
+    }
+
+    /// Stores the planner's state.
+    pub async fn put_watch(&self, state: &WatchState) -> Result<(), RecordError> {
+        self.put_json("watch.json", state).await
+    }
+
+    /// The planner's state, if it ever ran.
+    pub async fn watch(&self) -> Result<Option<WatchState>, RecordError> {
+        self.get_json("watch.json").await
     }
 
     /// The plan of the last enqueue, if any.

@@ -68,6 +68,7 @@ fn dlq_url(config: &FleetConfig, stage: Stage) -> Result<String> {
     Ok(match stage {
         Stage::Work => config.require_work_dlq()?,
         Stage::Results => config.require_results_dlq()?,
+        Stage::Events => config.require_events_dlq()?,
     }
     .to_string())
 }
@@ -113,8 +114,12 @@ pub async fn list(
         .as_deref()
         .map(|f| Records::new(f, options.clone()));
     let mut out = Vec::new();
-    for stage in [Stage::Work, Stage::Results] {
+    for stage in [Stage::Work, Stage::Results, Stage::Events] {
         if only.is_some_and(|o| o != stage) {
+            continue;
+        }
+        // A fleet without `producer watch` has no events queue.
+        if stage == Stage::Events && only.is_none() && config.events_dlq_url.is_none() {
             continue;
         }
         let queue = Queue::new(client.clone(), dlq_url(config, stage)?);
@@ -126,6 +131,7 @@ pub async fn list(
                 Stage::Results => decode_message::<ResultMessage>(&r.message.body)
                     .map(|m| (Some(m.group_path), Some(m.batch_id)))
                     .unwrap_or((None, None)),
+                Stage::Events => (None, None),
             };
             let key = batch_id
                 .clone()
@@ -168,7 +174,10 @@ pub fn render(letters: &[DeadLetter]) -> String {
             s,
             "{:<8} {:<36} batch {:<16} receives {:>3}\n         {}",
             d.queue.as_str(),
-            d.group.as_deref().unwrap_or("(unparseable message)"),
+            d.group.as_deref().unwrap_or(match d.queue {
+                Stage::Events => "(notification)",
+                _ => "(unparseable message)",
+            }),
             d.batch_id
                 .as_deref()
                 .map(|b| &b[..b.len().min(16)])
@@ -179,7 +188,7 @@ pub fn render(letters: &[DeadLetter]) -> String {
     }
     let _ = writeln!(
         s,
-        "{} message(s); after fixing the cause: producer dlq redrive --queue work|results",
+        "{} message(s); after fixing the cause: producer dlq redrive --queue work|results|events",
         letters.len()
     );
     s
@@ -210,6 +219,7 @@ pub async fn redrive(config: &FleetConfig, stage: Stage, manual: bool) -> Result
     let source_url = match stage {
         Stage::Work => config.require_work_queue()?,
         Stage::Results => config.require_results_queue()?,
+        Stage::Events => config.require_events_queue()?,
     };
     let source = Queue::new(client.clone(), source_url);
     let bar = ProgressBar::new(dlq.depth().await?.total());

@@ -106,7 +106,6 @@ pub async fn run(args: &EnqueueArgs) -> Result<EnqueueSummary> {
     restrict_to_one_ice_sheet(&mut plan, config.ice_sheet.as_deref())?;
 
     let prefix = floe_store::location::container_prefix(&floe_source::normalize_url(&source));
-    let groups: Vec<String> = plan.batches.iter().map(|b| b.group.group_path()).collect();
     let s3 = CloudSettings::for_source(&options);
     // A dry run only looks: it reads the store if there is one and creates nothing.
     let repo = if args.dry_run {
@@ -120,16 +119,6 @@ pub async fn run(args: &EnqueueArgs) -> Result<EnqueueSummary> {
                 .with_context(|| format!("opening store {location}"))?,
         )
     };
-    let committed = match &repo {
-        Some(repo) => floe_store::commit::committed_batches(repo, &groups).await?,
-        None => Default::default(),
-    };
-    let mut summary = EnqueueSummary {
-        planned: plan.batches.len(),
-        skipped_files: skipped_reasons(&plan),
-        dry_run: args.dry_run,
-        ..Default::default()
-    };
     let limits = floe_group::shard::ShardLimits {
         max_files: args.shard_files,
         ..Default::default()
@@ -139,36 +128,26 @@ pub async fn run(args: &EnqueueArgs) -> Result<EnqueueSummary> {
         .iter()
         .map(|b| (b.group.group_path(), b.batch_id.clone()))
         .collect();
-    let mut changed = Vec::new();
-    for b in std::mem::take(&mut plan.batches) {
-        let group = b.group.group_path();
-        if !args.force && committed.get(&group) == Some(&b.batch_id) {
-            summary.unchanged.push(group);
-        } else {
-            changed.push(b);
-        }
-    }
-    let changed = match &repo {
-        Some(repo) => {
-            let planned = crate::archive::plan_appends(repo, changed, !args.no_append).await?;
-            summary.appended = planned.appended;
-            summary.rebuilt = planned.rebuilt;
-            planned.batches
-        }
-        None => changed,
+    let prepared = crate::dispatch::prepare(
+        repo.as_ref(),
+        std::mem::take(&mut plan.batches),
+        args.force,
+        !args.no_append,
+        &limits,
+    )
+    .await?;
+    let bodies = prepared.bodies;
+    let mut summary = EnqueueSummary {
+        planned: planned_ids.len(),
+        skipped_files: skipped_reasons(&plan),
+        dry_run: args.dry_run,
+        enqueued: prepared.outgoing.into_iter().map(|o| o.group).collect(),
+        unchanged: prepared.unchanged,
+        sharded: prepared.sharded,
+        appended: prepared.appended,
+        rebuilt: prepared.rebuilt,
+        ..Default::default()
     };
-    let mut bodies = Vec::new();
-    for b in &changed {
-        let group = b.group.group_path();
-        let messages = floe_group::shard::split(b, &limits);
-        if messages.len() > 1 {
-            summary.sharded.push((group.clone(), messages.len()));
-        }
-        for m in &messages {
-            bodies.push(serde_json::to_string(m)?);
-        }
-        summary.enqueued.push(group);
-    }
     summary.messages = bodies.len();
     let Some(repo) = repo.filter(|_| !args.dry_run) else {
         return Ok(summary);
@@ -179,10 +158,7 @@ pub async fn run(args: &EnqueueArgs) -> Result<EnqueueSummary> {
         let covered = crate::preflight::container_covers(config.require_store()?, &source).await;
         crate::preflight::into_result(std::slice::from_ref(&covered))?;
     }
-    // Parents first, in one commit, so committers never race to create them.
-    Committer::new(repo, CommitPolicy::default())
-        .ensure_groups(&parent_groups(&plan))
-        .await?;
+    let committer = Committer::new(repo, CommitPolicy::default());
     records
         .put_plan(&EnqueuedPlan {
             at: chrono::Utc::now().to_rfc3339(),
@@ -203,7 +179,10 @@ pub async fn run(args: &EnqueueArgs) -> Result<EnqueueSummary> {
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    queue.send_all(&bodies, |n| bar.inc(n as u64)).await?;
+    crate::dispatch::send(&committer, &parent_groups(&plan), &queue, &bodies, |n| {
+        bar.inc(n as u64)
+    })
+    .await?;
     bar.finish_and_clear();
     Ok(summary)
 }

@@ -18,6 +18,7 @@ pub mod local;
 pub mod plan;
 pub mod status;
 pub mod verify;
+pub mod watch;
 
 /// A producer subcommand, as parsed from the command line.
 #[derive(Subcommand)]
@@ -42,6 +43,19 @@ pub enum Command {
     /// Create the store and parent groups, then send one batch per group to the work queue
     /// (groups already committed from the same inputs are skipped).
     Enqueue(enqueue::EnqueueArgs),
+    /// Keep the store current from object notifications: plan each burst of S3 events (straight
+    /// or through SNS) on the events queue into appends or rebuilds, and send them on.
+    ///
+    /// Each key is mapped through the profile to its group (keys outside the source or matching
+    /// no profile are counted and ignored); the source is listed again and the touched groups
+    /// are planned exactly as `enqueue` plans them, so duplicate, late and out-of-order
+    /// notifications change nothing. A group with a batch still on its way is not planned over
+    /// it: the planner waits for the store to hold it. A notification that cannot be read
+    /// reaches the events DLQ with its reason (`producer dlq list --queue events`). Runs as a
+    /// worker, or with --lambda (or when the Lambda runtime starts the binary bare) as the
+    /// function behind the events queue's event source mapping. See the README, "Continuous
+    /// indexing".
+    Watch(watch::WatchArgs),
     /// Queue depths (work, results and their DLQs), groups committed vs planned, recent commits.
     Status(status::StatusArgs),
     /// Dead-letter queues: list what failed and why; redrive after fixing.
@@ -191,6 +205,10 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        Command::Watch(args) => {
+            watch::run(args).await?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Config { fleet } => {
             print!("{}", fleet.resolve().await?.to_toml());
