@@ -433,11 +433,11 @@ pub struct AppendPlan {
 
 /// Plans each changed batch as an append onto its stored group where it
 /// extends it, else as a rebuild with the reason; groups not in the store are
-/// built as planned. With `appends` false, every stored group is rebuilt.
+/// built as planned. With `appends_off` (the reason), every stored group is rebuilt.
 pub async fn plan_appends(
     repo: &floe_store::Repository,
     changed: Vec<floe_wire::BatchDescriptor>,
-    appends: bool,
+    appends_off: Option<&str>,
 ) -> Result<AppendPlan> {
     use floe_group::append::{plan_append, RebuildReason};
     let groups: Vec<String> = changed.iter().map(|b| b.group.group_path()).collect();
@@ -456,9 +456,8 @@ pub async fn plan_appends(
             out.batches.push(batch);
             continue;
         };
-        if !appends {
-            out.rebuilt
-                .push((group, "appends are off (--no-append)".into()));
+        if let Some(why) = appends_off {
+            out.rebuilt.push((group, why.to_string()));
             out.batches.push(batch);
             continue;
         }

@@ -9,6 +9,9 @@ use floe_fleet::sqs::Queue;
 use floe_store::{Committer, Repository};
 use floe_wire::BatchDescriptor;
 
+/// Why stored groups are rebuilt when `--no-append` is given.
+pub const NO_APPEND: &str = "appends are off (--no-append)";
+
 /// One group to send.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
@@ -39,14 +42,26 @@ pub struct Prepared {
     pub bodies: Vec<String>,
 }
 
+impl Prepared {
+    /// Adds another part's groups and messages to these.
+    pub fn merge(&mut self, other: Prepared) {
+        self.unchanged.extend(other.unchanged);
+        self.outgoing.extend(other.outgoing);
+        self.appended.extend(other.appended);
+        self.rebuilt.extend(other.rebuilt);
+        self.sharded.extend(other.sharded);
+        self.bodies.extend(other.bodies);
+    }
+}
+
 /// Sorts planned batches into unchanged, appends and (re)builds against the
 /// store (`None`: no store yet, everything is built), and encodes the messages.
-/// `force` sends unchanged groups too; `appends` false rebuilds stored groups.
+/// `force` sends unchanged groups too; `appends_off` (the reason) rebuilds stored groups.
 pub async fn prepare(
     repo: Option<&Repository>,
     batches: Vec<BatchDescriptor>,
     force: bool,
-    appends: bool,
+    appends_off: Option<&str>,
     limits: &floe_group::shard::ShardLimits,
 ) -> Result<Prepared> {
     let groups: Vec<String> = batches.iter().map(|b| b.group.group_path()).collect();
@@ -66,7 +81,7 @@ pub async fn prepare(
     }
     let changed = match repo {
         Some(repo) => {
-            let planned = crate::archive::plan_appends(repo, changed, appends).await?;
+            let planned = crate::archive::plan_appends(repo, changed, appends_off).await?;
             out.appended = planned.appended;
             out.rebuilt = planned.rebuilt;
             planned.batches

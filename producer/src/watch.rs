@@ -59,6 +59,13 @@ pub struct WatchHandler {
     serial: Mutex<()>,
 }
 
+/// Where a group's batch in flight is.
+enum InFlightState {
+    InFlight,
+    Stored,
+    Failed { append_refused: bool },
+}
+
 /// One notification message, read.
 enum Read {
     Ignore,
@@ -104,6 +111,9 @@ impl WatchHandler {
         let Some(relative_path) = url.strip_prefix(&self.source_root) else {
             return Err(format!("outside the source {}", self.source_root));
         };
+        if !relative_path.to_ascii_lowercase().ends_with(".nc") {
+            return Err("not a NetCDF file (*.nc)".into());
+        }
         let object = ListedObject {
             url: url.clone(),
             relative_path: relative_path.to_string(),
@@ -133,24 +143,30 @@ impl WatchHandler {
         }
     }
 
-    /// Whether the batch sent for a group is still on its way: not in the
-    /// store, not recorded as failed, not older than the timeout.
-    async fn still_in_flight(&self, group: &str, sent: &SentBatch) -> Result<bool> {
+    /// Where the batch sent for a group is: still on its way (not in the
+    /// store, no failure recorded since it was sent, not older than the
+    /// timeout), or over.
+    async fn in_flight_state(&self, group: &str, sent: &SentBatch) -> Result<InFlightState> {
         let committed = floe_store::commit::committed_batches(
             self.committer.repository(),
             &[group.to_string()],
         )
         .await?;
         if committed.get(group) == Some(&sent.batch_id) {
-            return Ok(false);
+            return Ok(InFlightState::Stored);
         }
         for stage in [Stage::Work, Stage::Results] {
-            if let Some(f) = self.records.failure(stage, &sent.batch_id).await? {
-                if !f.retryable {
-                    tracing::warn!(group, batch = %sent.batch_id, reason = %f.reason, "the batch in flight failed; planning the group again");
-                    return Ok(false);
-                }
+            let Some(f) = self.records.failure(stage, &sent.batch_id).await? else {
+                continue;
+            };
+            // A record from an earlier sending of the same batch says nothing about this one.
+            if f.retryable || f.at < sent.sent_at {
+                continue;
             }
+            tracing::warn!(group, batch = %sent.batch_id, reason = %f.reason, "the batch in flight failed; planning the group again");
+            return Ok(InFlightState::Failed {
+                append_refused: sent.kind == "append" && f.reason.starts_with("append refused"),
+            });
         }
         let age = chrono::DateTime::parse_from_rfc3339(&sent.sent_at)
             .map(|t| chrono::Utc::now().signed_duration_since(t))
@@ -159,33 +175,47 @@ impl WatchHandler {
             .unwrap_or_default();
         if age > self.policy.in_flight_timeout {
             tracing::warn!(group, batch = %sent.batch_id, age_s = age.as_secs(), "a batch in flight never reached the store; planning the group again");
-            return Ok(false);
+            return Ok(InFlightState::Failed {
+                append_refused: false,
+            });
         }
-        Ok(true)
+        Ok(InFlightState::InFlight)
     }
 
-    /// Waits for the touched groups' batches in flight; returns the groups
-    /// still waiting when the wait ends.
+    /// Waits for the touched groups' batches in flight. Returns the groups
+    /// still waiting when the wait ends, and those whose append the committer
+    /// refused (a file that arrived late, with steps inside the stored axis):
+    /// they are rebuilt.
     async fn wait_for_in_flight(
         &self,
         groups: &BTreeSet<String>,
         in_flight: &mut BTreeMap<String, SentBatch>,
-    ) -> Result<BTreeSet<String>> {
+    ) -> Result<(BTreeSet<String>, BTreeSet<String>)> {
         let until = Instant::now() + self.policy.wait_in_flight;
+        let mut refused = BTreeSet::new();
         loop {
             let mut waiting = BTreeSet::new();
             for g in groups {
                 let Some(sent) = in_flight.get(g) else {
                     continue;
                 };
-                if self.still_in_flight(g, sent).await? {
-                    waiting.insert(g.clone());
-                } else {
-                    in_flight.remove(g);
+                match self.in_flight_state(g, sent).await? {
+                    InFlightState::InFlight => {
+                        waiting.insert(g.clone());
+                    }
+                    InFlightState::Stored => {
+                        in_flight.remove(g);
+                    }
+                    InFlightState::Failed { append_refused } => {
+                        if append_refused {
+                            refused.insert(g.clone());
+                        }
+                        in_flight.remove(g);
+                    }
                 }
             }
             if waiting.is_empty() || Instant::now() >= until {
-                return Ok(waiting);
+                return Ok((waiting, refused));
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
@@ -195,6 +225,7 @@ impl WatchHandler {
     async fn plan_and_send(
         &self,
         groups: &BTreeSet<String>,
+        rebuild: &BTreeSet<String>,
     ) -> Result<Vec<crate::dispatch::Outgoing>> {
         let objects = crate::archive::list_archive(&self.source, &self.options).await?;
         let mut plan = floe_group::archive::plan(&objects, &self.profile, &self.skip)?;
@@ -206,14 +237,27 @@ impl WatchHandler {
             tracing::warn!(group = %gone, "no file of the group is left in the source; the store keeps its last state");
         }
         let parents = crate::archive::parent_groups(&plan);
-        let prepared = crate::dispatch::prepare(
-            Some(self.committer.repository()),
-            std::mem::take(&mut plan.batches),
-            false,
-            self.policy.appends,
-            &self.policy.shard_limits,
-        )
-        .await?;
+        let (rebuilt, appendable): (Vec<_>, Vec<_>) = std::mem::take(&mut plan.batches)
+            .into_iter()
+            .partition(|b| rebuild.contains(&b.group.group_path()));
+        let mut prepared = crate::dispatch::Prepared::default();
+        let off = (!self.policy.appends).then_some(crate::dispatch::NO_APPEND);
+        let refused =
+            Some("its last append was refused (a file arrived with steps inside the stored axis)");
+        for (batches, appends_off) in [(appendable, off), (rebuilt, refused)] {
+            if batches.is_empty() {
+                continue;
+            }
+            let part = crate::dispatch::prepare(
+                Some(self.committer.repository()),
+                batches,
+                false,
+                appends_off,
+                &self.policy.shard_limits,
+            )
+            .await?;
+            prepared.merge(part);
+        }
         for (g, why) in &prepared.rebuilt {
             tracing::info!(group = %g, reason = %why, "rebuilding");
         }
@@ -278,13 +322,13 @@ impl WatchHandler {
             touches.insert(m.id.clone(), groups);
         }
         let touched: BTreeSet<String> = touches.values().flatten().cloned().collect();
-        let waiting = self
+        let (waiting, refused) = self
             .wait_for_in_flight(&touched, &mut state.in_flight)
             .await?;
         let ready: BTreeSet<String> = touched.difference(&waiting).cloned().collect();
         if !ready.is_empty() {
             let sent_at = chrono::Utc::now().to_rfc3339();
-            for o in self.plan_and_send(&ready).await? {
+            for o in self.plan_and_send(&ready, &refused).await? {
                 state.in_flight.insert(
                     o.group.clone(),
                     SentBatch {

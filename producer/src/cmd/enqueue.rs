@@ -132,7 +132,7 @@ pub async fn run(args: &EnqueueArgs) -> Result<EnqueueSummary> {
         repo.as_ref(),
         std::mem::take(&mut plan.batches),
         args.force,
-        !args.no_append,
+        args.no_append.then_some(crate::dispatch::NO_APPEND),
         &limits,
     )
     .await?;

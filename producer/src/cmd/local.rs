@@ -160,8 +160,12 @@ pub async fn run(args: LocalArgs) -> Result<LocalSummary> {
     summary.unchanged = done.len();
     summary.unchanged_groups = done.iter().map(|b| b.group.group_path()).collect();
 
-    let planned =
-        crate::archive::plan_appends(committer.repository(), todo, !args.no_append).await?;
+    let planned = crate::archive::plan_appends(
+        committer.repository(),
+        todo,
+        args.no_append.then_some(crate::dispatch::NO_APPEND),
+    )
+    .await?;
     summary.appended = planned.appended;
     summary.rebuilt = planned.rebuilt;
     let bar = ProgressBar::new(planned.batches.len() as u64);

@@ -98,6 +98,85 @@ pub struct Status {
     pub partial: Vec<PartialGroup>,
     /// Recent commits, newest first.
     pub recent_commits: Vec<LogEntry>,
+    /// The planner (`producer watch`), when the fleet has an events queue.
+    pub watch: Option<WatchStatus>,
+}
+
+/// A batch the planner sent that the store does not hold yet.
+#[derive(Debug, Clone, Serialize)]
+pub struct InFlight {
+    /// The group.
+    pub group: String,
+    /// `append`, `rebuild` or `build`.
+    pub kind: String,
+    /// Files it reads.
+    pub files: usize,
+    /// Seconds since it was sent.
+    pub seconds: i64,
+}
+
+/// What `producer watch` saw and how far behind the store is.
+#[derive(Debug, Clone, Serialize)]
+pub struct WatchStatus {
+    /// The events queue.
+    pub events_queue: QueueStatus,
+    /// The newest notification read.
+    pub last_event: Option<floe_fleet::records::SeenEvent>,
+    /// Seconds since the planner read it.
+    pub seconds_since_last_event: Option<i64>,
+    /// Notifications read.
+    pub events: u64,
+    /// Notifications ignored, by reason.
+    pub ignored: std::collections::BTreeMap<String, u64>,
+    /// Batches sent and not in the store yet, oldest first.
+    pub in_flight: Vec<InFlight>,
+    /// How far behind the store is: the age of the oldest batch in flight, in seconds (0:
+    /// the store holds everything the planner sent; notifications still waiting in the
+    /// events queue are on top of this).
+    pub behind_seconds: i64,
+}
+
+fn seconds_since(rfc3339: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .ok()
+        .map(|t| chrono::Utc::now().signed_duration_since(t).num_seconds())
+}
+
+async fn watch_status(
+    records: &Records,
+    repo: Option<&floe_store::Repository>,
+    events_queue: QueueStatus,
+) -> Result<WatchStatus> {
+    let state = records.watch().await?.unwrap_or_default();
+    let groups: Vec<String> = state.in_flight.keys().cloned().collect();
+    let committed = match repo {
+        Some(repo) => floe_store::commit::committed_batches(repo, &groups).await?,
+        None => Default::default(),
+    };
+    let mut in_flight: Vec<InFlight> = state
+        .in_flight
+        .iter()
+        .filter(|(g, sent)| committed.get(*g) != Some(&sent.batch_id))
+        .map(|(g, sent)| InFlight {
+            group: g.clone(),
+            kind: sent.kind.clone(),
+            files: sent.files,
+            seconds: seconds_since(&sent.sent_at).unwrap_or(0),
+        })
+        .collect();
+    in_flight.sort_by_key(|f| std::cmp::Reverse(f.seconds));
+    Ok(WatchStatus {
+        events_queue,
+        seconds_since_last_event: state
+            .last_event
+            .as_ref()
+            .and_then(|e| seconds_since(&e.seen_at)),
+        last_event: state.last_event,
+        events: state.events,
+        ignored: state.ignored,
+        behind_seconds: in_flight.first().map_or(0, |f| f.seconds),
+        in_flight,
+    })
 }
 
 impl Status {
@@ -140,6 +219,8 @@ pub async fn snapshot(config: &FleetConfig, commits: usize) -> Result<Status> {
         ("work-dlq", &config.work_dlq_url),
         ("results", &config.results_queue_url),
         ("results-dlq", &config.results_dlq_url),
+        ("events", &config.events_queue_url),
+        ("events-dlq", &config.events_dlq_url),
     ] {
         if let Some(url) = url {
             let depth = Queue::new(client.clone(), url.clone()).depth().await?;
@@ -151,10 +232,8 @@ pub async fn snapshot(config: &FleetConfig, commits: usize) -> Result<Status> {
         }
     }
     let options = config.source_options()?;
-    let plan = Records::new(config.require_fragments()?, options.clone())
-        .plan()
-        .await?
-        .unwrap_or_default();
+    let records = Records::new(config.require_fragments()?, options.clone());
+    let plan = records.plan().await?.unwrap_or_default();
     let location = StoreLocation::parse(config.require_store()?)?;
     let repo = floe_store::open_existing(&location, &CloudSettings::for_source(&options)).await?;
     let groups: Vec<String> = plan.groups.keys().cloned().collect();
@@ -168,7 +247,12 @@ pub async fn snapshot(config: &FleetConfig, commits: usize) -> Result<Status> {
         .filter(|g| !committed.contains_key(*g))
         .cloned()
         .collect();
+    let watch = match queues.iter().find(|q| q.name == "events") {
+        Some(events) => Some(watch_status(&records, repo.as_ref(), events.clone()).await?),
+        None => None,
+    };
     Ok(Status {
+        watch,
         queues,
         planned: plan.groups.len(),
         committed: plan.groups.len() - pending.len(),
@@ -209,6 +293,33 @@ pub fn render(s: &Status) -> String {
                 c.groups.len(),
                 c.message
             );
+        }
+    }
+    if let Some(w) = &s.watch {
+        let _ = match (&w.last_event, w.seconds_since_last_event) {
+            (Some(e), Some(ago)) => writeln!(
+                out,
+                "watch: {} notification(s) read; last {ago} s ago: {} {} (at {})",
+                w.events, e.event, e.url, e.event_time
+            ),
+            _ => writeln!(out, "watch: no notification read yet"),
+        };
+        let _ = writeln!(
+            out,
+            "  store behind by {} s: {} batch(es) in flight, {} notification(s) waiting",
+            w.behind_seconds,
+            w.in_flight.len(),
+            w.events_queue.depth.visible + w.events_queue.depth.delayed
+        );
+        for f in w.in_flight.iter().take(10) {
+            let _ = writeln!(
+                out,
+                "    {} {} of {} file(s), sent {} s ago",
+                f.group, f.kind, f.files, f.seconds
+            );
+        }
+        for (reason, n) in &w.ignored {
+            let _ = writeln!(out, "  ignored {n}: {reason}");
         }
     }
     if !s.partial.is_empty() {
