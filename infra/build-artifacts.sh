@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Lambda artifacts: one zip per function with the binary as `bootstrap`, for the
 # provided.al2023 runtime. Usage: infra/build-artifacts.sh [arm64|x86_64] (default arm64).
-# Output: {target dir}/lambda/{arch}/{virtualizer,committer}.zip (target/ unless CARGO_TARGET_DIR
+# Output: {target dir}/lambda/{arch}/{virtualizer,committer,producer}.zip (producer: the planner behind the events queue) (target/ unless CARGO_TARGET_DIR
 # says otherwise), and their sizes on stdout.
 #
 # arm64 cross-compiles with rustup's aarch64 standard library and Debian's
@@ -30,11 +30,11 @@ else
 fi
 # The dist profile: release plus thin LTO and stripped symbols (smaller zips, slower build;
 # the default release profile stays quick to build for the README's first command).
-cargo build --profile dist --locked --target "$TARGET" -p floe-virtualizer --bin virtualizer -p floe-committer --bin committer
+cargo build --profile dist --locked --target "$TARGET" -p floe-virtualizer --bin virtualizer -p floe-committer --bin committer -p floe-producer --bin producer
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps --offline | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 OUT=$TARGET_DIR/lambda/$ARCH
 mkdir -p "$OUT"
-for bin in virtualizer committer; do
+for bin in virtualizer committer producer; do
   path=$TARGET_DIR/$TARGET/dist/$bin
   newest=$($OBJDUMP -T "$path" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -t. -k1,1n -k2,2n -u | tail -1)
   if [ "$(printf '%s\n2.34\n' "$newest" | sort -t. -k1,1n -k2,2n | tail -1)" != 2.34 ]; then

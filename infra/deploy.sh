@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 bash infra/build-artifacts.sh "$ARCH"
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps --offline | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 declare -A KEYS
-for fn in virtualizer committer; do
+for fn in virtualizer committer producer; do
   sum=$(sha256sum "$TARGET_DIR/lambda/$ARCH/$fn.zip" | cut -c1-16)
   KEYS[$fn]="floe/$STACK/$fn-$ARCH-$sum.zip"
   aws s3 cp --only-show-errors "$TARGET_DIR/lambda/$ARCH/$fn.zip" "s3://$ARTIFACTS/${KEYS[$fn]}"
@@ -21,6 +21,7 @@ done
 aws cloudformation deploy --stack-name "$STACK" --template-file infra/floe.yaml \
   --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset --tags cost-center=floe \
   --parameter-overrides ArtifactBucket="$ARTIFACTS" Architecture="$ARCH" \
-    VirtualizerArtifactKey="${KEYS[virtualizer]}" CommitterArtifactKey="${KEYS[committer]}" "$@"
+    VirtualizerArtifactKey="${KEYS[virtualizer]}" CommitterArtifactKey="${KEYS[committer]}" \
+    PlannerArtifactKey="${KEYS[producer]}" "$@"
 cargo run -q --release -p floe-producer -- config --stack "$STACK" > floe.toml
 echo "deployed $STACK; floe.toml written. Next: producer plan, producer enqueue --all, producer status --watch"

@@ -25,7 +25,8 @@ def test_template_passes_cfn_lint():
 def stack():
     cfn = client("cloudformation")
     name = unique("floe-stack")
-    params = {"DeployFunctions": "false", "EnableAlarms": "false", "ArtifactBucket": "unused-artifacts",
+    topic = client("sns").create_topic(Name=unique("new-archive-object"))["TopicArn"]
+    params = {"EnableWatch": "true", "SourceTopicArn": topic,"DeployFunctions": "false", "EnableAlarms": "false", "ArtifactBucket": "unused-artifacts",
               "MaxReceiveCount": "5", "VirtualizerTimeout": "120", "CommitterTimeout": "300",
               "CommitterBatchingWindow": "10", "FragmentRetentionDays": "7",
               "SourceUrl": "s3://some-archive/ISMIP6", "SourceS3BucketName": "some-archive",
@@ -37,7 +38,7 @@ def stack():
     outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Outputs"]}
     resources = {r["LogicalResourceId"]: r["PhysicalResourceId"]
                  for r in cfn.describe_stack_resources(StackName=name)["StackResources"]}
-    return {"name": name, "outputs": outputs, "resources": resources}
+    return {"name": name, "outputs": outputs, "resources": resources, "topic": topic}
 
 
 def attributes(url):
@@ -86,7 +87,23 @@ def as_list(v):
     return v if isinstance(v, list) else [v]
 
 
-@pytest.mark.parametrize("role", ["VirtualizerRole", "CommitterRole"])
+def test_the_events_queue_subscribes_to_the_source_topic(stack):
+    out = stack["outputs"]
+    events, dlq = attributes(out["EventsQueueUrl"]), attributes(out["EventsDlqUrl"])
+    policy = json.loads(events["RedrivePolicy"])
+    assert policy["deadLetterTargetArn"] == dlq["QueueArn"] and int(policy["maxReceiveCount"]) == 5
+    assert out["EventsQueueArn"] == events["QueueArn"]
+    subs = client("sns").list_subscriptions_by_topic(TopicArn=stack["topic"])["Subscriptions"]
+    assert [(s["Protocol"], s["Endpoint"]) for s in subs] == [("sqs", events["QueueArn"])], subs
+    allowed = json.loads(events["Policy"])["Statement"]
+    assert {s["Principal"]["Service"] for s in allowed} == {"s3.amazonaws.com", "sns.amazonaws.com"}
+    # A message on the topic reaches the queue, in its SNS envelope, which the planner reads.
+    client("sns").publish(TopicArn=stack["topic"], Message='{"Records": []}')
+    got = client("sqs").receive_message(QueueUrl=out["EventsQueueUrl"], WaitTimeSeconds=5)["Messages"]
+    assert json.loads(got[0]["Body"])["Type"] == "Notification"
+
+
+@pytest.mark.parametrize("role", ["VirtualizerRole", "CommitterRole", "PlannerRole"])
 def test_roles_are_least_privilege(stack, role):
     statements = role_statements(stack, role)
     assert statements
@@ -100,6 +117,10 @@ def test_roles_are_least_privilege(stack, role):
     if role == "VirtualizerRole":
         assert "sqs:SendMessage" in actions and "s3:GetObject" in actions
         assert "some-archive/ISMIP6/*" in resources and "/store/" not in resources
+    elif role == "PlannerRole":
+        # Lists the source (never reads it), sends work, reads the store and its own records.
+        assert "sqs:SendMessage" in actions and "s3:ListBucket" in actions
+        assert "arn:aws:s3:::some-archive" in resources and "some-archive/ISMIP6/*" not in resources
     else:
         assert "sqs:SendMessage" not in actions and "/store/*" in resources and "some-archive" in resources
 
@@ -120,7 +141,8 @@ def test_producer_reads_its_configuration_from_the_stack(stack):
                             text=True, env=env, cwd=ROOT / "infra")
     assert status.returncode == 0, status.stderr
     s = json.loads(status.stdout)
-    assert [q["name"] for q in s["queues"]] == ["work", "work-dlq", "results", "results-dlq"]
+    assert [q["name"] for q in s["queues"]] == ["work", "work-dlq", "results", "results-dlq", "events", "events-dlq"]
+    assert s["watch"]["last_event"] is None and s["watch"]["in_flight"] == []
     assert s["planned"] == 0 and all(q["depth"]["visible"] == 0 for q in s["queues"])
     # Looking does not create: no repository appears under store/.
     bucket = out["StoreUrl"].split("/")[2]

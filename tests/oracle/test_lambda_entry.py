@@ -85,3 +85,28 @@ def test_virtualizer_and_committer_lambdas_report_partial_batch_failures(fleet):
     assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == ["gone-1"], (response, logs)
     for group in by_group:
         assert_group_equals_sources(fleet.open_group(group), fleet.archive_root, group, fleet.expected[group])
+
+
+def test_the_planner_lambda_plans_notifications_and_reports_the_unreadable_one(tmp_path):
+    """`producer` started bare by the Lambda runtime is the planner behind the events queue: the
+    same handler as `producer watch`, fed the S3 notifications LocalStack delivered."""
+    sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
+    import make_mur
+    (tmp_path / "archive").mkdir()
+    f = Fleet(tmp_path, tmp_path / "archive", upload=False, events=True)
+    f.env["FLOE_PROFILE"] = str(ROOT / "profiles" / "mur-sst.toml")
+    files = make_mur.make(tmp_path / "staging", 2)
+    for path in files:
+        client("s3").upload_file(str(path), f.name, f"archive/MUR/{path.name}")
+    events = receive_all(f.config["events_queue_url"], 3)  # S3's s3:TestEvent and the two objects
+    bad = fake("unreadable-1", "{not a notification")
+    response, logs = invoke("producer", f, sqs_event(events + [bad], arn(f.config["events_queue_url"])))
+    assert [x["itemIdentifier"] for x in response["batchItemFailures"]] == ["unreadable-1"], (response, logs)
+    assert all(json.loads(line) for line in logs.splitlines() if line.strip())
+    [work] = receive_all(f.config["work_queue_url"], 1)
+    batch = json.loads(work["Body"])
+    assert batch["group"]["path"] == "MUR" and sorted(x["url"].rsplit("/", 1)[1] for x in batch["files"]) == \
+        sorted(p.name for p in files), batch
+    # Its reason is recorded for `producer dlq list --queue events`, where the redrive policy puts it.
+    record = client("s3").get_object(Bucket=f.name, Key="fragments/failures/events/message-unreadable-1.json")
+    assert "not JSON" in json.loads(record["Body"].read())["reason"]
