@@ -21,6 +21,7 @@ pub struct CommitterHandler {
     committer: Committer,
     options: SourceOptions,
     records: Option<Records>,
+    replan: Option<floe_fleet::sqs::Queue>,
 }
 
 enum Fetched {
@@ -36,7 +37,16 @@ impl CommitterHandler {
             committer,
             options,
             records,
+            replan: None,
         }
+    }
+
+    /// Asks the planner (`producer watch`, on `events`) to plan a group again
+    /// when its append is refused: the refusal is recorded first, so the
+    /// planner rebuilds the group instead of waiting for the next notification.
+    pub fn with_replan(mut self, events: Option<floe_fleet::sqs::Queue>) -> Self {
+        self.replan = events;
+        self
     }
 
     async fn record(&self, key: &str, group: &str, reason: &str, retryable: bool) {
@@ -157,6 +167,14 @@ impl BatchHandler for CommitterHandler {
                         .map(|r| (r.batch_id.clone(), r.group_path.clone()))
                         .unwrap_or_else(|| (message_key(&id), String::new()));
                     self.record(&key, &group, &reason, false).await;
+                    if let (Some(events), true) =
+                        (&self.replan, reason.starts_with("append refused"))
+                    {
+                        let body = floe_fleet::events::replan_body(&group, &reason);
+                        if let Err(e) = events.send_all(&[body], |_| {}).await {
+                            tracing::warn!(error = %e, group = %group, "could not ask the planner to plan the group again");
+                        }
+                    }
                     outcome.failures.push(MessageFailure {
                         id,
                         reason,

@@ -70,6 +70,7 @@ enum InFlightState {
 enum Read {
     Ignore,
     Objects(Vec<ObjectEvent>),
+    Group(String),
 }
 
 impl WatchHandler {
@@ -285,6 +286,7 @@ impl WatchHandler {
             let read = match events::parse(&m.body) {
                 Ok(Notification::Test) => Read::Ignore,
                 Ok(Notification::Objects(o)) => Read::Objects(o),
+                Ok(Notification::Replan { group }) => Read::Group(group),
                 Err(e) => {
                     outcome
                         .failures
@@ -293,6 +295,10 @@ impl WatchHandler {
                 }
             };
             let mut groups = BTreeSet::new();
+            if let Read::Group(g) = &read {
+                tracing::info!(group = %g, "asked to plan the group again");
+                groups.insert(g.clone());
+            }
             if let Read::Objects(objects) = read {
                 for o in objects {
                     state.events += 1;

@@ -100,6 +100,32 @@ def test_ten_files_appended_to_600_read_none_of_the_old_ones(tmp_path):
     assert again["unchanged_groups"] == ["MUR"] and again["written"] == 0, again
 
 
+def test_appends_across_a_manifest_split_and_a_time_chunk_read_as_the_files(tmp_path):
+    """Appends that cross the 1,000th step: manifests split along time there, the input record
+    grows past its first 32 KiB chunk, and the time coordinate goes from one chunk to chunks of
+    1,000 values. Each append writes only the splits and chunks it extends; the store still equals
+    the files, read by xarray through icechunk, and `verify` passes."""
+    staging, archive, store = tmp_path / "staging", tmp_path / "archive", tmp_path / "store"
+    files = make_mur.make(staging, 1004)
+    (archive / "MUR").mkdir(parents=True)
+    for f in files[:998]:
+        shutil.copy2(f, archive / "MUR" / f.name)
+    local(archive, store)
+    for batch in (files[998:1001], files[1001:1004]):  # 1,001 steps, then 1,004
+        for f in batch:
+            shutil.copy2(f, archive / "MUR" / f.name)
+        appended = local(archive, store)
+        assert appended["appended"] == [["MUR", 3]] and appended["failed"] == [], appended
+    repo = icechunk.Repository.open(
+        icechunk.local_filesystem_storage(str(store)),
+        authorize_virtual_chunk_access={f"file://{archive}/": icechunk.credentials.LocalFileSystemAccess})
+    import zarr
+    time_array = zarr.open_array(repo.readonly_session("main").store, path="MUR/time", mode="r")
+    assert time_array.shape == (1004,) and time_array.chunks == (1000,), (time_array.shape, time_array.chunks)
+    assert_equals_files(store, archive)
+    verify(store, archive)
+
+
 def test_a_replaced_a_removed_and_an_earlier_file_rebuild_the_group_saying_why(tmp_path):
     archive, store = tmp_path / "archive", tmp_path / "store"
     files = make_mur.make(archive, 6)

@@ -122,7 +122,10 @@ def test_roles_are_least_privilege(stack, role):
         assert "sqs:SendMessage" in actions and "s3:ListBucket" in actions
         assert "arn:aws:s3:::some-archive" in resources and "some-archive/ISMIP6/*" not in resources
     else:
-        assert "sqs:SendMessage" not in actions and "/store/*" in resources and "some-archive" in resources
+        # The committer sends only to the events queue (a refused append asks the planner to replan).
+        sends = [s for s in statements if "sqs:SendMessage" in as_list(s["Action"])]
+        assert [as_list(s["Resource"]) for s in sends] == [[stack["outputs"]["EventsQueueArn"]]], sends
+        assert "/store/*" in resources and "some-archive" in resources
 
 
 def test_producer_reads_its_configuration_from_the_stack(stack):

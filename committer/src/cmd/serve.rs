@@ -32,18 +32,25 @@ pub async fn run(fleet: FleetArgs, worker: Option<WorkerSettings>) -> anyhow::Re
         .fragments_url
         .as_deref()
         .map(|f| Records::new(f, options.clone()));
-    let handler = Arc::new(CommitterHandler::new(
-        Committer::new(repo, CommitPolicy::default()),
-        options,
-        records,
-    ));
+    let client = floe_fleet::sqs::client().await;
+    let replan = config
+        .events_queue_url
+        .clone()
+        .map(|url| floe_fleet::sqs::Queue::new(client.clone(), url));
+    let handler = Arc::new(
+        CommitterHandler::new(
+            Committer::new(repo, CommitPolicy::default()),
+            options,
+            records,
+        )
+        .with_replan(replan),
+    );
     let worker = match worker {
         Some(mut settings) => {
             // Idle only when the virtualizers have nothing left either.
             settings
                 .upstream_queues
                 .extend(config.work_queue_url.clone());
-            let client = floe_fleet::sqs::client().await;
             let results = floe_fleet::sqs::Queue::new(client, config.require_results_queue()?);
             Some((results, settings))
         }

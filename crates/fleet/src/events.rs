@@ -41,6 +41,17 @@ pub enum Notification {
     Test,
     /// Objects created or removed.
     Objects(Vec<ObjectEvent>),
+    /// floe's own request to plan a group again ([`replan_body`]): the
+    /// committer refused its append, and no notification may come to retry it.
+    Replan {
+        /// The group path.
+        group: String,
+    },
+}
+
+/// The body of a request to plan `group` again, for the events queue.
+pub fn replan_body(group: &str, reason: &str) -> String {
+    serde_json::json!({"floe_replan": {"group": group, "reason": reason}}).to_string()
 }
 
 /// Why a message is not a notification floe can read.
@@ -64,6 +75,15 @@ pub fn parse(body: &str) -> Result<Notification, NotificationError> {
     }
     if value.get("Event").and_then(|e| e.as_str()) == Some("s3:TestEvent") {
         return Ok(Notification::Test);
+    }
+    if let Some(replan) = value.get("floe_replan") {
+        let group = replan
+            .get("group")
+            .and_then(|g| g.as_str())
+            .ok_or_else(|| NotificationError("a floe_replan request without a group".into()))?;
+        return Ok(Notification::Replan {
+            group: group.to_string(),
+        });
     }
     if value.get("Records").is_none() {
         return Err(NotificationError(
@@ -151,6 +171,12 @@ mod tests {
         assert!(o[0].removed());
         let test = r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2026-12-04T10:00:00Z","Bucket":"b"}"#;
         assert_eq!(parse(test).expect("test event"), Notification::Test);
+        assert_eq!(
+            parse(&replan_body("MUR", "append refused")).expect("replan"),
+            Notification::Replan {
+                group: "MUR".into()
+            }
+        );
         for (body, says) in [
             ("not json", "not JSON"),
             (r#"{"hello": 1}"#, "no Records"),

@@ -12,7 +12,7 @@
 //! rebuilt instead. Nothing is written before every check has passed.
 
 use bytes::Bytes;
-use floe_wire::{AppendOf, ManifestFragment, SourceFile};
+use floe_wire::{AppendOf, ManifestFragment};
 use futures::TryStreamExt;
 use icechunk::format::manifest::VirtualChunkLocation;
 use icechunk::Store;
@@ -20,8 +20,8 @@ use serde_json::{Map, Value};
 
 use crate::error::from_store;
 use crate::write::{
-    chunk_key, group_attributes, group_document, read_key as read, recorded_inputs, set_refs,
-    write_inputs, ApplyOutcome, PROVENANCE_GROUP,
+    append_inputs, chunk_key, group_attributes, group_document, read_key as read, recorded_inputs,
+    set_refs, ApplyOutcome, PROVENANCE_GROUP,
 };
 use crate::{Result, StoreError};
 
@@ -31,8 +31,10 @@ enum Extension {
     Unchanged,
     /// Chunk references along the dimension, shifted by this many chunks.
     Shifted { axis: usize, chunks: u32 },
-    /// A 1-D coordinate in one inline chunk: the stored values, then the new ones.
-    Concatenated { stored: Bytes },
+    /// A 1-D coordinate held inline (one chunk, or chunks of
+    /// [`crate::coordinate::TIME_CHUNK_STEPS`]): the stored values of chunk
+    /// `first` on, then the new ones, rewritten from that chunk.
+    Concatenated { tail: Bytes, first: u64 },
 }
 
 /// One array's new document and how its chunks extend the stored ones.
@@ -85,15 +87,7 @@ pub(crate) async fn apply_append(
         Ok(p) => p,
         Err(reason) => return refused(reason),
     };
-    write(
-        store,
-        fragment,
-        attributes,
-        planned,
-        locations,
-        stored_inputs,
-    )
-    .await
+    write(store, fragment, attributes, planned, locations).await
 }
 
 /// The stored group's attributes with the new batch id, the newer inputs'
@@ -180,16 +174,16 @@ async fn plan_arrays<'a>(
         };
         let extension = match extension {
             Extension::Concatenated { .. } => {
-                let chunk = format!("{group}/{}/c/0", array.name);
-                let Some(stored) = read(store, &chunk).await? else {
-                    return Ok(Err(format!("array {}: no stored values", array.name)));
+                let (tail, first) = match stored_tail(store, group, array, &stored).await? {
+                    Ok(t) => t,
+                    Err(reason) => return Ok(Err(format!("array {}: {reason}", array.name))),
                 };
                 if array.name == dimension {
-                    if let Err(reason) = check_after(&stored, array) {
+                    if let Err(reason) = check_after(&tail, array) {
                         return Ok(Err(reason));
                     }
                 }
-                Extension::Concatenated { stored }
+                Extension::Concatenated { tail, first }
             }
             Extension::Unchanged => {
                 if let Err(reason) = same_inline_chunks(store, group, array).await? {
@@ -288,7 +282,8 @@ fn extension(
     }
     if inline {
         return Ok(Extension::Concatenated {
-            stored: Bytes::new(),
+            tail: Bytes::new(),
+            first: 0,
         });
     }
     let chunk = stored_chunks[axis].max(1);
@@ -376,13 +371,39 @@ fn check_after(stored: &[u8], array: &floe_wire::ArrayFragment) -> std::result::
     Ok(())
 }
 
-fn value_width(dtype: &str) -> Option<usize> {
-    match dtype {
-        "int32" | "uint32" | "float32" => Some(4),
-        "int64" | "uint64" | "float64" => Some(8),
-        "int16" | "uint16" => Some(2),
-        _ => None,
+use crate::coordinate::value_width;
+
+/// The stored values of a concatenated coordinate from its last chunk on
+/// (all of them when it is one chunk), and that chunk's index.
+async fn stored_tail(
+    store: &Store,
+    group: &str,
+    array: &floe_wire::ArrayFragment,
+    stored: &Value,
+) -> Result<std::result::Result<(Bytes, u64), String>> {
+    let (Ok(shape), Ok(chunks)) = (shape(stored, "shape"), chunk_shape(stored)) else {
+        return Ok(Err("the stored document has no 1-D shape".into()));
+    };
+    let (Some(&n), Some(&c)) = (shape.first(), chunks.first()) else {
+        return Ok(Err("the stored document has no 1-D shape".into()));
+    };
+    let Some(width) = stored["data_type"].as_str().and_then(value_width) else {
+        return Ok(Err("values of its type cannot be concatenated".into()));
+    };
+    let c = c.max(1);
+    if c < n && c != crate::coordinate::TIME_CHUNK_STEPS {
+        return Ok(Err(format!(
+            "stored in chunks of {c} values, floe extends chunks of {}",
+            crate::coordinate::TIME_CHUNK_STEPS
+        )));
     }
+    let first = if c >= n { 0 } else { (n - 1) / c };
+    let key = format!("{group}/{}/c/{first}", array.name);
+    let Some(chunk) = read(store, &key).await? else {
+        return Ok(Err("no stored values".into()));
+    };
+    let kept = ((n - first * c) as usize) * width;
+    Ok(Ok((chunk.slice(..kept.min(chunk.len())), first)))
 }
 
 fn decode_value(bytes: &[u8], dtype: &str) -> Option<f64> {
@@ -438,7 +459,8 @@ fn extended_document(
                 .map(|(s, n)| s[0] + n[0]);
             if let Some(total) = total {
                 document["shape"][0] = Value::from(total);
-                document["chunk_grid"]["configuration"]["chunk_shape"][0] = Value::from(total);
+                document["chunk_grid"]["configuration"]["chunk_shape"][0] =
+                    Value::from(crate::coordinate::chunk_length(total));
             }
             document
         }
@@ -466,14 +488,13 @@ async fn same_inline_chunks(
 }
 
 /// Writes the checked append: the group's attributes, each extended array's
-/// document and new chunks, and the inputs (the stored ones, then the new).
+/// document and new chunks, and the new inputs after the stored ones.
 async fn write(
     store: &Store,
     fragment: &ManifestFragment,
     attributes: Map<String, Value>,
     planned: Vec<Planned<'_>>,
     locations: &[VirtualChunkLocation],
-    mut inputs: Vec<SourceFile>,
 ) -> Result<ApplyOutcome> {
     let group = fragment.group_path.as_str();
     store
@@ -490,16 +511,26 @@ async fn write(
         let array_key = format!("{group}/{}", array.name);
         match extension {
             Extension::Unchanged => continue,
-            Extension::Concatenated { stored } => {
-                let mut values = stored.to_vec();
+            Extension::Concatenated { tail, first } => {
+                let mut values = tail.to_vec();
                 for chunk in &array.inline_chunks {
                     values.extend_from_slice(&chunk.data);
                 }
                 set_document(store, &array_key, &document).await?;
-                store
-                    .set(&format!("{array_key}/c/0"), Bytes::from(values))
-                    .await
-                    .map_err(from_store)?;
+                let width = document["data_type"]
+                    .as_str()
+                    .and_then(value_width)
+                    .unwrap_or(1);
+                let chunk = chunk_shape(&document)
+                    .ok()
+                    .and_then(|c| c.first().copied())
+                    .unwrap_or(1);
+                for (i, data) in crate::coordinate::chunks(&values, width, chunk, first) {
+                    store
+                        .set(&format!("{array_key}/c/{i}"), Bytes::from(data))
+                        .await
+                        .map_err(from_store)?;
+                }
             }
             Extension::Shifted { axis, chunks } => {
                 set_document(store, &array_key, &document).await?;
@@ -509,8 +540,7 @@ async fn write(
             }
         }
     }
-    inputs.extend(fragment.sources.iter().cloned());
-    write_inputs(store, group, &inputs).await?;
+    append_inputs(store, group, &fragment.sources).await?;
     Ok(ApplyOutcome::Written { refs: written })
 }
 

@@ -18,8 +18,10 @@
 
 mod append;
 pub mod commit;
+mod coordinate;
 mod error;
 pub mod gc;
+pub mod inputs;
 pub mod location;
 pub mod verify;
 pub mod write;
@@ -55,6 +57,9 @@ pub struct WriterOptions {
     pub wrap_storage: Option<StorageWrapper>,
     /// Manifests written at once per commit (default [`MANIFEST_WRITE_CONCURRENCY`]).
     pub manifest_write_concurrency: Option<u16>,
+    /// Steps of the time dimension per manifest split (default: `FLOE_MANIFEST_SPLIT_STEPS`,
+    /// else [`MANIFEST_SPLIT_STEPS`]; 0 splits nothing).
+    pub manifest_split_steps: Option<u32>,
 }
 
 /// A function that wraps a repository's storage.
@@ -211,14 +216,68 @@ pub const MANIFEST_WRITE_CONCURRENCY: u16 = 64;
 /// the only chunks floe writes, so manifests stay small.
 pub const INLINE_CHUNK_THRESHOLD_BYTES: u16 = u16::MAX;
 
+/// Steps of the dimension named `time` per manifest split, by default. An
+/// append rewrites only the split its new chunks fall in (and starts the next),
+/// so its bytes are bounded by one split whatever the series' length. The rule
+/// (README, "Manifest splitting"): a split should hold about 1,000 to 30,000
+/// chunk references (dynamical.org's reformatters found ≥ 1,000 references and
+/// ≤ 3 MiB a manifest best; icechunk#2381 shows the cost of hundreds of
+/// thousands of manifests). 1,000 steps suits arrays of one to thirty chunks a
+/// step (ISMIP6, CMIP6, daily products at coarse chunking); set
+/// `FLOE_MANIFEST_SPLIT_STEPS` to 30,000 / (chunks per step) for finer ones.
+pub const MANIFEST_SPLIT_STEPS: u32 = 1000;
+
+/// How manifests are split: the input record one manifest per chunk (an append
+/// touches only its last chunks), arrays with a `time` dimension every `steps`
+/// steps of it. icechunk takes the first rule whose condition matches.
+fn splitting(steps: u32) -> Option<icechunk::config::ManifestSplittingConfig> {
+    use icechunk::config::{
+        ManifestSplitCondition, ManifestSplitDim, ManifestSplitDimCondition,
+        ManifestSplittingConfig,
+    };
+    if steps == 0 {
+        return None;
+    }
+    let inputs = format!(".*/{}/{}$", inputs::PROVENANCE_GROUP, inputs::INPUTS_ARRAY);
+    Some(ManifestSplittingConfig {
+        split_sizes: Some(vec![
+            (
+                ManifestSplitCondition::PathMatches { regex: inputs },
+                vec![ManifestSplitDim {
+                    condition: ManifestSplitDimCondition::Any,
+                    num_chunks: 1,
+                }],
+            ),
+            (
+                ManifestSplitCondition::AnyArray,
+                vec![ManifestSplitDim {
+                    condition: ManifestSplitDimCondition::DimensionName("time".into()),
+                    num_chunks: steps,
+                }],
+            ),
+        ]),
+    })
+}
+
 /// Writer-side settings: they change how floe writes, not what readers see.
-fn writer_config(manifest_write_concurrency: Option<u16>) -> RepositoryConfig {
+fn writer_config(options: &WriterOptions) -> RepositoryConfig {
+    let split_steps = options
+        .manifest_split_steps
+        .or_else(|| {
+            std::env::var("FLOE_MANIFEST_SPLIT_STEPS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(MANIFEST_SPLIT_STEPS);
     RepositoryConfig {
         inline_chunk_threshold_bytes: Some(INLINE_CHUNK_THRESHOLD_BYTES),
         manifest: Some(icechunk::config::ManifestConfig {
             max_concurrent_manifest_fetches_during_commit: Some(
-                manifest_write_concurrency.unwrap_or(MANIFEST_WRITE_CONCURRENCY),
+                options
+                    .manifest_write_concurrency
+                    .unwrap_or(MANIFEST_WRITE_CONCURRENCY),
             ),
+            splitting: splitting(split_steps),
             ..Default::default()
         }),
         ..RepositoryConfig::default()
@@ -235,7 +294,7 @@ async fn open_once(
     if let Some(wrap) = &options.wrap_storage {
         storage = wrap(storage);
     }
-    let mut config = writer_config(options.manifest_write_concurrency);
+    let mut config = writer_config(options);
     // The retry policy applies from the first request (a new repository records it
     // with the rest of icechunk's storage settings).
     config.storage = process_only_config(location, cloud).storage;

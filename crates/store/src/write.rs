@@ -237,10 +237,21 @@ pub async fn apply_fragment(
     let mut written = 0;
     for array in &fragment.arrays {
         let array_key = format!("{group}/{}", array.name);
+        let (document, inline) = match crate::coordinate::cut_long_time_coordinate(array) {
+            Some(cut) => cut,
+            None => (
+                array.zarr_json.clone(),
+                array
+                    .inline_chunks
+                    .iter()
+                    .map(|c| (c.index.clone(), c.data.clone()))
+                    .collect(),
+            ),
+        };
         store
             .set(
                 &format!("{array_key}/zarr.json"),
-                Bytes::from(array.zarr_json.to_string()),
+                Bytes::from(document.to_string()),
             )
             .await
             .map_err(|e| StoreError::Fragment {
@@ -248,10 +259,9 @@ pub async fn apply_fragment(
                 reason: format!("array {}: {e}", array.name),
             })?;
         written += set_refs(store, fragment, &locations, &array_key, &array.refs, None).await?;
-        for chunk in &array.inline_chunks {
-            let key = chunk_key(&array_key, &chunk.index);
+        for (index, data) in inline {
             store
-                .set(&key, Bytes::from(chunk.data.clone()))
+                .set(&chunk_key(&array_key, &index), Bytes::from(data))
                 .await
                 .map_err(from_store)?;
         }
@@ -308,96 +318,5 @@ pub(crate) fn chunk_key(array_key: &str, index: &[u32]) -> String {
     format!("{array_key}/c/{}", parts.join("/"))
 }
 
-/// The child group, beside a group's arrays, that holds what floe needs about
-/// the group and readers do not (`xr.open_zarr(group=…)` shows arrays only).
-pub const PROVENANCE_GROUP: &str = "_floe";
-
-/// The array of [`PROVENANCE_GROUP`] that lists the group's input files: a
-/// JSON array of the input files with their identities (what an append
-/// compares), zstd-compressed, as one uint8 chunk. A chunk, not an
-/// attribute: attributes live in the repository's snapshot, which every commit
-/// rewrites, while a chunk is an object of its own, written once per build of
-/// the group. So the group's `zarr.json` stays small whatever its size.
-pub const INPUTS_ARRAY: &str = "inputs";
-
-/// Writes the inputs of a group ([`INPUTS_ARRAY`]).
-pub(crate) async fn write_inputs(
-    store: &Store,
-    group: &str,
-    files: &[floe_wire::SourceFile],
-) -> Result<()> {
-    let json = serde_json::to_vec(files).map_err(|e| StoreError::Icechunk(e.to_string()))?;
-    let chunk =
-        zstd::encode_all(json.as_slice(), 3).map_err(|e| StoreError::Icechunk(e.to_string()))?;
-    let provenance = format!("{group}/{PROVENANCE_GROUP}");
-    let mut attributes = Map::new();
-    attributes.insert(
-        "description".into(),
-        Value::from("floe's record of how the parent group was built (not data)"),
-    );
-    store
-        .set(
-            &format!("{provenance}/zarr.json"),
-            group_document(attributes),
-        )
-        .await
-        .map_err(from_store)?;
-    let array = json!({
-        "zarr_format": 3,
-        "node_type": "array",
-        "shape": [json.len()],
-        "data_type": "uint8",
-        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [json.len()]}},
-        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
-        "fill_value": 0,
-        "codecs": [{"name": "bytes"}, {"name": "zstd", "configuration": {"level": 3, "checksum": false}}],
-        "dimension_names": ["json_byte"],
-        "attributes": {"description": "the group's input files: a JSON array of {url, size, etag, last_modified, variable}, as UTF-8 bytes"},
-    });
-    let key = format!("{provenance}/{INPUTS_ARRAY}");
-    store
-        .set(&format!("{key}/zarr.json"), Bytes::from(array.to_string()))
-        .await
-        .map_err(from_store)?;
-    store
-        .set(&format!("{key}/c/0"), Bytes::from(chunk))
-        .await
-        .map_err(from_store)
-}
-
-/// The input files a group records ([`INPUTS_ARRAY`]), each with the identity
-/// (size, ETag, modification time) it was built from; `None` when it records
-/// none, or only their URLs (written before appends: such a group is rebuilt).
-pub async fn recorded_inputs(
-    store: &Store,
-    group: &str,
-) -> Result<Option<Vec<floe_wire::SourceFile>>> {
-    let Some(json) = recorded_inputs_json(store, group).await? else {
-        return Ok(None);
-    };
-    Ok(serde_json::from_slice(&json).ok())
-}
-
-/// The URLs of a group's input files ([`recorded_inputs`], or the bare URL
-/// list of stores written before appends).
-pub async fn recorded_input_urls(store: &Store, group: &str) -> Result<Option<Vec<String>>> {
-    let Some(json) = recorded_inputs_json(store, group).await? else {
-        return Ok(None);
-    };
-    if let Ok(files) = serde_json::from_slice::<Vec<floe_wire::SourceFile>>(&json) {
-        return Ok(Some(files.into_iter().map(|f| f.url).collect()));
-    }
-    serde_json::from_slice(&json).map(Some).map_err(|e| {
-        StoreError::Icechunk(format!("{group}/{PROVENANCE_GROUP}/{INPUTS_ARRAY}: {e}"))
-    })
-}
-
-async fn recorded_inputs_json(store: &Store, group: &str) -> Result<Option<Vec<u8>>> {
-    let key = format!("{group}/{PROVENANCE_GROUP}/{INPUTS_ARRAY}/c/0");
-    let Some(chunk) = read_key(store, &key).await? else {
-        return Ok(None);
-    };
-    zstd::decode_all(chunk.as_ref())
-        .map(Some)
-        .map_err(|e| StoreError::Icechunk(format!("{key}: {e}")))
-}
+pub(crate) use crate::inputs::{append_inputs, write_inputs};
+pub use crate::inputs::{recorded_input_urls, recorded_inputs, INPUTS_ARRAY, PROVENANCE_GROUP};

@@ -98,6 +98,8 @@ pub struct LocalSummary {
     pub refs: usize,
     /// Wall time, seconds.
     pub seconds: f64,
+    /// Of it, the data commits' (writing the fragments into the store), seconds.
+    pub commit_seconds: f64,
     /// The verdict of `--verify`.
     pub verify: Option<super::verify::VerifyReport>,
     /// How `gs://` sources were read (the snippet authorizes readers the same way).
@@ -295,7 +297,9 @@ async fn flush(
     if pending.is_empty() {
         return Ok(Vec::new());
     }
+    let started = std::time::Instant::now();
     let report = committer.commit(std::mem::take(pending)).await?;
+    summary.commit_seconds += started.elapsed().as_secs_f64();
     if report.snapshot.is_some() {
         summary.commits += 1;
     }

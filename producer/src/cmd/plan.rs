@@ -91,6 +91,56 @@ pub struct PlanReport {
     pub cost: CostEstimate,
     /// The pre-flight checks that ran (all passed, or the plan would have failed).
     pub checks: Vec<crate::preflight::Check>,
+    /// What `enqueue` would do against the store, when one is configured and exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub against_store: Option<StoreDelta>,
+}
+
+/// The plan against the store: what `enqueue` would send, and how.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StoreDelta {
+    /// Groups the store holds from the same inputs.
+    pub unchanged: usize,
+    /// Groups the store does not hold yet.
+    pub new_groups: usize,
+    /// Groups that would travel as appends, with how many files are new.
+    pub appended: Vec<(String, usize)>,
+    /// Stored groups that would be rebuilt, and why.
+    pub rebuilt: Vec<(String, String)>,
+}
+
+/// What `enqueue` would do with `plan` against the configured store (`None`: no store yet).
+async fn against_store(
+    config: &floe_fleet::FleetConfig,
+    options: &floe_source::SourceOptions,
+    plan: &Plan,
+) -> Result<Option<StoreDelta>> {
+    let Some(store) = config.store_url.as_deref() else {
+        return Ok(None);
+    };
+    let location = floe_store::StoreLocation::parse(store)?;
+    let cloud = floe_store::CloudSettings::for_source(options);
+    let Some(repo) = floe_store::open_existing(&location, &cloud).await? else {
+        return Ok(None);
+    };
+    let prepared = crate::dispatch::prepare(
+        Some(&repo),
+        plan.batches.clone(),
+        false,
+        None,
+        &floe_group::shard::ShardLimits::default(),
+    )
+    .await?;
+    Ok(Some(StoreDelta {
+        unchanged: prepared.unchanged.len(),
+        new_groups: prepared
+            .outgoing
+            .iter()
+            .filter(|o| o.kind == "build")
+            .count(),
+        appended: prepared.appended,
+        rebuilt: prepared.rebuilt,
+    }))
 }
 
 /// Totals, and rows per parent group, of groups given as (parent, files).
@@ -142,6 +192,7 @@ pub fn report(source: &str, plan: &Plan) -> PlanReport {
         by_model,
         skipped: skipped_reasons(plan),
         checks: Vec::new(),
+        against_store: None,
     }
 }
 
@@ -182,6 +233,7 @@ pub async fn run(args: &PlanArgs) -> Result<PlanReport> {
         checks,
         profile: profile.tag(),
         survey,
+        against_store: against_store(&config, &options, &plan).await?,
         ..report(source, &plan)
     })
 }
@@ -229,6 +281,7 @@ pub fn survey_report(
             .map(|s| (s.url.clone(), s.reason.clone()))
             .collect(),
         checks: Vec::new(),
+        against_store: None,
     }
 }
 
@@ -310,6 +363,22 @@ pub fn render(r: &PlanReport) -> String {
         );
         for (url, why) in &r.skipped {
             let _ = writeln!(s, "  {url}: {why}");
+        }
+    }
+    if let Some(d) = &r.against_store {
+        let _ = writeln!(
+            s,
+            "\nagainst the store: {} group(s) unchanged, {} new, {} as appends of their new files, {} rebuilt",
+            d.unchanged,
+            d.new_groups,
+            d.appended.len(),
+            d.rebuilt.len()
+        );
+        for (g, n) in d.appended.iter().take(20) {
+            let _ = writeln!(s, "  {g}: append of {n} new file(s)");
+        }
+        for (g, why) in d.rebuilt.iter().take(20) {
+            let _ = writeln!(s, "  {g}: rebuilt, {why}");
         }
     }
     let c = &r.cost;
