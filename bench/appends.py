@@ -137,9 +137,8 @@ def main():
               "within 1.5x. The command's seconds also list the N+1 files and read the input record, which "
               "grow with N by nature; the commit is what splitting bounds. With splitting, "
               "an append writes the split its step falls in (up to 1,000 steps of references) and the input "
-              "record's last 32 KiB chunk, so its bytes depend on where in its split the series ends, not on "
-              "its length; the one thing still growing is the time coordinate, one inline chunk of 8 bytes a "
-              "step. xarray reads the same time axis, and the same values at the first step, both sides of the first split boundary and the last two steps, from the split, unsplit and rebuilt stores."]
+              "record's last 32 KiB chunk, and the time coordinate's last chunk of 1,000 values, so its bytes "
+              "depend on where in its split the series ends, not on its length. xarray reads the same time axis, and the same values at the first step, both sides of the first split boundary and the last two steps, from the split, unsplit and rebuilt stores."]
     publish(args.out, SECTION, "\n".join(lines) + "\n")
 
 

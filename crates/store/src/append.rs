@@ -20,8 +20,8 @@ use serde_json::{Map, Value};
 
 use crate::error::from_store;
 use crate::write::{
-    append_inputs, chunk_key, group_attributes, group_document, read_key as read, recorded_inputs,
-    set_refs, ApplyOutcome, PROVENANCE_GROUP,
+    append_inputs, chunk_key, group_attributes, group_document, read_key as read, set_refs,
+    ApplyOutcome, PROVENANCE_GROUP,
 };
 use crate::{Result, StoreError};
 
@@ -69,13 +69,12 @@ pub(crate) async fn apply_append(
             append.base_batch_id
         ));
     }
-    let Some(stored_inputs) = recorded_inputs(store, group).await? else {
+    let Some(stored_inputs) = crate::inputs::recorded_input_count(store, group).await? else {
         return refused("the store records no identities of the group's inputs".into());
     };
-    if stored_inputs.len() != append.base_files as usize {
+    if stored_inputs != append.base_files as usize {
         return refused(format!(
-            "the group records {} inputs, the append expected {}",
-            stored_inputs.len(),
+            "the group records {stored_inputs} inputs, the append expected {}",
             append.base_files
         ));
     }

@@ -48,21 +48,43 @@ fn lines(files: &[SourceFile]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Writes the record of a group built whole (its subtree was deleted first).
-pub(crate) async fn write_inputs(store: &Store, group: &str, files: &[SourceFile]) -> Result<()> {
-    let provenance = format!("{group}/{PROVENANCE_GROUP}");
+/// Writes the provenance group's document, with the number of inputs (what
+/// an append checks its base against without reading the record).
+async fn write_provenance(store: &Store, group: &str, count: usize) -> Result<()> {
     let mut attributes = Map::new();
     attributes.insert(
         "description".into(),
         Value::from("floe's record of how the parent group was built (not data)"),
     );
+    attributes.insert(COUNT_ATTRIBUTE.into(), Value::from(count));
     store
         .set(
-            &format!("{provenance}/zarr.json"),
+            &format!("{group}/{PROVENANCE_GROUP}/zarr.json"),
             group_document(attributes),
         )
         .await
-        .map_err(from_store)?;
+        .map_err(from_store)
+}
+
+/// The attribute of the provenance group that counts the recorded inputs.
+const COUNT_ATTRIBUTE: &str = "inputs";
+
+/// How many inputs a group records: the provenance group's count, else (a
+/// store written before it was kept) the record's length.
+pub(crate) async fn recorded_input_count(store: &Store, group: &str) -> Result<Option<usize>> {
+    let key = format!("{group}/{PROVENANCE_GROUP}/zarr.json");
+    if let Some(doc) = read_key(store, &key).await? {
+        let doc: Value = serde_json::from_slice(&doc).map_err(|e| invalid(&key, e))?;
+        if let Some(n) = doc["attributes"][COUNT_ATTRIBUTE].as_u64() {
+            return Ok(Some(n as usize));
+        }
+    }
+    Ok(recorded_inputs(store, group).await?.map(|f| f.len()))
+}
+
+/// Writes the record of a group built whole (its subtree was deleted first).
+pub(crate) async fn write_inputs(store: &Store, group: &str, files: &[SourceFile]) -> Result<()> {
+    write_provenance(store, group, files.len()).await?;
     write_from(store, group, &lines(files)?, 0, 0).await
 }
 
@@ -85,6 +107,10 @@ pub(crate) async fn append_inputs(store: &Store, group: &str, files: &[SourceFil
         all.extend(files.iter().cloned());
         return write_inputs(store, group, &all).await;
     }
+    let count = recorded_input_count(store, group)
+        .await?
+        .ok_or_else(|| invalid(&key, "no record to append to"))?;
+    write_provenance(store, group, count + files.len()).await?;
     let first = length / chunk;
     let kept = length % chunk;
     let mut bytes = if kept == 0 {
@@ -248,6 +274,8 @@ mod tests {
             recorded_inputs(&store, "MUR").await.expect("read"),
             Some(all.clone())
         );
+        let count = recorded_input_count(&store, "MUR").await.expect("count");
+        assert_eq!(count, Some(700));
         let doc = read_key(&store, "MUR/_floe/inputs/zarr.json")
             .await
             .expect("read")

@@ -227,9 +227,10 @@ pub const INLINE_CHUNK_THRESHOLD_BYTES: u16 = u16::MAX;
 /// `FLOE_MANIFEST_SPLIT_STEPS` to 30,000 / (chunks per step) for finer ones.
 pub const MANIFEST_SPLIT_STEPS: u32 = 1000;
 
-/// How manifests are split: the input record one manifest per chunk (an append
-/// touches only its last chunks), arrays with a `time` dimension every `steps`
-/// steps of it. icechunk takes the first rule whose condition matches.
+/// How manifests are split: the input record and the time coordinate one
+/// manifest per chunk (an append touches only their last chunks), arrays with a
+/// `time` dimension every `steps` chunks of it (steps: their chunks along time
+/// hold one step each). icechunk takes the first rule whose condition matches.
 fn splitting(steps: u32) -> Option<icechunk::config::ManifestSplittingConfig> {
     use icechunk::config::{
         ManifestSplitCondition, ManifestSplitDim, ManifestSplitDimCondition,
@@ -245,6 +246,17 @@ fn splitting(steps: u32) -> Option<icechunk::config::ManifestSplittingConfig> {
                 ManifestSplitCondition::PathMatches { regex: inputs },
                 vec![ManifestSplitDim {
                     condition: ManifestSplitDimCondition::Any,
+                    num_chunks: 1,
+                }],
+            ),
+            // The time coordinate's chunks hold 1,000 values each (`coordinate`):
+            // a split per chunk lines it up with the data's splits.
+            (
+                ManifestSplitCondition::NameMatches {
+                    regex: "^time$".into(),
+                },
+                vec![ManifestSplitDim {
+                    condition: ManifestSplitDimCondition::DimensionName("time".into()),
                     num_chunks: 1,
                 }],
             ),
