@@ -43,7 +43,8 @@ impl CommitterHandler {
 
     /// Asks the planner (`producer watch`, on `events`) to plan a group again
     /// when its append is refused: the refusal is recorded first, so the
-    /// planner rebuilds the group instead of waiting for the next notification.
+    /// planner rebuilds the group instead of waiting for the next notification,
+    /// and the refused result is acknowledged rather than dead-lettered.
     pub fn with_replan(mut self, events: Option<floe_fleet::sqs::Queue>) -> Self {
         self.replan = events;
         self
@@ -54,6 +55,22 @@ impl CommitterHandler {
             let record = failure_record(key, group, None, reason, retryable);
             if let Err(e) = records.put_failure(Stage::Results, &record).await {
                 tracing::warn!(error = %e, batch = key, "could not record the failure reason");
+            }
+        }
+    }
+
+    /// Asks the planner to plan `group` again; whether it was asked (an events
+    /// queue is configured, the reason could be recorded, and the request was sent).
+    async fn ask_to_replan(&self, group: &str, reason: &str) -> bool {
+        let (Some(events), Some(_)) = (&self.replan, &self.records) else {
+            return false;
+        };
+        let body = floe_fleet::events::replan_body(group, reason);
+        match events.send_all(&[body], |_| {}).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, group, "could not ask the planner to plan the group again");
+                false
             }
         }
     }
@@ -167,13 +184,13 @@ impl BatchHandler for CommitterHandler {
                         .map(|r| (r.batch_id.clone(), r.group_path.clone()))
                         .unwrap_or_else(|| (message_key(&id), String::new()));
                     self.record(&key, &group, &reason, false).await;
-                    if let (Some(events), true) =
-                        (&self.replan, reason.starts_with("append refused"))
+                    if reason.starts_with("append refused")
+                        && self.ask_to_replan(&group, &reason).await
                     {
-                        let body = floe_fleet::events::replan_body(&group, &reason);
-                        if let Err(e) = events.send_all(&[body], |_| {}).await {
-                            tracing::warn!(error = %e, group = %group, "could not ask the planner to plan the group again");
-                        }
+                        // Not a bad input but a plan gone stale: the planner, told so
+                        // (the reason recorded first), rebuilds the group. Acknowledged.
+                        tracing::info!(group = %group, %reason, "append refused; the planner plans the group again");
+                        continue;
                     }
                     outcome.failures.push(MessageFailure {
                         id,
