@@ -81,11 +81,23 @@ fn parse(
 ) -> Result<(FileManifest, BTreeMap<String, Vec<f64>>), FormatError> {
     let manifest = floe_formats::read_file(storage.clone())?;
     let coords = if with_coordinates {
-        let names: Vec<&str> = manifest
+        let coordinates = manifest
             .variables
             .iter()
-            .filter(|v| v.dimensions.len() == 1 && v.dimensions[0] == v.variable)
+            .filter(|v| v.dimensions.len() == 1 && v.dimensions[0] == v.variable);
+        // A coordinate's cell bounds (`time_bnds`) too: time bounds are decoded and stored
+        // in the group's time units, like time itself.
+        let bounds = coordinates.clone().filter_map(|v| {
+            let name = v.attributes.get("bounds")?.as_str()?;
+            manifest
+                .variables
+                .iter()
+                .find(|b| b.variable == name && b.dimensions.len() == 2)
+                .map(|b| b.variable.as_str())
+        });
+        let names: Vec<&str> = coordinates
             .map(|v| v.variable.as_str())
+            .chain(bounds)
             .collect();
         floe_formats::read_coordinate_values(storage, &names)?
     } else {
@@ -95,7 +107,8 @@ fn parse(
 }
 
 /// Reads one file's headers and, when `with_coordinates`, the values of its
-/// coordinate variables (1-D variables named like their dimension), through
+/// coordinate variables (1-D variables named like their dimension) and of their
+/// bounds (2-D, named by a coordinate's `bounds`, flattened row by row), through
 /// the same block cache.
 pub(crate) async fn read(
     source: Source,

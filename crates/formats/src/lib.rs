@@ -133,7 +133,8 @@ pub fn read_bytes(bytes: Vec<u8>) -> Result<FileManifest> {
     read_file(Arc::new(BytesStorage::new(bytes)))
 }
 
-/// Reads the values of small coordinate variables (time, x, y) as `f64`.
+/// Reads the values of small coordinate variables (time, x, y) and of their bounds
+/// (`time_bnds`, flattened row by row) as `f64`.
 /// Through the same cached storage as [`read_file`], this usually costs no
 /// extra request. Missing names are absent from the result; a variable that
 /// exists but cannot be read is an error naming it.
@@ -147,8 +148,8 @@ pub fn read_coordinate_values(
         let Ok(var) = file.variable(name) else {
             continue;
         };
-        // Bounded: coordinates are 1-D and small; a 2-D "time" is not a coordinate.
-        if var.ndim() > 1 || var.num_elements().unwrap_or(u64::MAX) > 10_000_000 {
+        // Bounded: coordinates are 1-D and small, their bounds 2-D (`time_bnds`: steps × 2).
+        if var.ndim() > 2 || var.num_elements().unwrap_or(u64::MAX) > 10_000_000 {
             continue;
         }
         let values = file

@@ -9,6 +9,7 @@
 //! - [`merge`]: union time axis, per-step splitting, and the [`floe_wire::ManifestFragment`];
 //! - [`series`]: groups whose variables are split over several files along time (exact CF time);
 //! - [`axis`]: when multi-step chunks sit on the shared time axis exactly;
+//! - [`bounds`]: a time axis's cell bounds, decoded and stored in the group's time units;
 //! - [`zarr`]: Zarr v3 metadata documents.
 
 #![warn(missing_docs)]
@@ -16,6 +17,7 @@
 pub mod append;
 pub mod archive;
 pub mod axis;
+pub mod bounds;
 pub mod cftime;
 pub mod concat;
 pub mod grid;

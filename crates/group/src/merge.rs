@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use floe_formats::{ChunkRef, FileManifest, VariableManifest};
 use floe_wire::{
     ArrayFragment, BatchDescriptor, InlineChunk, ManifestFragment, SourceFile, VirtualRef,
-    SCHEMA_VERSION,
+    DIFFERING_ATTRIBUTES, SCHEMA_VERSION,
 };
 use serde_json::{json, Map, Value};
 
@@ -421,8 +421,9 @@ pub(crate) fn finish(
     (key, value): (&str, Value),
 ) -> GroupBuild {
     arrays.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut notes = notes;
+    let mut attrs = source_attributes(scans, &mut notes);
     let notes: Vec<String> = notes.into_iter().collect();
-    let mut attrs = Map::new();
     attrs.insert("floe_batch_id".into(), Value::from(batch.batch_id.clone()));
     attrs.insert(key.into(), value);
     attrs.insert("floe_normalizations".into(), Value::from(notes.clone()));
@@ -444,6 +445,51 @@ pub(crate) fn finish(
         warnings,
         notes,
     }
+}
+
+/// The group attributes of the source, as `xr.open_mfdataset` gives them by
+/// default: the first readable file's global attributes. The names of those
+/// that differ between the group's files (`tracking_id`, `creation_date`) are
+/// kept in `floe_differing_attributes`, so nobody takes the first file's value
+/// for the group's. A source attribute named like one of floe's own (`floe_*`)
+/// is kept as `floe_source_{name}`, with a note, and never overwritten.
+pub(crate) fn source_attributes(
+    scans: &[FileScan],
+    notes: &mut BTreeSet<String>,
+) -> Map<String, Value> {
+    let mut readable = scans.iter().filter(|s| !s.manifest.is_unreadable());
+    let Some(first) = readable.next() else {
+        return Map::new();
+    };
+    let globals = &first.manifest.attributes;
+    let mut differing: BTreeSet<&str> = BTreeSet::new();
+    for scan in readable {
+        let theirs = &scan.manifest.attributes;
+        if std::sync::Arc::ptr_eq(globals, theirs) {
+            continue;
+        }
+        for name in globals.keys().chain(theirs.keys()) {
+            if globals.get(name) != theirs.get(name) {
+                differing.insert(name);
+            }
+        }
+    }
+    let mut attrs = Map::new();
+    for (name, value) in globals.iter() {
+        if name.starts_with("floe_") {
+            notes.insert(format!(
+                "global attribute {name}: its name is floe's own; kept as floe_source_{name}"
+            ));
+            attrs.insert(format!("floe_source_{name}"), value.clone());
+        } else {
+            attrs.insert(name.clone(), value.clone());
+        }
+    }
+    attrs.insert(
+        DIFFERING_ATTRIBUTES.into(),
+        Value::from(differing.into_iter().collect::<Vec<_>>()),
+    );
+    attrs
 }
 
 /// Why a file has no usable data variable. A variable the reader could not
@@ -685,7 +731,7 @@ fn mapping_array(var: &VariableManifest, source: usize) -> ArrayFragment {
     }
 }
 
-fn f64_bytes(values: &[f64]) -> Vec<u8> {
+pub(crate) fn f64_bytes(values: &[f64]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
@@ -705,7 +751,7 @@ pub(crate) fn coordinate_array(
 
 /// The values in a numpy dtype (`<f4`, `>i4`, …) as little-endian bytes, with
 /// the Zarr data type, when every value is exact in it; `None` otherwise.
-fn exact_bytes(values: &[f64], dtype: &str) -> Option<(&'static str, Vec<u8>)> {
+pub(crate) fn exact_bytes(values: &[f64], dtype: &str) -> Option<(&'static str, Vec<u8>)> {
     let zarr_type = zarr::data_type(dtype)?;
     let mut out = Vec::with_capacity(values.len() * 8);
     for &v in values {

@@ -20,8 +20,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use floe_formats::VariableManifest;
 use floe_wire::{ArrayFragment, BatchDescriptor, ConcatSpec, VariableSelection, VirtualRef};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use crate::bounds::{inline_time_bounds, BoundsProblem, FileTime};
 use crate::cftime::{self, CfCalendar, CfUnits};
 use crate::concat::{order_pieces, place_pieces, ConcatError, Piece, PropertyMismatch};
 use crate::merge::{
@@ -263,13 +264,14 @@ pub fn build_series_group(
         (None, Some(t)) => t.units_text.clone(),
         (None, None) => String::new(),
     };
+    let out_units = cftime::parse_units(&units_text).ok();
     let bounds = time_bounds(
         scans,
         dimension,
         &times,
-        &units_text,
+        out_units.as_ref(),
+        selection,
         &mut ordered,
-        &mut left_out,
     );
 
     // 3. Each variable's chunks placed on the union axis of the variables kept;
@@ -288,7 +290,7 @@ pub fn build_series_group(
     // 4. The time coordinate in the source calendar; the other coordinates
     //    from the first file (every file must agree); then, for files holding
     //    several variables, those not along the dimension.
-    let mut time_array = time_coordinate(
+    let time_array = time_coordinate(
         spec,
         &scans[first],
         times[first].as_ref(),
@@ -296,10 +298,30 @@ pub fn build_series_group(
         &union,
         &mut notes,
     )?;
-    if let Some(name) = bounds.filter(|b| ordered.contains_key(b.as_str())) {
-        set_attribute(&mut time_array, "bounds", Value::from(name));
-    }
     arrays.push(time_array);
+    if let (Some(TimeBounds::Inline(name)), Some(out_units)) = (&bounds, &out_units) {
+        let files: Vec<FileTime> = timed
+            .iter()
+            .filter_map(|&i| {
+                let t = times[i].as_ref()?;
+                Some(FileTime {
+                    index: i,
+                    units: &t.units,
+                    calendar: t.calendar,
+                    instants: &t.instants,
+                })
+            })
+            .collect();
+        match inline_time_bounds(name, scans, &files, &union, out_units) {
+            Ok(array) => {
+                notes.insert(format!(
+                    "{name}: decoded like {dimension} and stored as values in {units_text}"
+                ));
+                arrays.push(array);
+            }
+            Err(BoundsProblem { file, reason }) => left_out.add(name, &file, reason),
+        }
+    }
     let kept: Vec<Vec<&VariableManifest>> = (0..scans.len())
         .map(|i| match times[i] {
             Some(_) => per_scan[i]
@@ -311,16 +333,15 @@ pub fn build_series_group(
         })
         .collect();
     coordinate_arrays(scans, &kept, dimension, &mut arrays)?;
-    if let Some(selection) = selection {
-        arrays.extend(static_arrays(
-            scans,
-            &timed,
-            dimension,
-            selection,
-            &mut left_out,
-            &mut notes,
-        ));
-    }
+    let emitted: BTreeSet<String> = arrays.iter().map(|a| a.name.clone()).collect();
+    let others = Others {
+        timed: &timed,
+        dimension,
+        selection,
+        emitted: &emitted,
+    };
+    arrays.extend(static_arrays(scans, &others, &mut left_out, &mut notes));
+    drop_dangling_bounds(&mut arrays);
 
     Ok(finish(
         batch,
@@ -471,21 +492,22 @@ fn time_coordinate(
         .map(|t| cftime::encode(*t, &out_units, calendar))
         .collect::<Result<Vec<f64>, _>>()
         .map_err(profile_units)?;
-    let mut attrs = Map::new();
+    let source = first
+        .manifest
+        .variables
+        .iter()
+        .find(|v| v.variable == dimension);
+    // The source's attributes (long_name, axis, bounds, …), with the units and
+    // calendar the values are stored in.
+    let mut attrs = source.map(|v| (*v.attributes).clone()).unwrap_or_default();
+    attrs.remove("_FillValue");
     attrs.insert("units".into(), Value::from(units_text));
     attrs.insert("calendar".into(), Value::from(calendar.name()));
-    attrs.insert("standard_name".into(), Value::from("time"));
-    attrs.insert("axis".into(), Value::from("T"));
     notes.insert(format!(
         "{dimension}: decoded exactly in the {} calendar; stored as {units_text}",
         calendar.name()
     ));
-    let source_dtype = first
-        .manifest
-        .variables
-        .iter()
-        .find(|v| v.variable == dimension)
-        .map(|v| v.dtype.as_str());
+    let source_dtype = source.map(|v| v.dtype.as_str());
     Ok(typed_coordinate_array(
         dimension,
         &values,
@@ -495,18 +517,20 @@ fn time_coordinate(
     ))
 }
 
-/// The time coordinate's bounds variable (`time_bnds`), among the variables
-/// taken: kept when its values are in the stored time's units in every file
-/// (its name is returned), else left out, since referenced bytes cannot be
-/// re-encoded. `None`: no bounds variable is taken.
+/// The time coordinate's bounds variable (`time_bnds`), as the first timed
+/// file's time names it, and how it is kept. Among the variables taken (files
+/// of several variables) it is concatenated like data when every file's time
+/// units are the stored ones by meaning; otherwise, and where each file holds
+/// one variable, it is taken out of `ordered` and written as values
+/// ([`crate::bounds`]).
 fn time_bounds(
     scans: &[FileScan],
     dimension: &str,
     times: &[Option<ScanTime>],
-    units_text: &str,
+    out_units: Option<&CfUnits>,
+    selection: Option<&VariableSelection>,
     ordered: &mut BTreeMap<&str, Vec<Piece>>,
-    left_out: &mut LeftOut,
-) -> Option<String> {
+) -> Option<TimeBounds> {
     let first = times.iter().position(Option::is_some)?;
     let name = scans[first]
         .manifest
@@ -517,32 +541,50 @@ fn time_bounds(
         .get("bounds")?
         .as_str()?
         .to_string();
-    let pieces = ordered.get(name.as_str())?;
-    let other_units = pieces.iter().find_map(|p| {
-        let t = times[p.index].as_ref()?;
-        (t.units_text.trim() != units_text.trim()).then(|| (p.file, t.units_text.clone()))
+    if selection.is_some_and(|s| !s.takes(&name)) {
+        return None;
+    }
+    let referenced = ordered.get(name.as_str()).is_some_and(|pieces| {
+        pieces
+            .iter()
+            .all(|p| times[p.index].as_ref().map(|t| Some(&t.units)) == Some(out_units))
     });
-    match other_units {
-        None => Some(name),
-        Some((file, units)) => {
-            let reason = format!(
-                "its values are in the file's {dimension} units ({units}), not the stored {units_text}, and referenced bytes cannot be re-encoded"
-            );
-            left_out.add(&name, file, reason);
-            ordered.remove(name.as_str());
-            None
+    if referenced {
+        return Some(TimeBounds::Referenced);
+    }
+    ordered.remove(name.as_str());
+    Some(TimeBounds::Inline(name))
+}
+
+/// A `bounds` attribute naming a variable the group does not hold (left out,
+/// and named in the warnings, or not taken by the profile) is removed: CF
+/// tools would look for it in vain.
+fn drop_dangling_bounds(arrays: &mut [ArrayFragment]) {
+    let names: BTreeSet<String> = arrays.iter().map(|a| a.name.clone()).collect();
+    for array in arrays.iter_mut() {
+        let Some(attrs) = array
+            .zarr_json
+            .get_mut("attributes")
+            .and_then(Value::as_object_mut)
+        else {
+            continue;
+        };
+        let dangling = attrs
+            .get("bounds")
+            .and_then(Value::as_str)
+            .is_some_and(|b| !names.contains(b));
+        if dangling {
+            attrs.remove("bounds");
         }
     }
 }
 
-fn set_attribute(array: &mut ArrayFragment, key: &str, value: Value) {
-    if let Some(attrs) = array
-        .zarr_json
-        .get_mut("attributes")
-        .and_then(Value::as_object_mut)
-    {
-        attrs.insert(key.into(), value);
-    }
+/// How the time bounds are kept.
+enum TimeBounds {
+    /// Concatenated like data: every file's values are in the stored units.
+    Referenced,
+    /// Decoded and written as values in the stored units.
+    Inline(String),
 }
 
 /// Coordinates other than the dimension (lat, lon, …), from the first file that
@@ -594,7 +636,6 @@ fn coordinate_arrays(
             .find(|v| &v.variable == dim);
         let mut attrs = source.map(|v| (*v.attributes).clone()).unwrap_or_default();
         attrs.remove("_FillValue");
-        attrs.remove("bounds");
         let dtype = source.map(|v| v.dtype.as_str());
         arrays.push(typed_coordinate_array(
             dim, values, dtype, attrs, &mut notes,
@@ -603,66 +644,135 @@ fn coordinate_arrays(
     Ok(())
 }
 
-/// Variables of files holding several that do not run along the dimension
-/// (`lat_bnds`, a scalar `crs`, a static mask): referenced in the first file.
-/// Every file must hold each with the same dtype, shape and stored sizes, or
-/// the variable is left out; the values themselves are not compared, which the
-/// group's notes say.
+/// What [`static_arrays`] needs to know of the group built so far.
+struct Others<'a> {
+    /// The files whose time was read.
+    timed: &'a [usize],
+    /// The concatenation dimension.
+    dimension: &'a str,
+    /// The profile's selection (files of several variables), if any.
+    selection: Option<&'a VariableSelection>,
+    /// The arrays already built.
+    emitted: &'a BTreeSet<String>,
+}
+
+/// Every other variable of the files, so that nothing a file holds is dropped
+/// without a word: those not along the dimension (`lat_bnds`, a scalar
+/// `height` or `crs`, a static mask, a coordinate no data variable uses) are
+/// referenced in the first file that holds them. Where each file holds several
+/// variables every file must hold each; where each holds one, every file of a
+/// variable that holds it. Each holder must hold it with the same dtype, shape
+/// and stored sizes, or it is left out, named; the values themselves are not
+/// compared, which the group's notes say. Where each file holds one variable,
+/// another variable along the dimension, and one the reader cannot describe,
+/// is left out by name.
 fn static_arrays(
     scans: &[FileScan],
-    timed: &[usize],
-    dimension: &str,
-    selection: &VariableSelection,
+    group: &Others,
     left_out: &mut LeftOut,
     notes: &mut BTreeSet<String>,
 ) -> Vec<ArrayFragment> {
-    let Some((&first_index, others)) = timed.split_first() else {
-        return Vec::new();
-    };
-    let first = &scans[first_index];
-    let statics = first.manifest.variables.iter().filter(|v| {
-        let is_coordinate = v.dimensions.len() == 1 && v.dimensions[0] == v.variable;
-        !is_coordinate
-            && v.variable != dimension
-            && !v.dimensions.iter().any(|d| d == dimension)
-            && selection.takes(&v.variable)
-    });
-    let mut arrays = Vec::new();
-    'statics: for var in statics {
-        for scan in others.iter().map(|&i| &scans[i]) {
-            let other = scan
-                .manifest
-                .variables
-                .iter()
-                .find(|v| v.variable == var.variable);
-            let problem = match other {
-                None => Some(SeriesError::Uneven {
-                    variable: var.variable.clone(),
-                    present: first.source.url.clone(),
-                    absent: scan.source.url.clone(),
-                }),
-                Some(other) => static_mismatch(var, other, first, scan, dimension).err(),
-            };
-            if let Some(e) = problem {
-                left_out.add(&var.variable, &scan.source.url, e.to_string());
-                continue 'statics;
+    let dimension = group.dimension;
+    let mut holders: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for &i in group.timed {
+        let scan = &scans[i];
+        let url = scan.source.url.as_str();
+        if group.selection.is_none() {
+            for p in &scan.manifest.problems {
+                left_out.add(&p.variable, url, p.error.clone());
             }
         }
+        for var in &scan.manifest.variables {
+            let name = var.variable.as_str();
+            let taken = group.selection.is_none_or(|s| s.takes(name));
+            if !taken || name == dimension || group.emitted.contains(name) || left_out.has(name) {
+                continue;
+            }
+            if var.dimensions.iter().any(|d| d == dimension) {
+                if group.selection.is_none() {
+                    let reason = format!(
+                        "runs along {dimension} but is not the variable the file's path names ({}); a profile without a `variable` field takes every variable of a file",
+                        scan.source.variable
+                    );
+                    left_out.add(name, url, reason);
+                }
+                continue;
+            }
+            holders.entry(name).or_default().push(i);
+        }
+    }
+    let mut arrays = Vec::new();
+    for (name, held_by) in holders {
+        if let Err((file, reason)) = check_holders(scans, group, name, &held_by) {
+            left_out.add(name, &file, reason);
+            continue;
+        }
+        let first_index = held_by[0];
+        let first = &scans[first_index];
+        let Some(var) = first.manifest.variables.iter().find(|v| v.variable == name) else {
+            continue;
+        };
         notes.insert(format!(
-            "{}: not along {dimension}; referenced in the first file, {} (the other files hold it with the same dtype, shape and stored sizes; values not compared)",
-            var.variable, first.source.url
+            "{name}: not along {dimension}; referenced in the first file, {} (the other files hold it with the same dtype, shape and stored sizes; values not compared)",
+            first.source.url
         ));
-        let refs = own_axis_refs(var, first_index);
         arrays.push(data_array(
             var,
             &var.shape,
             &var.chunk_shape,
             &var.dimensions,
-            refs,
+            own_axis_refs(var, first_index),
             notes,
         ));
     }
     arrays
+}
+
+/// Whether the files that hold a static variable are the files that must, and
+/// hold it alike (the file at fault and why, if not).
+fn check_holders(
+    scans: &[FileScan],
+    group: &Others,
+    name: &str,
+    held_by: &[usize],
+) -> Result<(), (String, String)> {
+    // Where each file holds one variable, only the files of a variable that has it must hold it.
+    let must_hold = |i: usize| {
+        group.selection.is_some()
+            || held_by
+                .iter()
+                .any(|&h| scans[h].source.variable == scans[i].source.variable)
+    };
+    if let Some(&absent) = group
+        .timed
+        .iter()
+        .find(|&&i| must_hold(i) && !held_by.contains(&i))
+    {
+        let e = SeriesError::Uneven {
+            variable: name.to_string(),
+            present: scans[held_by[0]].source.url.clone(),
+            absent: scans[absent].source.url.clone(),
+        };
+        return Err((scans[absent].source.url.clone(), e.to_string()));
+    }
+    let find = |i: usize| {
+        scans[i]
+            .manifest
+            .variables
+            .iter()
+            .find(|v| v.variable == name)
+    };
+    let Some(var) = find(held_by[0]) else {
+        return Ok(());
+    };
+    for &i in &held_by[1..] {
+        let Some(other) = find(i) else { continue };
+        if let Err(e) = static_mismatch(var, other, &scans[held_by[0]], &scans[i], group.dimension)
+        {
+            return Err((scans[i].source.url.clone(), e.to_string()));
+        }
+    }
+    Ok(())
 }
 
 /// The first property in which two files' copies of a static variable differ.
@@ -765,11 +875,8 @@ fn variable_array(
     }
     let mut shape = first.shape.clone();
     shape[0] = union.len() as u64;
-    // `coordinates` names scalar coordinates (height) that are not carried.
-    let mut described = first.clone();
-    std::sync::Arc::make_mut(&mut described.attributes).remove("coordinates");
     Ok(data_array(
-        &described,
+        first,
         &shape,
         &chunk_shape,
         &first.dimensions,

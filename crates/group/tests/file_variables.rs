@@ -112,6 +112,10 @@ fn day(day: u64, time_units: &str) -> FileScan {
         },
         coords: [
             ("time".to_string(), vec![day as f64 * seconds]),
+            (
+                "time_bnds".to_string(),
+                vec![day as f64 * seconds, (day + 1) as f64 * seconds],
+            ),
             ("lat".to_string(), vec![-0.5, 0.25]),
             ("lon".to_string(), vec![0.0, 0.125, 0.375]),
         ]
@@ -400,22 +404,38 @@ fn a_variable_whose_files_disagree_is_left_out_and_its_siblings_are_written() {
 }
 
 #[test]
-fn bounds_in_units_other_than_the_stored_time_are_left_out_with_a_warning() {
+fn bounds_in_units_other_than_the_stored_time_are_decoded_and_stored_as_values() {
+    // The second file counts from the next day: its bounds cannot be referenced as
+    // they are, so both files' are decoded and written in the stored (first file's) units.
     let scans = vec![
         day(0, "seconds since 1981-01-01 00:00:00"),
         day(1, "seconds since 1981-01-02 00:00:00"),
     ];
     let b = build(&scans, every()).expect("builds");
-    assert!(b.fragment.arrays.iter().all(|a| a.name != "time_bnds"));
-    let [w] = b.warnings.as_slice() else {
-        panic!("one warning: {:?}", b.warnings)
-    };
-    assert_eq!(w.variable, "time_bnds");
-    assert!(
-        w.file.contains("/0001-") && w.reason.contains("1981-01-02"),
-        "{w:?}"
+    assert!(b.warnings.is_empty(), "{:?}", b.warnings);
+    let bounds = array(&b, "time_bnds");
+    assert!(bounds.refs.is_empty());
+    assert_eq!(bounds.zarr_json["shape"], json!([2, 2]));
+    assert_eq!(
+        bounds.zarr_json["data_type"],
+        json!("int32"),
+        "exact in the source dtype"
     );
-    assert!(array(&b, "time").zarr_json["attributes"]
-        .get("bounds")
-        .is_none());
+    let values: Vec<i32> = bounds.inline_chunks[0]
+        .data
+        .chunks(4)
+        .map(|b| i32::from_le_bytes(b.try_into().expect("4 bytes")))
+        .collect();
+    assert_eq!(values, [0, 86_400, 172_800, 259_200]);
+    assert_eq!(
+        array(&b, "time").zarr_json["attributes"]["bounds"],
+        json!("time_bnds")
+    );
+    assert!(
+        b.notes
+            .iter()
+            .any(|n| n.contains("time_bnds: decoded like time")),
+        "{:?}",
+        b.notes
+    );
 }

@@ -205,3 +205,181 @@ fn an_unreadable_file_leaves_out_its_variable_and_keeps_the_others() {
         .reason
         .contains("file cannot be read: not an HDF5 or NetCDF-3 file"));
 }
+
+/// `file` with CMIP6's companions: global attributes (a `tracking_id` of its own), a
+/// `time_bnds` in `units` (the file's time units too), a scalar `height` named by
+/// `tas:coordinates`, and `lat_bnds`.
+fn cmip6_file(index: usize, first: u64, n: u64, units: &str, epoch_days: f64) -> FileScan {
+    let mut scan = file(index, first, n, 1, "360_day");
+    let var =
+        |name: &str, dims: &[&str], shape: Vec<u64>, attrs: Value, offset: u64| VariableManifest {
+            variable: name.into(),
+            dtype: "<f8".into(),
+            chunk_shape: shape.clone(),
+            chunks: vec![ChunkRef {
+                index: vec![0; shape.len()],
+                offset,
+                length: 8 * shape.iter().product::<u64>().max(1),
+            }],
+            shape,
+            dimensions: dims.iter().map(|d| d.to_string()).collect(),
+            fill_value: Value::from("NaN"),
+            codecs: little_endian().into(),
+            attributes: attrs.as_object().cloned().unwrap_or_default().into(),
+            inline_data: None,
+            layout: "contiguous".into(),
+        };
+    let m = &mut scan.manifest;
+    m.attributes =
+        json!({"source_id": "M", "tracking_id": format!("hdl:{index}"), "Conventions": "CF-1.7"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default()
+            .into();
+    let time = std::sync::Arc::make_mut(&mut m.variables[0].attributes);
+    time.insert("units".into(), Value::from(units));
+    time.insert("bounds".into(), Value::from("time_bnds"));
+    time.insert("long_name".into(), Value::from("time"));
+    std::sync::Arc::make_mut(&mut m.variables[1].attributes)
+        .insert("coordinates".into(), Value::from("height"));
+    m.variables.push(var(
+        "time_bnds",
+        &["time", "bnds"],
+        vec![n, 2],
+        json!({}),
+        500,
+    ));
+    m.variables.push(var(
+        "height",
+        &[],
+        vec![],
+        json!({"units": "m", "axis": "Z"}),
+        600,
+    ));
+    m.variables.push(var(
+        "lat_bnds",
+        &["lat", "bnds"],
+        vec![2, 2],
+        json!({}),
+        700,
+    ));
+    let shift = |days: f64| days - epoch_days;
+    scan.coords.insert(
+        "time".into(),
+        (first..first + n)
+            .map(|s| shift(s as f64 * 30.0 * DAY))
+            .collect(),
+    );
+    scan.coords.insert(
+        "time_bnds".into(),
+        (first..first + n)
+            .flat_map(|s| [shift(s as f64 * 30.0 - 15.0), shift(s as f64 * 30.0 + 15.0)])
+            .collect(),
+    );
+    scan
+}
+
+fn attributes(fragment: &floe_wire::ArrayFragment) -> &Map<String, Value> {
+    fragment.zarr_json["attributes"]
+        .as_object()
+        .expect("attributes")
+}
+
+#[test]
+fn global_attributes_bounds_and_companions_are_kept_and_time_bounds_decoded_across_epochs() {
+    // The second file's epoch is 1900-01-01 (36,000 days later in 360_day), the third
+    // spells the first's epoch otherwise: all three decode to one series.
+    let scans = vec![
+        cmip6_file(0, 0, 3, "days since 2000-01-01", 0.0),
+        cmip6_file(1, 3, 3, "days since 2100-01-01", 36_000.0),
+        cmip6_file(2, 6, 3, "days since 2000-1-1 00:00:00", 0.0),
+    ];
+    let built = build_series_group(&batch(&scans), &scans, &spec()).expect("built");
+    assert!(built.warnings.is_empty(), "{:?}", built.warnings);
+    let fragment = &built.fragment;
+    let group = &fragment.group_attributes;
+    assert_eq!(group["source_id"], "M");
+    assert_eq!(
+        group["tracking_id"], "hdl:0",
+        "the first file's, as xarray keeps it"
+    );
+    assert_eq!(group["floe_differing_attributes"], json!(["tracking_id"]));
+    let names = fragment.array_names();
+    for name in [
+        "height",
+        "lat",
+        "lat_bnds",
+        "lon",
+        "tas",
+        "time",
+        "time_bnds",
+    ] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    let array = |name: &str| fragment.arrays.iter().find(|a| a.name == name).expect(name);
+    assert_eq!(attributes(array("time"))["bounds"], "time_bnds");
+    assert_eq!(attributes(array("time"))["long_name"], "time");
+    assert_eq!(attributes(array("time"))["units"], "days since 1850-01-01");
+    assert_eq!(attributes(array("tas"))["coordinates"], "height");
+    assert_eq!(array("height").zarr_json["shape"], json!([]));
+    assert_eq!(array("height").refs.len(), 1);
+    // Bounds as values, in the stored units: 150 years of 360 days after 1850 is 2000.
+    let bounds = array("time_bnds");
+    assert_eq!(bounds.zarr_json["shape"], json!([9, 2]));
+    let values: Vec<f64> = bounds.inline_chunks[0]
+        .data
+        .chunks(8)
+        .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
+        .collect();
+    let expected: Vec<f64> = (0..9u32)
+        .flat_map(|s| {
+            [
+                54_000.0 + f64::from(s) * 30.0 - 15.0,
+                54_000.0 + f64::from(s) * 30.0 + 15.0,
+            ]
+        })
+        .collect();
+    assert_eq!(values, expected);
+}
+
+#[test]
+fn time_bounds_that_disagree_or_are_missing_are_left_out_by_name() {
+    let mut scans = vec![
+        cmip6_file(0, 0, 3, "days since 2000-01-01", 0.0),
+        cmip6_file(1, 3, 3, "days since 2000-01-01", 0.0),
+    ];
+    scans[1].coords.remove("time_bnds");
+    let built = build_series_group(&batch(&scans), &scans, &spec()).expect("built");
+    let warning = built
+        .warnings
+        .iter()
+        .find(|w| w.variable == "time_bnds")
+        .expect("warned");
+    assert_eq!(warning.file, scans[1].source.url);
+    assert!(warning.reason.contains("not read"), "{}", warning.reason);
+    assert!(!built.fragment.array_names().contains(&"time_bnds"));
+}
+
+#[test]
+fn a_companion_some_files_of_its_variable_lack_is_left_out_naming_both() {
+    let mut scans = vec![
+        cmip6_file(0, 0, 3, "days since 2000-01-01", 0.0),
+        cmip6_file(1, 3, 3, "days since 2000-01-01", 0.0),
+    ];
+    scans[1]
+        .manifest
+        .variables
+        .retain(|v| v.variable != "height");
+    let built = build_series_group(&batch(&scans), &scans, &spec()).expect("built");
+    let warning = built
+        .warnings
+        .iter()
+        .find(|w| w.variable == "height")
+        .expect("warned");
+    assert!(
+        warning.reason.contains(&scans[0].source.url),
+        "{}",
+        warning.reason
+    );
+    assert_eq!(warning.file, scans[1].source.url);
+}

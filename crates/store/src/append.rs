@@ -12,7 +12,7 @@
 //! rebuilt instead. Nothing is written before every check has passed.
 
 use bytes::Bytes;
-use floe_wire::{AppendOf, ManifestFragment};
+use floe_wire::{AppendOf, ManifestFragment, DIFFERING_ATTRIBUTES};
 use futures::TryStreamExt;
 use icechunk::format::manifest::VirtualChunkLocation;
 use icechunk::Store;
@@ -111,6 +111,10 @@ fn merged_attributes(
     }
     let mut attributes = stored.clone();
     attributes.insert(
+        DIFFERING_ATTRIBUTES.into(),
+        differing_attributes(stored, new)?,
+    );
+    attributes.insert(
         "floe_batch_id".into(),
         Value::from(fragment.batch_id.clone()),
     );
@@ -133,6 +137,46 @@ fn merged_attributes(
         Value::from(notes.into_iter().collect::<Vec<_>>()),
     );
     Ok(attributes)
+}
+
+/// The names of the source's global attributes that differ between the
+/// group's files, old and new: the stored group keeps its first file's
+/// values, and names every attribute the new files hold otherwise. A group
+/// stored before floe kept global attributes has no such record, and is
+/// rebuilt rather than extended without them.
+fn differing_attributes(
+    stored: &Map<String, Value>,
+    new: &Map<String, Value>,
+) -> std::result::Result<Value, String> {
+    let listed = |attrs: &Map<String, Value>| -> Option<Vec<String>> {
+        attrs
+            .get(DIFFERING_ATTRIBUTES)?
+            .as_array()?
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect()
+    };
+    let (Some(mut names), Some(new_names)) = (listed(stored), listed(new)) else {
+        return Err(format!(
+            "the stored group has no {DIFFERING_ATTRIBUTES}: it was written before floe kept the source's global attributes"
+        ));
+    };
+    names.extend(new_names);
+    let source = |attrs: &Map<String, Value>| -> Vec<String> {
+        attrs
+            .keys()
+            .filter(|k| !k.starts_with("floe_"))
+            .cloned()
+            .collect()
+    };
+    for name in source(stored).into_iter().chain(source(new)) {
+        if stored.get(&name) != new.get(&name) {
+            names.push(name);
+        }
+    }
+    names.sort_unstable();
+    names.dedup();
+    Ok(Value::from(names))
 }
 
 /// Every array of the fragment against its stored array, and the stored

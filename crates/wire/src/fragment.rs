@@ -19,6 +19,11 @@ use crate::{sha256_hex, SourceFile, WireError};
 const MAGIC: &[u8; 8] = b"FLOEFRAG";
 const HEADER_LEN: usize = 8 + 4 + 32;
 
+/// The group attribute naming the source's global attributes that differ
+/// between the group's files (the group keeps the first file's values, as
+/// `xr.open_mfdataset` does).
+pub const DIFFERING_ATTRIBUTES: &str = "floe_differing_attributes";
+
 /// A byte range in a source file that is one chunk of an array.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VirtualRef {

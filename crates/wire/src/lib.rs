@@ -15,7 +15,9 @@
 pub mod fragment;
 mod messages;
 
-pub use fragment::{ArrayFragment, InlineChunk, ManifestFragment, VirtualRef};
+pub use fragment::{
+    ArrayFragment, InlineChunk, ManifestFragment, VirtualRef, DIFFERING_ATTRIBUTES,
+};
 pub use messages::{
     default_profile, AppendOf, BatchDescriptor, ConcatSpec, FailureRecord, GroupKey, ResultMessage,
     ShardOf, SourceFile, VariableSelection, VariableWarning, DEFAULT_PROFILE_TAG, EVERY_VARIABLE,
