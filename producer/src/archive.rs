@@ -144,19 +144,19 @@ impl GroupFilter {
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
     /// The source does not exist.
-    #[error("source {source_url} does not exist (looked for a directory holding INST/MODEL/EXP/*.nc files)")]
+    #[error("source {source_url} does not exist (--source is the directory or bucket prefix holding the archive's *.nc files)")]
     SourceMissing {
         /// The source as given.
         source_url: String,
     },
     /// The source is a file, not the archive's root.
-    #[error("source {source_url} is a file, not a directory: --source is the archive's root directory (INST/MODEL/EXP/*.nc under it); to look at one file, use `virtualizer inspect`")]
+    #[error("source {source_url} is a file, not a directory: --source is the archive's root directory (its *.nc files under it); to look at one file, use `virtualizer inspect`")]
     SourceNotADirectory {
         /// The source as given.
         source_url: String,
     },
     /// The source exists but holds no NetCDF file.
-    #[error("source {source_url} holds no NetCDF file (*.nc): {listed} object(s) listed; an archive is laid out as INST/MODEL/EXP/VAR_AIS_INST_MODEL_EXP.nc")]
+    #[error("source {source_url} holds no NetCDF file (*.nc): {listed} object(s) listed")]
     NoNetcdf {
         /// The source as given.
         source_url: String,
@@ -164,7 +164,7 @@ pub enum PlanError {
         listed: usize,
     },
     /// NetCDF files are there, but none maps to a group.
-    #[error("source {source_url}: none of its {netcdf} NetCDF file(s) maps to a group ({skipped} left out; `producer plan` lists each with its reason)")]
+    #[error("source {source_url}: none of its {netcdf} NetCDF file(s) maps to a group of the {profile} profile ({skipped} left out; `producer plan` lists each with its reason). For a layout no profile knows, `--profile files` makes one group of each file")]
     NoGroup {
         /// The source as given.
         source_url: String,
@@ -172,6 +172,8 @@ pub enum PlanError {
         netcdf: usize,
         /// Objects left out of the plan.
         skipped: usize,
+        /// The profile's id.
+        profile: String,
     },
     /// The filter matches none of the archive's groups.
     #[error("--filter {filter} matches none of the {groups} group(s) of {source_url}; a filter is INST/MODEL/EXP or INST_MODEL/EXP with * globs (e.g. AWI/PISM1/exp05, AWI_PISM1/exp05, 'AWI/*'); groups here include: {examples}")]
@@ -206,6 +208,7 @@ pub async fn plan_archive(
             source_url: source.to_string(),
             netcdf,
             skipped: p.skipped.len(),
+            profile: profile.id.clone(),
         }
         .into());
     }

@@ -175,14 +175,6 @@ pub enum NotRunnable {
         /// The dimension.
         dimension: String,
     },
-    /// Concatenation along a dimension other than time.
-    #[error("profile {profile} concatenates along {dimension}; floe concatenates along time only")]
-    NotTime {
-        /// The profile's tag.
-        profile: String,
-        /// The dimension.
-        dimension: String,
-    },
     /// One file per variable, but not ISMIP6-shaped groups.
     #[error("profile {profile}: without `concat`, the pipeline builds ISMIP6 groups ({{institution}}_{{model}}/{{experiment}} from fields ice_sheet, institution, model and experiment, time = \"ismip6-years\"); this profile makes {group_path} with time = \"{time}\". Add concat = \"time\" and time = \"cf-exact\" for one group per dataset")]
     GroupShape {
@@ -207,14 +199,12 @@ pub fn makes_ismip6_groups(profile: &Profile) -> bool {
 }
 
 /// Whether the pipeline can build this profile's groups: ISMIP6-shaped groups
-/// with year binning, or files concatenated along time with exact CF time.
+/// with year binning, or files concatenated along a dimension with exact CF time.
 pub fn runnable(profile: &Profile) -> Result<(), NotRunnable> {
     match (&profile.concat, profile.time) {
-        (Some(dimension), TimePolicy::CfExact) if dimension == "time" => Ok(()),
-        (Some(dimension), TimePolicy::CfExact) => Err(NotRunnable::NotTime {
-            profile: profile.tag(),
-            dimension: dimension.clone(),
-        }),
+        // Any dimension whose coordinate is a CF time: `time`, NEMO's `time_counter`,
+        // ERA5's `valid_time`.
+        (Some(_), TimePolicy::CfExact) => Ok(()),
         (Some(dimension), TimePolicy::Ismip6Years) => Err(NotRunnable::ConcatWithYearBins {
             profile: profile.tag(),
             dimension: dimension.clone(),

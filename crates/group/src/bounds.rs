@@ -96,13 +96,15 @@ pub(crate) fn inline_time_bounds(
                 .collect::<Result<Vec<i64>, _>>()
                 .map_err(|e| problem(scan, format!("{name}: {e}")))?;
             match by_step.get(step) {
-                Some((other, held)) if *held != decoded => return Err(problem(
-                    scan,
-                    format!(
+                Some((other, held)) if *held != decoded => {
+                    return Err(problem(
+                        scan,
+                        format!(
                         "{name}: its bounds of a step differ from those of {} for the same step",
                         scans[*other].source.url
                     ),
-                )),
+                    ))
+                }
                 Some(_) => {}
                 None => {
                     by_step.insert(*step, (file.index, decoded));

@@ -14,7 +14,8 @@
 //! - the `time` policy: ISMIP6's year binning, or exact CF decoding;
 //! - allowed values of fields (`choices`) and the skip list.
 //!
-//! Two profiles are built in: `ismip6` (the default, today's rules) and `cmip6`.
+//! Three profiles are built in: `ismip6` (the default, today's rules), `cmip6`, and
+//! `files` (one group per file, for any layout).
 //! Matching is pure and tested in microseconds; the patterns are matched by hand
 //! (a few lines of backtracking over literal separators) because a glob crate
 //! matches paths but does not capture named fields, and the `regex` form is
@@ -32,6 +33,7 @@ pub const DEFAULT_PROFILE: &str = "ismip6";
 pub const BUILTIN: &[(&str, &str)] = &[
     ("ismip6", include_str!("../data/profiles/ismip6.toml")),
     ("cmip6", include_str!("../data/profiles/cmip6.toml")),
+    ("files", include_str!("../data/profiles/files.toml")),
 ];
 
 /// How steps are placed on the time axis.
@@ -167,6 +169,9 @@ pub enum ProfileError {
 enum Token {
     Literal(String),
     Field(String),
+    /// `[...]`: matched if it can be, else skipped (CMIP6's `[_{time_range}]`,
+    /// absent from fixed fields' file names).
+    Optional(Vec<Token>),
 }
 
 #[derive(Debug, Clone)]
@@ -514,36 +519,9 @@ fn parse_pattern(id: &str, pattern: &str) -> Result<Vec<Vec<Token>>, ProfileErro
     };
     let mut parts = Vec::new();
     for part in pattern.split('/').filter(|p| !p.is_empty()) {
-        let mut tokens = Vec::new();
-        let mut rest = part;
-        while !rest.is_empty() {
-            match rest.find('{') {
-                Some(0) => {
-                    let close = rest.find('}').ok_or_else(|| bad("unclosed {"))?;
-                    let name = &rest[1..close];
-                    if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
-                        return Err(bad("a field name is letters, digits and _"));
-                    }
-                    if matches!(tokens.last(), Some(Token::Field(_))) {
-                        return Err(bad(
-                            "two fields side by side cannot be told apart: put literal text between them",
-                        ));
-                    }
-                    tokens.push(Token::Field(name.to_string()));
-                    rest = &rest[close + 1..];
-                }
-                Some(open) => {
-                    tokens.push(Token::Literal(rest[..open].to_string()));
-                    rest = &rest[open..];
-                }
-                None => {
-                    if rest.contains('}') {
-                        return Err(bad("} without {"));
-                    }
-                    tokens.push(Token::Literal(rest.to_string()));
-                    rest = "";
-                }
-            }
+        let (tokens, rest) = parse_tokens(part, false).map_err(bad)?;
+        if !rest.is_empty() {
+            return Err(bad("] without ["));
         }
         parts.push(tokens);
     }
@@ -553,20 +531,73 @@ fn parse_pattern(id: &str, pattern: &str) -> Result<Vec<Vec<Token>>, ProfileErro
     Ok(parts)
 }
 
+/// The tokens of one part of a pattern, up to the `]` closing an optional
+/// group when `inside` (the text after it is returned).
+fn parse_tokens(text: &str, inside: bool) -> Result<(Vec<Token>, &str), &'static str> {
+    let mut tokens = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        match rest.find(['{', '[', ']']) {
+            Some(0) if rest.starts_with('{') => {
+                let close = rest.find('}').ok_or("unclosed {")?;
+                let name = &rest[1..close];
+                if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                    return Err("a field name is letters, digits and _");
+                }
+                if matches!(tokens.last(), Some(Token::Field(_))) {
+                    return Err(
+                        "two fields side by side cannot be told apart: put literal text between them",
+                    );
+                }
+                tokens.push(Token::Field(name.to_string()));
+                rest = &rest[close + 1..];
+            }
+            Some(0) if rest.starts_with('[') => {
+                if inside {
+                    return Err("optional parts [ ] do not nest");
+                }
+                let (inner, after) = parse_tokens(&rest[1..], true)?;
+                let after = after.strip_prefix(']').ok_or("unclosed [")?;
+                if inner.is_empty() {
+                    return Err("an empty optional part []");
+                }
+                tokens.push(Token::Optional(inner));
+                rest = after;
+            }
+            Some(0) => return Ok((tokens, rest)),
+            Some(open) => {
+                tokens.push(Token::Literal(rest[..open].to_string()));
+                rest = &rest[open..];
+            }
+            None => {
+                if rest.contains('}') {
+                    return Err("} without {");
+                }
+                tokens.push(Token::Literal(rest.to_string()));
+                rest = "";
+            }
+        }
+    }
+    if inside {
+        return Err("unclosed [");
+    }
+    Ok((tokens, rest))
+}
+
 fn pattern_text(parts: &[Vec<Token>]) -> String {
     parts
         .iter()
-        .map(|tokens| {
-            tokens
-                .iter()
-                .map(|t| match t {
-                    Token::Literal(l) => l.clone(),
-                    Token::Field(f) => format!("{{{f}}}"),
-                })
-                .collect::<String>()
-        })
+        .map(|tokens| tokens.iter().map(token_text).collect::<String>())
         .collect::<Vec<_>>()
         .join("/")
+}
+
+fn token_text(token: &Token) -> String {
+    match token {
+        Token::Literal(l) => l.clone(),
+        Token::Field(f) => format!("{{{f}}}"),
+        Token::Optional(inner) => format!("[{}]", inner.iter().map(token_text).collect::<String>()),
+    }
 }
 
 fn captured_fields(rule: &PathRule) -> Vec<String> {
@@ -574,9 +605,13 @@ fn captured_fields(rule: &PathRule) -> Vec<String> {
         PathRule::Pattern(parts) => parts
             .iter()
             .flatten()
+            .flat_map(|t| match t {
+                Token::Optional(inner) => inner.clone(),
+                other => vec![other.clone()],
+            })
             .filter_map(|t| match t {
-                Token::Field(f) => Some(f.clone()),
-                Token::Literal(_) => None,
+                Token::Field(f) => Some(f),
+                _ => None,
             })
             .collect(),
         PathRule::Regex(r) => r.capture_names().flatten().map(str::to_string).collect(),
@@ -640,6 +675,15 @@ fn match_segment(
 ) -> bool {
     match tokens.split_first() {
         None => text.is_empty(),
+        Some((Token::Optional(inner), rest)) => {
+            let with: Vec<Token> = inner.iter().chain(rest).cloned().collect();
+            let mut trial = fields.clone();
+            if match_segment(&with, text, choices, &mut trial) {
+                *fields = trial;
+                return true;
+            }
+            match_segment(rest, text, choices, fields)
+        }
         Some((Token::Literal(l), rest)) => text
             .strip_prefix(l.as_str())
             .is_some_and(|t| match_segment(rest, t, choices, fields)),
@@ -789,6 +833,62 @@ mod tests {
             .classify("ScenarioMIP/NCAR/CESM2/ssp585/r1i1p1f1/Amon/tas/gn/v1/pr_Amon_CESM2_ssp585_r1i1p1f1_gn_201501-206412.nc")
             .expect_err("variable differs");
         assert!(e.to_string().contains("cmip6"), "{e}");
+        // Fixed fields have no time range; the optional part is skipped.
+        let fx = p
+            .classify("CMIP6/CMIP/NCAR/CESM2/historical/r1i1p1f1/fx/areacella/gn/v20190308/areacella_fx_CESM2_historical_r1i1p1f1_gn.nc")
+            .expect("an fx file matches");
+        assert_eq!(fx.group_path, "CESM2/historical/r1i1p1f1/fx/gn");
+        assert_eq!(fx.variable, "areacella");
+        assert!(!fx.fields.contains_key("time_range"));
+        assert!(
+            p.rule_text().contains("{grid}[_{time_range}].nc"),
+            "{}",
+            p.rule_text()
+        );
+    }
+
+    #[test]
+    fn optional_parts_match_when_they_can_and_malformed_ones_are_refused() {
+        let base = "id = \"x\"\nversion = 1\ngroup_path = \"{a}\"\nvariable = \"v\"\ntime = \"cf-exact\"\n";
+        let p = Profile::parse(
+            "x.toml",
+            &format!("{base}pattern = \"{{a}}/{{v}}[_{{r}}][-{{s}}].nc\"\n"),
+        )
+        .expect("optional parts");
+        let m = p.classify("g/tas_1-2.nc").expect("both");
+        assert_eq!(
+            (
+                m.fields["v"].as_str(),
+                m.fields["r"].as_str(),
+                m.fields["s"].as_str()
+            ),
+            ("tas", "1", "2")
+        );
+        let m = p.classify("g/tas-2.nc").expect("second only");
+        assert_eq!(
+            (m.fields["v"].as_str(), m.fields["s"].as_str()),
+            ("tas", "2")
+        );
+        assert!(!m.fields.contains_key("r"));
+        for (pattern, why) in [
+            ("{a}/{v}[_{r}.nc", "unclosed ["),
+            ("{a}/{v}]_{r}.nc", "] without ["),
+            ("{a}/{v}[_[{r}]].nc", "do not nest"),
+            ("{a}/{v}[].nc", "empty optional"),
+        ] {
+            let e = Profile::parse("x.toml", &format!("{base}pattern = \"{pattern}\"\n"))
+                .expect_err(pattern);
+            assert!(e.to_string().contains(why), "{pattern}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_files_profile_makes_a_group_of_each_file_at_its_path() {
+        let p = Profile::builtin("files").expect("built in").expect("valid");
+        let m = p.classify("obs/2020/sst.v2.nc").expect("any path");
+        assert_eq!(m.group_path, "obs/2020/sst.v2");
+        assert_eq!(m.variable, EVERY_VARIABLE);
+        assert!(crate::archive::runnable(&p).is_ok());
     }
 
     #[test]

@@ -95,6 +95,17 @@ fn scan_time(scan: &FileScan, dimension: &str) -> Result<ScanTime, SeriesError> 
         .iter()
         .find(|v| v.variable == dimension)
         .ok_or_else(|| file_error(scan, format!("no {dimension} coordinate variable")))?;
+    if time_var.dimensions.as_slice() != [dimension] {
+        let shape = if time_var.dimensions.is_empty() {
+            "is a scalar".to_string()
+        } else {
+            format!("has dimensions ({})", time_var.dimensions.join(", "))
+        };
+        return Err(file_error(
+            scan,
+            format!("{dimension} {shape}, not a 1-D coordinate along {dimension}: the file's steps cannot be told"),
+        ));
+    }
     let values = scan
         .coords
         .get(dimension)
@@ -221,9 +232,15 @@ pub fn build_series_group(
     let mut left_out = LeftOut::default();
 
     // 1. Every file's variables and exact time; one calendar for the group.
-    let (per_scan, times) = read_files(scans, dimension, selection, &mut left_out)?;
+    let (per_scan, times, fixed) = read_files(scans, dimension, selection, &mut left_out)?;
     let Some(first) = times.iter().position(Option::is_some) else {
-        return Err(nothing_built(group_path, left_out));
+        let group = Others {
+            files: &fixed,
+            dimension,
+            selection,
+            emitted: &BTreeSet::new(),
+        };
+        return fixed_group(batch, scans, &group, left_out);
     };
     check_calendar(scans, &times, &per_scan, dimension)?;
     let timed: Vec<usize> = (0..scans.len()).filter(|&i| times[i].is_some()).collect();
@@ -334,8 +351,11 @@ pub fn build_series_group(
         .collect();
     coordinate_arrays(scans, &kept, dimension, &mut arrays)?;
     let emitted: BTreeSet<String> = arrays.iter().map(|a| a.name.clone()).collect();
+    let mut files = timed.clone();
+    files.extend(&fixed);
+    files.sort_unstable();
     let others = Others {
-        timed: &timed,
+        files: &files,
         dimension,
         selection,
         emitted: &emitted,
@@ -353,8 +373,27 @@ pub fn build_series_group(
     ))
 }
 
-/// Each file's variables, and its decoded time (`None`: unreadable).
-type FilesRead<'a> = (Vec<Vec<&'a VariableManifest>>, Vec<Option<ScanTime>>);
+/// Each file's variables along the dimension, its decoded time (`None`:
+/// unreadable, or fixed), and the fixed files: those holding nothing along the
+/// dimension.
+type FilesRead<'a> = (
+    Vec<Vec<&'a VariableManifest>>,
+    Vec<Option<ScanTime>>,
+    Vec<usize>,
+);
+
+/// Whether a file holds anything along the dimension. One that holds nothing
+/// (a grid or a mask file, CMIP6's fixed fields, a file with a scalar time or
+/// no time at all) is fixed: its variables are taken as they are. A file that
+/// cannot be read is not fixed: it fails as a file of the series.
+fn is_fixed(scan: &FileScan, dimension: &str) -> bool {
+    !scan.manifest.is_unreadable()
+        && !scan
+            .manifest
+            .variables
+            .iter()
+            .any(|v| v.dimensions.iter().any(|d| d == dimension))
+}
 
 /// Every file's variables and decoded time. A file whose time cannot be read
 /// takes its one variable out of the group; in files of several variables it
@@ -367,7 +406,14 @@ fn read_files<'a>(
 ) -> Result<FilesRead<'a>, SeriesError> {
     let mut per_scan = Vec::with_capacity(scans.len());
     let mut times = Vec::with_capacity(scans.len());
-    for scan in scans {
+    let mut fixed = Vec::new();
+    for (i, scan) in scans.iter().enumerate() {
+        if is_fixed(scan, dimension) {
+            fixed.push(i);
+            per_scan.push(Vec::new());
+            times.push(None);
+            continue;
+        }
         let vars = file_variables(scan, dimension, selection, left_out);
         match scan_time(scan, dimension) {
             Ok(t) => times.push(Some(t)),
@@ -383,7 +429,35 @@ fn read_files<'a>(
         }
         per_scan.push(vars);
     }
-    Ok((per_scan, times))
+    Ok((per_scan, times, fixed))
+}
+
+/// A group none of whose files runs along the dimension: each variable
+/// referenced as it is, from the first file that holds it ([`static_arrays`]).
+fn fixed_group(
+    batch: &BatchDescriptor,
+    scans: &[FileScan],
+    group: &Others,
+    mut left_out: LeftOut,
+) -> Result<GroupBuild, SeriesError> {
+    let mut notes = BTreeSet::new();
+    let mut arrays = static_arrays(scans, group, &mut left_out, &mut notes);
+    if arrays.is_empty() {
+        return Err(nothing_built(batch.group.group_path(), left_out));
+    }
+    notes.insert(format!(
+        "no file runs along {}: every variable is referenced as it is",
+        group.dimension
+    ));
+    drop_dangling_bounds(&mut arrays);
+    Ok(finish(
+        batch,
+        scans,
+        arrays,
+        notes,
+        left_out.0.into_values().collect(),
+        ("floe_profile", Value::from(batch.profile.clone())),
+    ))
 }
 
 fn nothing_built(group: String, left_out: LeftOut) -> SeriesError {
@@ -646,8 +720,8 @@ fn coordinate_arrays(
 
 /// What [`static_arrays`] needs to know of the group built so far.
 struct Others<'a> {
-    /// The files whose time was read.
-    timed: &'a [usize],
+    /// The files whose time was read, and the fixed ones.
+    files: &'a [usize],
     /// The concatenation dimension.
     dimension: &'a str,
     /// The profile's selection (files of several variables), if any.
@@ -674,18 +748,18 @@ fn static_arrays(
 ) -> Vec<ArrayFragment> {
     let dimension = group.dimension;
     let mut holders: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for &i in group.timed {
+    for &i in group.files {
         let scan = &scans[i];
         let url = scan.source.url.as_str();
-        if group.selection.is_none() {
-            for p in &scan.manifest.problems {
+        for p in &scan.manifest.problems {
+            if group.selection.is_none_or(|s| s.takes(&p.variable)) {
                 left_out.add(&p.variable, url, p.error.clone());
             }
         }
         for var in &scan.manifest.variables {
             let name = var.variable.as_str();
             let taken = group.selection.is_none_or(|s| s.takes(name));
-            if !taken || name == dimension || group.emitted.contains(name) || left_out.has(name) {
+            if !taken || group.emitted.contains(name) || left_out.has(name) {
                 continue;
             }
             if var.dimensions.iter().any(|d| d == dimension) {
@@ -744,7 +818,7 @@ fn check_holders(
                 .any(|&h| scans[h].source.variable == scans[i].source.variable)
     };
     if let Some(&absent) = group
-        .timed
+        .files
         .iter()
         .find(|&&i| must_hold(i) && !held_by.contains(&i))
     {

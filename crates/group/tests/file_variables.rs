@@ -439,3 +439,54 @@ fn bounds_in_units_other_than_the_stored_time_are_decoded_and_stored_as_values()
         b.notes
     );
 }
+
+#[test]
+fn a_file_with_nothing_along_the_dimension_keeps_every_variable_as_it_is() {
+    // A grid file with a scalar time: nothing to concatenate, every variable referenced.
+    let mut scan = day(0, "seconds since 1981-01-01 00:00:00");
+    scan.manifest
+        .variables
+        .retain(|v| !v.dimensions.iter().any(|d| d == "time"));
+    scan.manifest.variables.push(variable(
+        "time",
+        "<f8",
+        &[],
+        &[],
+        json!({"units": "days since 2000-01-01"}),
+    ));
+    let b = build(std::slice::from_ref(&scan), every()).expect("builds");
+    assert!(b.warnings.is_empty(), "{:?}", b.warnings);
+    assert_eq!(names(&b), ["crs", "lat", "lon", "time"]);
+    let time = array(&b, "time");
+    assert_eq!(time.zarr_json["shape"], json!([]));
+    assert_eq!(
+        time.zarr_json["attributes"]["units"],
+        json!("days since 2000-01-01")
+    );
+    assert_eq!(time.refs.len(), 1);
+    assert_eq!(
+        array(&b, "lat").refs[0].offset,
+        4096,
+        "referenced in the file"
+    );
+    assert!(
+        b.notes
+            .iter()
+            .any(|n| n.contains("no file runs along time")),
+        "{:?}",
+        b.notes
+    );
+}
+
+#[test]
+fn a_scalar_time_beside_data_along_the_dimension_says_it_is_scalar() {
+    let mut scans = days(2);
+    for v in &mut scans[1].manifest.variables {
+        if v.variable == "time" {
+            v.dimensions.clear();
+            v.shape.clear();
+        }
+    }
+    let e = build(&scans, every()).expect_err("no steps");
+    assert!(e.to_string().contains("time is a scalar"), "{e}");
+}

@@ -1,0 +1,240 @@
+"""Archives whose layout floe does not know, and series along another record dimension.
+
+- `--profile files`: one group per file, at its path without `.nc`. Files with no time at all (a
+  grid with orography), a scalar time, several unrelated variables on their own dimensions, a
+  short series with time bounds, and one written by h5netcdf in a sub-directory: each group,
+  read through Python icechunk + xarray, is identical to `xr.open_dataset` of its file (values,
+  dtypes, coordinates, variable attributes, and the global attributes apart from floe's own).
+- A NEMO-style series concatenated along `time_counter` (its times also in `time_centered`, an
+  auxiliary coordinate along it) with a profile that names that dimension: equal to
+  `xr.open_mfdataset` of its files.
+- Paths no profile matches: the error names the `files` profile.
+
+Everything is written by the test with netCDF4 (netCDF-C) and h5netcdf.
+"""
+import json
+import subprocess
+from pathlib import Path
+
+import h5netcdf
+import icechunk
+import netCDF4
+import numpy as np
+import pytest
+import xarray as xr
+
+from conftest import binary
+
+CFTIME = xr.coders.CFDatetimeCoder(use_cftime=True)
+
+
+def producer(*args):
+    return subprocess.run([binary("producer"), *map(str, args)], capture_output=True, text=True, timeout=600)
+
+
+def write_grid(path):
+    """No time at all: a grid with orography and a land mask."""
+    with netCDF4.Dataset(path, "w") as ds:
+        ds.title, ds.source, ds.history = "orography", "a grid file", "written by the test"
+        ds.createDimension("lat", 3)
+        ds.createDimension("lon", 4)
+        lat = ds.createVariable("lat", "f4", ("lat",))
+        lat.units, lat.standard_name = "degrees_north", "latitude"
+        lat[:] = [-30.0, 0.0, 30.0]
+        lon = ds.createVariable("lon", "f8", ("lon",))
+        lon.units, lon.long_name = "degrees_east", "longitude"
+        lon[:] = [0.0, 90.0, 180.0, 270.0]
+        orog = ds.createVariable("orog", "f4", ("lat", "lon"), fill_value=np.float32(1e20))
+        orog.units, orog.long_name = "m", "surface altitude"
+        orog[:] = np.ma.masked_greater(np.arange(12, dtype="f4").reshape(3, 4) * 100, 1000)
+        mask = ds.createVariable("landmask", "i1", ("lat", "lon"))
+        mask.flag_values, mask.flag_meanings = np.array([0, 1], dtype="i1"), "sea land"
+        mask[:] = (np.arange(12).reshape(3, 4) % 2).astype("i1")
+
+
+def write_scalar_time(path):
+    """A single field with a scalar time coordinate, named by `coordinates`."""
+    with netCDF4.Dataset(path, "w") as ds:
+        ds.Conventions = "CF-1.8"
+        ds.createDimension("y", 2)
+        ds.createDimension("x", 3)
+        t = ds.createVariable("time", "f8", ())
+        t.units, t.calendar, t.standard_name = "days since 2000-01-01", "noleap", "time"
+        t.assignValue(365.0)
+        tas = ds.createVariable("tas", "f4", ("y", "x"), zlib=True, chunksizes=(1, 3))
+        tas.units, tas.coordinates = "K", "time"
+        tas[:] = np.arange(6, dtype="f4").reshape(2, 3) + 270
+
+
+def write_unrelated(path):
+    """Several variables on dimensions of their own, packed integers and a string of chars."""
+    with netCDF4.Dataset(path, "w") as ds:
+        ds.institution = "nowhere"
+        ds.createDimension("station", 5)
+        ds.createDimension("level", 2)
+        ds.createDimension("band", 3)
+        height = ds.createVariable("height", "f8", ("station",))
+        height.units = "m"
+        height[:] = [1.5, 2.0, 10.0, 0.5, 3.0]
+        packed = ds.createVariable("temperature", "i2", ("level", "band"), fill_value=np.int16(-999))
+        packed.scale_factor, packed.add_offset, packed.units = 0.01, 273.15, "K"
+        packed.set_auto_maskandscale(False)
+        packed[:] = np.array([[100, -999, 300], [400, 500, 600]], dtype="i2")
+        count = ds.createVariable("count", "u4", ("band",))
+        count[:] = [7, 8, 9]
+
+
+def write_series(path):
+    """A short series with time bounds, as one file."""
+    with netCDF4.Dataset(path, "w") as ds:
+        ds.frequency = "day"
+        ds.createDimension("time", None)
+        ds.createDimension("bnds", 2)
+        ds.createDimension("lat", 2)
+        t = ds.createVariable("time", "f8", ("time",))
+        t.units, t.calendar, t.bounds, t.long_name = "days since 1990-01-01", "standard", "time_bnds", "time"
+        t[:] = [0.5, 1.5, 2.5]
+        tb = ds.createVariable("time_bnds", "f8", ("time", "bnds"))
+        tb[:] = [[0, 1], [1, 2], [2, 3]]
+        lat = ds.createVariable("lat", "f8", ("lat",))
+        lat.units = "degrees_north"
+        lat[:] = [10.0, 20.0]
+        pr = ds.createVariable("pr", "f4", ("time", "lat"), zlib=True, chunksizes=(1, 2))
+        pr.units, pr.cell_methods = "kg m-2 s-1", "time: mean"
+        pr[:] = np.arange(6, dtype="f4").reshape(3, 2) * 1e-5
+
+
+def write_h5netcdf(path):
+    """Written by h5netcdf (h5py), in a sub-directory, with no time."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5netcdf.File(path, "w") as f:
+        f.attrs["comment"] = "h5netcdf writer"
+        f.dimensions = {"x": 4}
+        x = f.create_variable("x", ("x",), "f8")
+        x[:] = [0.0, 1.0, 2.0, 3.0]
+        x.attrs["units"] = "km"
+        v = f.create_variable("thickness", ("x",), "f4", chunks=(2,), compression="gzip")
+        v[:] = [1.0, 2.0, 3.0, 4.0]
+        v.attrs["units"] = "m"
+
+
+FILES = {
+    "grid/orog.nc": write_grid,
+    "scalar_time.nc": write_scalar_time,
+    "unrelated.nc": write_unrelated,
+    "series.nc": write_series,
+    "deep/er/h5.nc": write_h5netcdf,
+}
+
+
+def open_group(store, prefix, group):
+    repo = icechunk.Repository.open(icechunk.local_filesystem_storage(str(store)),
+                                    authorize_virtual_chunk_access={prefix: icechunk.credentials.LocalFileSystemAccess})
+    return xr.open_zarr(repo.readonly_session("main").store, group=group, zarr_format=3, consolidated=False,
+                        decode_times=CFTIME).load()
+
+
+def without_floe(ds):
+    ds.attrs = {k: v for k, v in ds.attrs.items() if not k.startswith("floe_")}
+    return ds
+
+
+@pytest.fixture(scope="module")
+def files_store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("files")
+    archive = root / "archive"
+    for rel, write in FILES.items():
+        (archive / rel).parent.mkdir(parents=True, exist_ok=True)
+        write(archive / rel)
+    store = root / "store"
+    proc = producer("local", "--profile", "files", "--source", archive, "--store", store, "--json")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return {"archive": archive, "store": store, "summary": json.loads(proc.stdout), "prefix": f"file://{archive}/"}
+
+
+def test_every_file_is_a_group_at_its_path(files_store):
+    written = sorted(files_store["summary"]["written_groups"])
+    assert written == sorted(rel[: -len(".nc")] for rel in FILES), written
+    assert not files_store["summary"]["failed"], files_store["summary"]["failed"]
+    assert not files_store["summary"]["partial_groups"], files_store["summary"]["partial_groups"]
+
+
+@pytest.mark.parametrize("rel", sorted(FILES))
+def test_each_group_is_identical_to_xarray_of_its_file(files_store, rel):
+    group = rel[: -len(".nc")]
+    stored = without_floe(open_group(files_store["store"], files_store["prefix"], group))
+    expected = xr.open_dataset(files_store["archive"] / rel, decode_times=CFTIME).load()
+    xr.testing.assert_identical(stored, expected)
+    for name in expected.variables:
+        assert stored[name].dtype == expected[name].dtype, (rel, name)
+
+
+def nemo_file(path, first_day, days):
+    """NEMO's layout: record dimension time_counter, with time_centered along it (and time_counter's
+    own values), nav_lat/nav_lon auxiliary coordinates, `coordinates` naming them."""
+    with netCDF4.Dataset(path, "w") as ds:
+        ds.setncattr("name", path.stem)
+        ds.description = "ocean T grid variables"
+        ds.createDimension("time_counter", None)
+        ds.createDimension("axis_nbounds", 2)
+        ds.createDimension("y", 2)
+        ds.createDimension("x", 3)
+        for name, dims in (("nav_lat", ("y", "x")), ("nav_lon", ("y", "x"))):
+            v = ds.createVariable(name, "f4", dims)
+            v.units = "degrees_north" if name == "nav_lat" else "degrees_east"
+            v[:] = np.arange(6, dtype="f4").reshape(2, 3) + (0 if name == "nav_lat" else 100)
+        steps = (first_day + np.arange(days)) * 86400.0 + 43200.0
+        for name in ("time_counter", "time_centered"):
+            v = ds.createVariable(name, "f8", ("time_counter",))
+            v.units, v.calendar, v.standard_name = "seconds since 1900-01-01 00:00:00", "gregorian", "time"
+            v.bounds = f"{name}_bounds"
+            v[:] = steps
+            b = ds.createVariable(f"{name}_bounds", "f8", ("time_counter", "axis_nbounds"))
+            b[:] = np.stack([steps - 43200.0, steps + 43200.0], axis=1)
+        sst = ds.createVariable("tos", "f4", ("time_counter", "y", "x"), zlib=True, chunksizes=(1, 2, 3),
+                                fill_value=np.float32(1e20))
+        sst.units, sst.coordinates = "degC", "time_centered nav_lat nav_lon"
+        sst[:] = np.arange(days * 6, dtype="f4").reshape(days, 2, 3) + first_day
+
+
+NEMO_PROFILE = """
+id = "nemo-test"
+version = 1
+description = "NEMO output: one run's files concatenated along time_counter"
+pattern = "{run}/{run}_1d_{start}_{end}_grid_T.nc"
+group_path = "{run}"
+concat = "time_counter"
+time = "cf-exact"
+"""
+
+
+def test_a_nemo_series_concatenates_along_time_counter(tmp_path):
+    archive = tmp_path / "archive"
+    (archive / "ORCA2").mkdir(parents=True)
+    files = []
+    for k, first in enumerate((0, 3, 6)):
+        path = archive / "ORCA2" / f"ORCA2_1d_{k:04d}0101_{k:04d}0103_grid_T.nc"
+        nemo_file(path, first, 3)
+        files.append(path)
+    profile = tmp_path / "nemo.toml"
+    profile.write_text(NEMO_PROFILE)
+    store = tmp_path / "store"
+    proc = producer("local", "--profile", profile, "--source", archive, "--store", store, "--json")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = json.loads(proc.stdout)
+    assert summary["written_groups"] == ["ORCA2"] and not summary["partial_groups"], summary
+    stored = without_floe(open_group(store, f"file://{archive}/", "ORCA2"))
+    expected = xr.open_mfdataset(files, combine="by_coords", decode_times=CFTIME, data_vars="minimal",
+                                 coords="minimal", compat="override", join="exact").load()
+    expected.attrs = dict(xr.open_dataset(files[0]).attrs)
+    assert set(stored.coords) == set(expected.coords), (set(stored.coords), set(expected.coords))
+    xr.testing.assert_identical(stored, expected)
+
+
+def test_paths_no_profile_matches_point_to_the_files_profile(tmp_path):
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    write_series(archive / "anything.nc")
+    proc = producer("local", "--profile", "cmip6", "--source", archive, "--store", tmp_path / "store")
+    assert proc.returncode != 0
+    assert "--profile files" in proc.stderr, proc.stderr[-2000:]
