@@ -786,6 +786,10 @@ fn static_arrays(
         let Some(var) = first.manifest.variables.iter().find(|v| v.variable == name) else {
             continue;
         };
+        if let Err(reason) = zarr_type(var) {
+            left_out.add(name, &first.source.url, reason);
+            continue;
+        }
         notes.insert(format!(
             "{name}: not along {dimension}; referenced in the first file, {} (the other files hold it with the same dtype, shape and stored sizes; values not compared)",
             first.source.url
@@ -892,6 +896,13 @@ fn static_mismatch(
     }
 }
 
+/// A variable's Zarr v3 data type, or why it has none (fixed-length
+/// characters and strings are not written as some other type).
+fn zarr_type(var: &VariableManifest) -> Result<&'static str, String> {
+    crate::zarr::data_type(&var.dtype)
+        .ok_or_else(|| format!("data type {} has no Zarr v3 equivalent", var.dtype))
+}
+
 /// One variable: its files' chunks placed on the union axis.
 fn variable_array(
     name: &str,
@@ -900,6 +911,10 @@ fn variable_array(
     notes: &mut BTreeSet<String>,
 ) -> Result<ArrayFragment, SeriesError> {
     let first = pieces[0].variable;
+    zarr_type(first).map_err(|reason| SeriesError::File {
+        file: pieces[0].file.to_string(),
+        reason: format!("{name}: {reason}"),
+    })?;
     let per_step = first.layout != "chunked" && first.is_uncompressed();
     let chunk = if per_step {
         1
