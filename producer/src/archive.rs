@@ -176,7 +176,7 @@ pub enum PlanError {
         profile: String,
     },
     /// The filter matches none of the archive's groups.
-    #[error("--filter {filter} matches none of the {groups} group(s) of {source_url}; a filter is INST/MODEL/EXP or INST_MODEL/EXP with * globs (e.g. AWI/PISM1/exp05, AWI_PISM1/exp05, 'AWI/*'); groups here include: {examples}")]
+    #[error("--filter {filter} matches none of the {groups} group(s) of {source_url}; a filter is a group path with * globs (ISMIP6 groups also as INST/MODEL/EXP); groups here include: {examples}")]
     FilterMatchesNothing {
         /// The filter patterns.
         filter: String,

@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use floe_group::archive::parse_path;
+use floe_group::archive::{parse_path, ListedObject};
+use floe_group::profile::Profile;
 use floe_group::GroupBuild;
 use floe_source::{Source, SourceOptions};
 use floe_wire::{BatchDescriptor, GroupKey, SourceFile, SCHEMA_VERSION};
@@ -102,12 +103,84 @@ pub async fn batch_from_urls(
     })
 }
 
-/// Builds the group of the given files.
+/// Plans the given files with `profile`, as `producer local --profile` would: they
+/// must all map to one group. A file's path is matched from its URL's path (the
+/// pattern matches its last parts; a `regex` sees the whole path).
+pub async fn batch_with_profile(
+    urls: &[String],
+    options: &SourceOptions,
+    profile: &Profile,
+) -> Result<BatchDescriptor, BatchError> {
+    let mut objects = Vec::new();
+    for url in urls {
+        let source = Source::resolve(url, options).map_err(|e| BatchError {
+            file: Some(url.clone()),
+            reason: e.to_string(),
+            retryable: false,
+        })?;
+        let info = source.info().await.map_err(|e| BatchError {
+            file: Some(url.clone()),
+            reason: e.to_string(),
+            retryable: true,
+        })?;
+        objects.push(ListedObject {
+            relative_path: url_path(&info.url),
+            url: info.url,
+            size: info.size,
+            etag: info.etag,
+            last_modified: Some(info.last_modified),
+        });
+    }
+    let refused = |reason: String| BatchError {
+        file: None,
+        reason,
+        retryable: false,
+    };
+    let plan = floe_group::archive::plan(&objects, profile, &profile.skip_list())
+        .map_err(|e| refused(e.to_string()))?;
+    if let Some(skipped) = plan.skipped.first() {
+        return Err(BatchError {
+            file: Some(skipped.url.clone()),
+            reason: skipped.reason.clone(),
+            retryable: false,
+        });
+    }
+    match <[BatchDescriptor; 1]>::try_from(plan.batches) {
+        Ok([batch]) => Ok(batch),
+        Err(batches) => {
+            let groups: Vec<String> = batches.iter().map(|b| b.group.group_path()).collect();
+            Err(refused(format!(
+                "the files make {} groups under profile {} ({}); build-group builds one group at a time: give it the files of one group",
+                groups.len(),
+                profile.tag(),
+                groups.join(", ")
+            )))
+        }
+    }
+}
+
+/// The path part of a URL (`s3://bucket/a/b.nc` → `a/b.nc`, `file:///x/b.nc` → `x/b.nc`).
+fn url_path(url: &str) -> String {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = if url.starts_with("file://") {
+        after_scheme
+    } else {
+        after_scheme.split_once('/').map_or("", |(_, p)| p)
+    };
+    path.trim_start_matches('/').to_string()
+}
+
+/// Builds the group of the given files: by the profile's rules, or without one by
+/// ISMIP6's path rules ([`batch_from_urls`]).
 pub async fn build(
     urls: &[String],
     options: &SourceOptions,
+    profile: Option<&Profile>,
 ) -> Result<(BatchDescriptor, GroupBuild, ReadCost), BatchError> {
-    let batch = batch_from_urls(urls, options).await?;
+    let batch = match profile {
+        Some(profile) => batch_with_profile(urls, options, profile).await?,
+        None => batch_from_urls(urls, options).await?,
+    };
     let (build, cost) = virtualize_batch_counted(&batch, options).await?;
     Ok((batch, build, cost))
 }

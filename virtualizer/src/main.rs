@@ -30,7 +30,10 @@ enum Command {
     /// URLs: local paths, file://, s3://bucket/key (AWS_ENDPOINT_URL honoured), gs://bucket/key
     /// (anonymous), https://host/path.
     Inspect(cmd::inspect::InspectArgs),
-    /// Merge files of one group (ISMIP6 rules) and print the group as the committer would write it.
+    /// Merge files of one group and print the group as the committer would write it.
+    ///
+    /// The files are grouped by `--profile` (ismip6, cmip6, files, or a TOML file), as
+    /// `producer local` groups them; without it by ISMIP6's path rules.
     BuildGroup(cmd::build_group::BuildGroupArgs),
     /// Consume the work queue: a long-polling SQS loop with Lambda's semantics.
     ///

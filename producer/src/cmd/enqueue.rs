@@ -23,8 +23,9 @@ pub struct EnqueueArgs {
     /// Every group of the archive.
     #[arg(long, conflicts_with = "filter", required_unless_present = "filter")]
     pub all: bool,
-    /// Only these groups (repeatable): INST/MODEL/EXP or the group path INST_MODEL/EXP, with *
-    /// globs and shorter forms (AWI, AWI/PISM1, AWI_PISM1, "*/exp05"). Matching nothing is an error.
+    /// Only these groups (repeatable): a group path with * globs ('CESM2/ssp585/*'); ISMIP6
+    /// groups also as INST/MODEL/EXP and shorter forms (AWI, AWI/PISM1, AWI_PISM1, "*/exp05").
+    /// Matching nothing is an error.
     #[arg(long)]
     pub filter: Vec<String>,
     /// Show what would be sent; send nothing, change nothing.

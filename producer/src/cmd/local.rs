@@ -27,8 +27,9 @@ pub struct LocalArgs {
     /// Icechunk repository to write (a directory or s3://bucket/prefix).
     #[arg(long, default_value = "floe-demo/store")]
     pub store: String,
-    /// Only these groups (repeatable): INST/MODEL/EXP or the group path INST_MODEL/EXP, with *
-    /// globs and shorter forms (AWI, AWI/PISM1, AWI_PISM1, "*/exp05"). Matching nothing is an error.
+    /// Only these groups (repeatable): a group path with * globs ('CESM2/ssp585/*'); ISMIP6
+    /// groups also as INST/MODEL/EXP and shorter forms (AWI, AWI/PISM1, AWI_PISM1, "*/exp05").
+    /// Matching nothing is an error.
     #[arg(long)]
     pub filter: Vec<String>,
     /// Groups per commit.
@@ -94,6 +95,8 @@ pub struct LocalSummary {
     /// Commits made: the one creating parent groups (first run only) and the
     /// data commits.
     pub commits: usize,
+    /// Of them, the one creating parent groups (first run only).
+    pub setup_commits: usize,
     /// Virtual references written.
     pub refs: usize,
     /// Wall time, seconds.
@@ -145,6 +148,7 @@ pub async fn run(args: LocalArgs) -> Result<LocalSummary> {
         planned: plan.batches.len(),
         skipped_files: skipped_reasons(&plan),
         commits: usize::from(parents_commit.is_some()),
+        setup_commits: usize::from(parents_commit.is_some()),
         gcs_auth: options.gcs.auth.clone(),
         ..Default::default()
     };
@@ -328,10 +332,16 @@ pub fn render(summary: &LocalSummary) -> String {
         "floe local: {} groups planned from {}",
         summary.planned, summary.source
     );
+    let data_commits = summary.commits - summary.setup_commits;
+    let setup = if summary.setup_commits > 0 {
+        " (and one creating the store's parent groups)"
+    } else {
+        ""
+    };
     let _ = writeln!(
         s,
-        "  written:   {} groups, {} virtual references, {} commit(s)",
-        summary.written, summary.refs, summary.commits
+        "  written:   {} groups, {} virtual references, in {data_commits} commit(s){setup}",
+        summary.written, summary.refs
     );
     let _ = writeln!(
         s,
@@ -388,7 +398,7 @@ pub fn render(summary: &LocalSummary) -> String {
     }
     let _ = writeln!(s, "  time: {:.1} s", summary.seconds);
     if let Some(report) = &summary.verify {
-        s.push_str(&super::verify::render(report));
+        s.push_str(&super::verify::render(report, false));
     }
     // The snippet opens a group that is really in the store.
     let Some(group) = summary

@@ -198,7 +198,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                print!("{}", verify::render(&report));
+                print!("{}", verify::render(&report, args.verbose));
             }
             Ok(if report.passed() {
                 ExitCode::SUCCESS

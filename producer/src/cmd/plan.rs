@@ -22,8 +22,9 @@ pub struct PlanArgs {
     /// Where the fleet is (config file, stack, environment, flags).
     #[command(flatten)]
     pub fleet: FleetArgs,
-    /// Only these groups (repeatable): INST/MODEL/EXP or the group path INST_MODEL/EXP, with *
-    /// globs and shorter forms (AWI, AWI/PISM1, AWI_PISM1, "*/exp05"). Matching nothing is an error.
+    /// Only these groups (repeatable): a group path with * globs ('CESM2/ssp585/*'); ISMIP6
+    /// groups also as INST/MODEL/EXP and shorter forms (AWI, AWI/PISM1, AWI_PISM1, "*/exp05").
+    /// Matching nothing is an error.
     #[arg(long)]
     pub filter: Vec<String>,
     /// The archive profile and skip list.
@@ -305,10 +306,17 @@ pub fn render(r: &PlanReport) -> String {
         let _ = writeln!(s, "pre-flight:");
         s.push_str(&crate::preflight::render(&r.checks));
     }
+    // Rows are the groups' parents: ISMIP6's `{institution}_{model}`, another
+    // profile's group path less its last part.
+    let parent = if r.profile.starts_with("ismip6") {
+        "institution_model"
+    } else {
+        "parent of the groups"
+    };
     let _ = writeln!(
         s,
-        "{:<32} {:>8} {:>8} {:>12}",
-        "institution_model", "batches", "files", "bytes"
+        "{parent:<32} {:>8} {:>8} {:>12}",
+        "batches", "files", "bytes"
     );
     for (model, row) in &r.by_model {
         let _ = writeln!(

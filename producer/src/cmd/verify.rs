@@ -33,7 +33,8 @@ pub struct VerifyArgs {
     /// Where the store and the archive are (config file, stack, environment, flags).
     #[command(flatten)]
     pub fleet: FleetArgs,
-    /// Only groups matching these patterns (INST/MODEL/EXP or INST_MODEL/EXP, * globs).
+    /// Only groups whose path matches these patterns (* globs; ISMIP6 groups also as
+    /// INST/MODEL/EXP).
     #[arg(long)]
     pub filter: Vec<String>,
     /// Chunks per group read and compared byte for byte, spread over its arrays.
@@ -48,6 +49,9 @@ pub struct VerifyArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// List every problem of each group (every chunk that differs), not only the first.
+    #[arg(long, short)]
+    pub verbose: bool,
 }
 
 /// One group's verdict.
@@ -437,7 +441,10 @@ pub async fn run(args: &VerifyArgs) -> Result<VerifyReport> {
 }
 
 /// The readable verdict.
-pub fn render(report: &VerifyReport) -> String {
+/// The report for a person: a line of counts, then one line per group that is
+/// not `ok` with its first problem and how many more there are; `verbose` lists
+/// every problem.
+pub fn render(report: &VerifyReport, verbose: bool) -> String {
     use std::fmt::Write;
     let mut s = String::new();
     let count = |status: &str| report.groups.iter().filter(|g| g.status == status).count();
@@ -457,9 +464,34 @@ pub fn render(report: &VerifyReport) -> String {
         count("wrong"),
     );
     for g in report.groups.iter().filter(|g| g.status != "ok") {
-        let _ = writeln!(s, "  {} {}", g.status.to_uppercase(), g.group);
-        for p in &g.problems {
-            let _ = writeln!(s, "    {p}");
+        let status = g.status.to_uppercase();
+        let counts = format!(
+            "{} reference(s), {} chunk(s) read",
+            g.references, g.chunks_read
+        );
+        match g.problems.as_slice() {
+            [] => {
+                let _ = writeln!(s, "  {status} {} ({counts})", g.group);
+            }
+            [first, rest @ ..] if !verbose => {
+                let more = if rest.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (and {} more: --verbose lists them)", rest.len())
+                };
+                let _ = writeln!(s, "  {status} {} ({counts}): {first}{more}", g.group);
+            }
+            problems => {
+                let _ = writeln!(
+                    s,
+                    "  {status} {} ({counts}): {} problem(s)",
+                    g.group,
+                    problems.len()
+                );
+                for p in problems {
+                    let _ = writeln!(s, "    {p}");
+                }
+            }
         }
     }
     s

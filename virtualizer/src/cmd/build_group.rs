@@ -17,13 +17,39 @@ pub struct BuildGroupArgs {
     /// Also write the encoded manifest fragment to this file (for `committer apply`).
     #[arg(long)]
     pub fragment: Option<PathBuf>,
+    /// The archive profile that groups the files: a built-in id (ismip6, cmip6, files)
+    /// or a TOML file. Without it, ISMIP6's path rules and year binning.
+    #[arg(long, env = "FLOE_PROFILE")]
+    pub profile: Option<String>,
+}
+
+/// The profile named by `--profile`: a built-in id, else a TOML file.
+fn load_profile(name: &str) -> Result<floe_group::profile::Profile, String> {
+    let text = if floe_group::profile::Profile::is_builtin(name) {
+        None
+    } else {
+        Some(std::fs::read_to_string(name).map_err(|e| {
+            format!(
+                "--profile {name}: not a built-in profile ({}) and not a readable file: {e}",
+                floe_group::profile::Profile::builtin_ids()
+            )
+        })?)
+    };
+    floe_group::profile::resolve(name, text.as_deref()).map_err(|e| e.to_string())
 }
 
 /// Runs `build-group`.
 pub async fn run(args: BuildGroupArgs) -> ExitCode {
     use crate::build_group as bg;
     let options = SourceOptions::from_env();
-    let (build, cost) = match bg::build(&args.urls, &options).await {
+    let profile = match args.profile.as_deref().map(load_profile).transpose() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("virtualizer: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (build, cost) = match bg::build(&args.urls, &options, profile.as_ref()).await {
         Ok((_, build, cost)) => (build, cost),
         Err(e) => {
             eprintln!("virtualizer: {e}");
