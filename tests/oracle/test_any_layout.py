@@ -256,3 +256,46 @@ def test_paths_no_profile_matches_point_to_the_files_profile(tmp_path):
     proc = producer("local", "--profile", "cmip6", "--source", archive, "--store", tmp_path / "store")
     assert proc.returncode != 0
     assert "--profile files" in proc.stderr, proc.stderr[-2000:]
+
+
+def fx_file(root, variable, values, units):
+    """A CMIP6 fixed field (table fx): no time, no time range in its name, bounds beside lat and lon."""
+    rel = (f"CMIP6/CMIP/INST/MODEL/historical/r1i1p1f1/fx/{variable}/gn/v20200101/"
+           f"{variable}_fx_MODEL_historical_r1i1p1f1_gn.nc")
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with netCDF4.Dataset(path, "w") as ds:
+        for k, v in {"Conventions": "CF-1.7 CMIP-6.2", "table_id": "fx", "variable_id": variable,
+                     "source_id": "MODEL", "tracking_id": f"hdl:21.14100/{variable}"}.items():
+            ds.setncattr(k, v)
+        ds.createDimension("lat", 2)
+        ds.createDimension("lon", 3)
+        ds.createDimension("bnds", 2)
+        for name, vals in (("lat", [-45.0, 45.0]), ("lon", [0.0, 120.0, 240.0])):
+            c = ds.createVariable(name, "f8", (name,))
+            c.units, c.axis, c.bounds = ("degrees_north" if name == "lat" else "degrees_east"), name[1].upper(), \
+                f"{name}_bnds"
+            c[:] = vals
+            b = ds.createVariable(f"{name}_bnds", "f8", (name, "bnds"))
+            step = 90.0 if name == "lat" else 120.0
+            b[:] = np.stack([np.array(vals) - step / 2, np.array(vals) + step / 2], axis=1)
+        v = ds.createVariable(variable, "f4", ("lat", "lon"), fill_value=np.float32(1e20))
+        v.units, v.standard_name, v.cell_methods = units, variable, "area: sum"
+        v[:] = values
+    return path
+
+
+def test_cmip6_fixed_fields_are_a_group_of_their_own(tmp_path):
+    archive = tmp_path / "archive"
+    files = [fx_file(archive, "areacella", np.arange(6, dtype="f4").reshape(2, 3) * 1e10, "m2"),
+             fx_file(archive, "sftlf", np.full((2, 3), 50, dtype="f4"), "%")]
+    store = tmp_path / "store"
+    proc = producer("local", "--profile", "cmip6", "--source", archive, "--store", store, "--json")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = json.loads(proc.stdout)
+    group = "MODEL/historical/r1i1p1f1/fx/gn"
+    assert summary["written_groups"] == [group] and not summary["partial_groups"], summary
+    stored = open_group(store, f"file://{archive}/", group)
+    assert stored.attrs["floe_differing_attributes"] == ["tracking_id", "variable_id"], stored.attrs
+    expected = xr.open_mfdataset(sorted(files), combine="by_coords", decode_times=CFTIME).load()
+    xr.testing.assert_identical(without_floe(stored), expected)

@@ -59,7 +59,7 @@ def test_plan_with_the_cmip6_profile_shows_groups_variables_and_unmatched_files(
     proc = plan("--source", tmp_path / "archive", "--profile", "cmip6", "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
-    assert report["profile"] == "cmip6@1"
+    assert report["profile"] == "cmip6@2"
     groups = {g["group_path"]: g["variables"] for g in report["survey"]["groups"]}
     assert sorted(groups) == sorted(f"{m}/{e}/r1i1p1f1/Amon/gn" for m in MODELS for e in EXPERIMENTS)
     for variables in groups.values():
