@@ -395,6 +395,7 @@ pub fn build_group(batch: &BatchDescriptor, scans: &[FileScan]) -> Result<GroupB
             warnings,
         });
     }
+    note_not_carried(scans, &arrays, &warnings, &mut notes);
     let field = |name| batch.group.field(name);
     let identity = json!({"ice_sheet": field("ice_sheet"), "institution": field("institution"),
                           "model": field("model"), "experiment": field("experiment")});
@@ -406,6 +407,34 @@ pub fn build_group(batch: &BatchDescriptor, scans: &[FileScan]) -> Result<GroupB
         warnings,
         ("floe_group", identity),
     ))
+}
+
+/// ISMIP6 groups hold each file's data variable on a year-binned axis and one
+/// x/y grid, as the original pipeline did: the files' other variables (time and
+/// grid bounds, 2-D lat/lon) are not carried. Each is named in the group's
+/// notes, never dropped without a word.
+fn note_not_carried(
+    scans: &[FileScan],
+    arrays: &[ArrayFragment],
+    warnings: &[Warning],
+    notes: &mut BTreeSet<String>,
+) {
+    let kept: BTreeSet<&str> = arrays.iter().map(|a| a.name.as_str()).collect();
+    let warned: BTreeSet<&str> = warnings.iter().map(|w| w.variable.as_str()).collect();
+    let mut files: BTreeMap<&str, usize> = BTreeMap::new();
+    for scan in scans {
+        for var in &scan.manifest.variables {
+            let name = var.variable.as_str();
+            if !kept.contains(name) && !warned.contains(name) && !is_time_name(name) {
+                *files.entry(name).or_default() += 1;
+            }
+        }
+    }
+    for (name, count) in files {
+        notes.insert(format!(
+            "{name} ({count} file(s)): not carried: ISMIP6 groups hold each file's data variable on the year-binned time axis and the x/y grid"
+        ));
+    }
 }
 
 /// The built group: arrays in name order, the provenance attributes every group

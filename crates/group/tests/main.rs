@@ -199,3 +199,31 @@ fn an_unreadable_file_leaves_out_its_variable_only() {
         "{err}"
     );
 }
+
+#[test]
+fn global_attributes_are_the_first_files_and_variables_not_carried_are_named() {
+    let mut scans = vec![scan("lithk", &[2015, 2016], 0), scan("acabf", &[2015], 1)];
+    for (i, s) in scans.iter_mut().enumerate() {
+        s.manifest.attributes = json!({"institution": "I", "variable": s.source.variable, "n": i})
+            .as_object()
+            .cloned()
+            .unwrap_or_default()
+            .into();
+    }
+    let mut bounds = scans[0].manifest.variables[0].clone();
+    bounds.variable = "time_bnds".into();
+    scans[0].manifest.variables.push(bounds);
+    let built = build_group(&batch(&scans), &scans).expect("built");
+    let group = &built.fragment.group_attributes;
+    assert_eq!(group["institution"], "I");
+    assert_eq!(group["variable"], "lithk", "the first file's");
+    assert_eq!(group["floe_differing_attributes"], json!(["n", "variable"]));
+    assert!(
+        built
+            .notes
+            .iter()
+            .any(|n| n.starts_with("time_bnds (1 file(s)): not carried")),
+        "{:?}",
+        built.notes
+    );
+}
