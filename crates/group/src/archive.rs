@@ -81,53 +81,7 @@ pub fn ismip6_group(fields: &BTreeMap<String, String>) -> GroupKey {
     GroupKey::new(path, fields)
 }
 
-/// Skip list: path prefixes with reasons, parsed from a data file.
-#[derive(Debug, Clone, Default)]
-pub struct SkipList {
-    entries: Vec<(String, String)>,
-}
-
-impl SkipList {
-    /// The default profile's skip list (`crates/group/data/profiles/ismip6.toml`).
-    pub fn builtin() -> SkipList {
-        Profile::builtin(crate::profile::DEFAULT_PROFILE)
-            .and_then(Result::ok)
-            .map(|p| p.skip_list())
-            .unwrap_or_default()
-    }
-
-    /// A skip list from (prefix, reason) pairs.
-    pub fn from_entries(entries: impl IntoIterator<Item = (String, String)>) -> SkipList {
-        SkipList {
-            entries: entries.into_iter().collect(),
-        }
-    }
-
-    /// Parses `prefix   # reason` lines; `#` lines and blanks are ignored.
-    pub fn parse(text: &str) -> SkipList {
-        let entries = text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .map(|l| match l.split_once('#') {
-                Some((p, r)) => (p.trim().to_string(), r.trim().to_string()),
-                None => (l.to_string(), "listed in the skip list".to_string()),
-            })
-            .collect();
-        SkipList { entries }
-    }
-
-    /// The reason a relative path is skipped, if it is.
-    pub fn reason(&self, relative_path: &str) -> Option<&str> {
-        self.entries
-            .iter()
-            .find(|(prefix, _)| {
-                relative_path.starts_with(prefix.as_str())
-                    || relative_path.contains(&format!("/{prefix}"))
-            })
-            .map(|(_, reason)| reason.as_str())
-    }
-}
+pub use crate::skip::SkipList;
 
 /// A listed object: URL, path relative to the archive root, identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -391,6 +345,14 @@ pub fn batch_id(
 mod tests {
     use super::*;
 
+    #[test]
+    fn every_builtin_profile_is_runnable() {
+        for (id, _) in crate::profile::BUILTIN {
+            let p = Profile::builtin(id).expect("built in").expect("valid");
+            assert!(runnable(&p).is_ok(), "{id}");
+        }
+    }
+
     /// Batch ids are what stores record: a change of the wire's group key must not change them
     /// (or every stored group would be rebuilt). The value is the hash of the documented text.
     #[test]
@@ -490,7 +452,10 @@ mod tests {
 
     #[test]
     fn builtin_skip_list_names_the_known_bad_experiment() {
-        let skip = SkipList::builtin();
+        let skip = Profile::builtin(crate::profile::DEFAULT_PROFILE)
+            .and_then(Result::ok)
+            .map(|p| p.skip_list())
+            .unwrap_or_default();
         assert!(skip
             .reason("NCAR/CISM/expD12/lithk_AIS_NCAR_CISM_expD12.nc")
             .is_some());

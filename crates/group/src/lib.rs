@@ -3,6 +3,7 @@
 //! Pure logic, no I/O:
 //! - [`archive`]: path rules, skip list, one batch per group, deterministic batch ids;
 //! - [`profile`]: archive profiles (TOML): path patterns to groups and variables, time policy;
+//! - [`skip`]: skip lists, path prefixes left out with their reasons;
 //! - [`time`] and [`grid`]: the normalization rules, each a small function;
 //! - [`cftime`]: exact CF time in every CF calendar, for profiles that decode time exactly;
 //! - [`concat`]: the files of one variable along time: what must agree, order, chunk-grid placement;
@@ -25,6 +26,7 @@ pub mod merge;
 pub mod profile;
 pub mod series;
 pub mod shard;
+pub mod skip;
 pub mod time;
 pub mod zarr;
 

@@ -19,9 +19,10 @@ use icechunk::Store;
 use serde_json::{Map, Value};
 
 use crate::error::from_store;
-use crate::write::{
-    append_inputs, chunk_key, group_attributes, group_document, read_key as read, set_refs,
-    ApplyOutcome, PROVENANCE_GROUP,
+use crate::inputs::{append_inputs, PROVENANCE_GROUP};
+use crate::node::{
+    chunk_key, group_attributes, group_document, inputs_key, read_key as read, set_refs,
+    ApplyOutcome,
 };
 use crate::{Result, StoreError};
 
@@ -118,7 +119,7 @@ fn merged_attributes(
         "floe_batch_id".into(),
         Value::from(fragment.batch_id.clone()),
     );
-    let (modified, _) = crate::write::inputs_key(fragment);
+    let (modified, _) = inputs_key(fragment);
     let stored_modified = stored
         .get("floe_inputs_modified")
         .and_then(Value::as_str)

@@ -18,7 +18,7 @@ use icechunk::Store;
 use serde_json::{json, Map, Value};
 
 use crate::error::from_store;
-use crate::write::{group_document, read_key};
+use crate::node::{group_document, read_key};
 use crate::{Result, StoreError};
 
 /// The child group, beside a group's arrays, that holds what floe needs about

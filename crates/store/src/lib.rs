@@ -23,6 +23,7 @@ mod error;
 pub mod gc;
 pub mod inputs;
 pub mod location;
+mod node;
 pub mod verify;
 pub mod write;
 
