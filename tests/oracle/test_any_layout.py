@@ -299,3 +299,40 @@ def test_cmip6_fixed_fields_are_a_group_of_their_own(tmp_path):
     assert stored.attrs["floe_differing_attributes"] == ["tracking_id", "variable_id"], stored.attrs
     expected = xr.open_mfdataset(sorted(files), combine="by_coords", decode_times=CFTIME).load()
     xr.testing.assert_identical(without_floe(stored), expected)
+
+
+def test_netcdf3_record_variables_are_referenced_record_by_record(tmp_path):
+    """NetCDF-3 record variables (time, time_bnds and the data along an unlimited dimension) are
+    interleaved record by record: each record is its own reference, never a slice of one
+    contiguous block. Two CDF-2 files concatenated, and one file alone under `files`."""
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    files = []
+    for k in range(2):
+        path = archive / f"series_{k}.nc"
+        with netCDF4.Dataset(path, "w", format="NETCDF3_64BIT_OFFSET") as ds:
+            ds.createDimension("time", None)
+            ds.createDimension("bnds", 2)
+            ds.createDimension("lat", 3)
+            t = ds.createVariable("time", "f8", ("time",))
+            t.units, t.calendar, t.bounds = "days since 2000-01-01", "noleap", "time_bnds"
+            tb = ds.createVariable("time_bnds", "f8", ("time", "bnds"))
+            tas = ds.createVariable("tas", "f4", ("time", "lat"))
+            tas.units = "K"
+            steps = np.arange(4) + 4 * k
+            t[:] = steps + 0.5
+            tb[:] = np.stack([steps, steps + 1], axis=1)
+            tas[:] = np.arange(12, dtype="f4").reshape(4, 3) + 100 * k
+        files.append(path)
+    profile = tmp_path / "series.toml"
+    profile.write_text('id = "nc3"\nversion = 1\npattern = "series_{k}.nc"\ngroup_path = "all"\n'
+                       'concat = "time"\ntime = "cf-exact"\n')
+    for name, prof, group, expected in (
+        ("series", profile, "all", xr.open_mfdataset(files, combine="by_coords", decode_times=CFTIME)),
+        ("files", "files", "series_0", xr.open_dataset(files[0], decode_times=CFTIME)),
+    ):
+        store = tmp_path / f"store-{name}"
+        proc = producer("local", "--profile", prof, "--source", archive, "--store", store, "--json")
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        stored = without_floe(open_group(store, f"file://{archive}/", group))
+        xr.testing.assert_identical(stored, expected.load())

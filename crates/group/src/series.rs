@@ -915,6 +915,9 @@ fn variable_array(
         file: pieces[0].file.to_string(),
         reason: format!("{name}: {reason}"),
     })?;
+    // Referenced step by step: contiguous data split per step, and NetCDF-3 record
+    // variables, whose records are interleaved with other variables' and already
+    // one reference each (never split as if they were contiguous).
     let per_step = first.layout != "chunked" && first.is_uncompressed();
     let chunk = if per_step {
         1
@@ -937,11 +940,14 @@ fn variable_array(
     let offsets = place_pieces(pieces, union, chunk)?;
     let mut refs = Vec::new();
     let mut chunk_shape = first.chunk_shape.clone();
+    let mut split = false;
     for (piece, offset) in pieces.iter().zip(&offsets) {
         let source = piece.index as u32;
-        let chunks = if per_step && piece.variable.shape[0] > 0 {
+        let contiguous = piece.variable.layout == "contiguous";
+        let chunks = if per_step && contiguous && piece.variable.shape[0] > 0 {
             let (shape, chunks) = split_contiguous(piece.variable);
             chunk_shape = shape;
+            split = true;
             chunks
         } else {
             piece.variable.chunks.clone()
@@ -957,7 +963,7 @@ fn variable_array(
             });
         }
     }
-    if per_step {
+    if split {
         notes.insert(format!(
             "{name}: contiguous data split into one reference per time step"
         ));
