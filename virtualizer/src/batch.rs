@@ -1,7 +1,7 @@
 //! One batch descriptor → one group fragment: read every file's headers and
 //! coordinates (concurrently), then merge with `floe-group`.
 
-use floe_group::{build_group, FileScan, GroupBuild};
+use floe_group::{FileScan, GroupBuild};
 use floe_source::{ObjectInfo, Source, SourceOptions};
 use floe_wire::{BatchDescriptor, SourceFile, EVERY_VARIABLE};
 use futures::StreamExt;
@@ -273,17 +273,13 @@ pub(crate) fn build_from_scans(
     batch: &BatchDescriptor,
     scans: &[FileScan],
 ) -> Result<GroupBuild, BatchError> {
-    match &batch.concat {
-        None => build_group(batch, scans).map_err(|e| e.to_string()),
-        Some(spec) => {
-            floe_group::series::build_series_group(batch, scans, spec).map_err(|e| e.to_string())
-        }
-    }
-    .map_err(|reason| BatchError {
-        file: None,
-        reason,
-        retryable: false,
-    })
+    floe_group::build(batch, scans, floe_group::Rule::of(batch))
+        .map_err(|e| e.to_string())
+        .map_err(|reason| BatchError {
+            file: None,
+            reason,
+            retryable: false,
+        })
 }
 
 /// [`build_from_scans`]; when the merge refuses the inputs and a file changed

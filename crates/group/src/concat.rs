@@ -209,75 +209,7 @@ pub fn order_pieces<'a>(
         }
     }
     for other in &pieces[1..] {
-        let mismatch = |property: &str, a: String, b: String| {
-            ConcatError::Mismatch(Box::new(PropertyMismatch {
-                variable: name.clone(),
-                property: property.to_string(),
-                first: first.file.to_string(),
-                first_value: a,
-                second: other.file.to_string(),
-                second_value: b,
-                dimension: dimension.to_string(),
-            }))
-        };
-        let (v, w) = (first.variable, other.variable);
-        if v.dtype != w.dtype {
-            return Err(mismatch("dtype", v.dtype.clone(), w.dtype.clone()));
-        }
-        let codecs = |m: &VariableManifest| serde_json::to_string(&m.codecs).unwrap_or_default();
-        if codecs(v) != codecs(w) {
-            return Err(mismatch("codecs", codecs(v), codecs(w)));
-        }
-        if v.dimensions != w.dimensions {
-            return Err(mismatch(
-                "dimensions",
-                v.dimensions.join(", "),
-                w.dimensions.join(", "),
-            ));
-        }
-        let without_time = |s: &[u64]| -> Vec<u64> {
-            s.iter()
-                .enumerate()
-                .filter(|(i, _)| *i != axis)
-                .map(|(_, n)| *n)
-                .collect()
-        };
-        if without_time(&v.shape) != without_time(&w.shape) {
-            return Err(mismatch(
-                "shape apart from time",
-                format!("{:?}", without_time(&v.shape)),
-                format!("{:?}", without_time(&w.shape)),
-            ));
-        }
-        // Contiguous data is split per step, so its one "chunk" is the whole file.
-        let per_step = |m: &VariableManifest| m.layout != "chunked" && m.is_uncompressed();
-        if v.chunk_shape != w.chunk_shape && !(per_step(v) && per_step(w)) {
-            return Err(mismatch(
-                "chunk shape",
-                format!("{:?}", v.chunk_shape),
-                format!("{:?}", w.chunk_shape),
-            ));
-        }
-        if !same_value(Some(&v.fill_value), Some(&w.fill_value)) {
-            return Err(mismatch(
-                "fill value",
-                v.fill_value.to_string(),
-                w.fill_value.to_string(),
-            ));
-        }
-        for attribute in DECODING_ATTRIBUTES {
-            let (a, b) = (v.attributes.get(*attribute), w.attributes.get(*attribute));
-            if !same_value(a, b) {
-                return Err(mismatch(attribute, shown(a), shown(b)));
-            }
-        }
-        if !first.calendar.eq_ignore_ascii_case(other.calendar) {
-            return Err(mismatch(
-                "time calendar",
-                first.calendar.to_string(),
-                other.calendar.to_string(),
-            ));
-        }
+        agree(first, other, axis, dimension)?;
     }
     let mut ordered = pieces.to_vec();
     ordered.sort_by_key(|p| p.instants.first().copied().unwrap_or(i64::MIN));
@@ -294,6 +226,82 @@ pub fn order_pieces<'a>(
         }
     }
     Ok(ordered)
+}
+
+/// The first property that decides how bytes decode or where they sit on
+/// which two pieces of one variable differ, as a named error.
+fn agree(first: &Piece, other: &Piece, axis: usize, dimension: &str) -> Result<(), ConcatError> {
+    let name = &first.variable.variable;
+    let mismatch = |property: &str, a: String, b: String| {
+        ConcatError::Mismatch(Box::new(PropertyMismatch {
+            variable: name.clone(),
+            property: property.to_string(),
+            first: first.file.to_string(),
+            first_value: a,
+            second: other.file.to_string(),
+            second_value: b,
+            dimension: dimension.to_string(),
+        }))
+    };
+    let (v, w) = (first.variable, other.variable);
+    if v.dtype != w.dtype {
+        return Err(mismatch("dtype", v.dtype.clone(), w.dtype.clone()));
+    }
+    let codecs = |m: &VariableManifest| serde_json::to_string(&m.codecs).unwrap_or_default();
+    if codecs(v) != codecs(w) {
+        return Err(mismatch("codecs", codecs(v), codecs(w)));
+    }
+    if v.dimensions != w.dimensions {
+        return Err(mismatch(
+            "dimensions",
+            v.dimensions.join(", "),
+            w.dimensions.join(", "),
+        ));
+    }
+    let without_time = |s: &[u64]| -> Vec<u64> {
+        s.iter()
+            .enumerate()
+            .filter(|(i, _)| *i != axis)
+            .map(|(_, n)| *n)
+            .collect()
+    };
+    if without_time(&v.shape) != without_time(&w.shape) {
+        return Err(mismatch(
+            "shape apart from time",
+            format!("{:?}", without_time(&v.shape)),
+            format!("{:?}", without_time(&w.shape)),
+        ));
+    }
+    // Contiguous data is split per step, so its one "chunk" is the whole file.
+    let per_step = |m: &VariableManifest| m.layout != "chunked" && m.is_uncompressed();
+    if v.chunk_shape != w.chunk_shape && !(per_step(v) && per_step(w)) {
+        return Err(mismatch(
+            "chunk shape",
+            format!("{:?}", v.chunk_shape),
+            format!("{:?}", w.chunk_shape),
+        ));
+    }
+    if !same_value(Some(&v.fill_value), Some(&w.fill_value)) {
+        return Err(mismatch(
+            "fill value",
+            v.fill_value.to_string(),
+            w.fill_value.to_string(),
+        ));
+    }
+    for attribute in DECODING_ATTRIBUTES {
+        let (a, b) = (v.attributes.get(*attribute), w.attributes.get(*attribute));
+        if !same_value(a, b) {
+            return Err(mismatch(attribute, shown(a), shown(b)));
+        }
+    }
+    if !first.calendar.eq_ignore_ascii_case(other.calendar) {
+        return Err(mismatch(
+            "time calendar",
+            first.calendar.to_string(),
+            other.calendar.to_string(),
+        ));
+    }
+    Ok(())
 }
 
 /// Where each piece's first step sits on the group's time axis `union` (sorted

@@ -6,6 +6,7 @@
 //! - [`skip`]: skip lists, path prefixes left out with their reasons;
 //! - [`time`] and [`grid`]: the normalization rules, each a small function;
 //! - [`cftime`]: exact CF time in every CF calendar, for profiles that decode time exactly;
+//! - [`build`]: the one group builder: files → variables → pieces → placement → coordinates → companions;
 //! - [`concat`]: the files of one variable along time: what must agree, order, chunk-grid placement;
 //! - [`merge`]: union time axis, per-step splitting, and the [`floe_wire::ManifestFragment`];
 //! - [`series`]: groups whose variables are split over several files along time (exact CF time);
@@ -19,6 +20,7 @@ pub mod append;
 pub mod archive;
 pub mod axis;
 pub mod bounds;
+pub mod build;
 pub mod cftime;
 pub mod concat;
 pub mod grid;
@@ -30,4 +32,5 @@ pub mod skip;
 pub mod time;
 pub mod zarr;
 
+pub use build::{build, Rule};
 pub use merge::{build_group, share_metadata, FileScan, GroupBuild, GroupError, Warning};

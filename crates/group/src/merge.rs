@@ -30,6 +30,10 @@ use floe_wire::{
 };
 use serde_json::{json, Map, Value};
 
+use crate::build::{FilesRead, Ordered, Rule, State};
+use crate::cftime::{CfCalendar, CfUnits};
+use crate::concat::{ConcatError, Piece};
+use crate::series::{ScanTime, SeriesError};
 use crate::time::{days_since_2000, decode_time, CivilDate, OUTPUT_CALENDAR, OUTPUT_UNITS};
 use crate::{grid, zarr};
 
@@ -101,14 +105,8 @@ pub struct GroupBuild {
     pub notes: Vec<String>,
 }
 
-struct TimeVar<'a> {
-    scan_index: usize,
-    var: &'a VariableManifest,
-    years: Vec<i32>,
-    dates: Vec<CivilDate>,
-}
-
-struct Grid {
+/// The group's x/y grid: the first file's, or regenerated where unusable.
+pub(crate) struct Grid {
     x: Vec<f64>,
     y: Vec<f64>,
     x_attrs: Map<String, Value>,
@@ -119,283 +117,270 @@ fn is_time_name(name: &str) -> bool {
     matches!(name.to_ascii_lowercase().as_str(), "time" | "t" | "times")
 }
 
-/// Merges the scanned files of a batch into one group fragment.
+/// Merges the scanned files of a batch into one ISMIP6 group: the one builder
+/// ([`crate::build`]) under the rule [`Rule::Ismip6Years`].
 pub fn build_group(batch: &BatchDescriptor, scans: &[FileScan]) -> Result<GroupBuild, GroupError> {
-    let group_path = batch.group.group_path();
-    let mut warnings = Vec::new();
-    let mut notes: BTreeSet<String> = BTreeSet::new();
-    let warn = |w: &mut Vec<Warning>, scan: &FileScan, variable: &str, reason: String| {
-        w.push(Warning::left_out(&scan.source.url, variable, reason))
+    crate::build::build(batch, scans, Rule::Ismip6Years).map_err(|e| match e {
+        SeriesError::NothingBuilt { group, left_out } => GroupError::Empty {
+            group,
+            warnings: left_out,
+        },
+        other => GroupError::Empty {
+            group: batch.group.group_path(),
+            warnings: vec![Warning::left_out("", "", other.to_string())],
+        },
+    })
+}
+
+/// The ISMIP6 steps of a file: its one data variable, on the group's grid,
+/// with its time binned to years by the archive's quirk rules. A variable
+/// without a time dimension makes its file fixed; one that cannot be used is
+/// left out, named.
+pub(crate) fn read_files<'a>(scans: &'a [FileScan], state: &mut State) -> FilesRead<'a> {
+    let mut files = FilesRead {
+        per_scan: vec![Vec::new(); scans.len()],
+        times: Vec::with_capacity(scans.len()),
+        fixed: Vec::new(),
     };
-
-    // 1. The data variable of each file, its time axis, and the group grid.
-    let mut grid: Option<Grid> = None;
-    let mut time_vars: Vec<TimeVar> = Vec::new();
-    let mut static_vars: Vec<(usize, &VariableManifest)> = Vec::new();
     for (i, scan) in scans.iter().enumerate() {
-        let Some(var) = data_variable(scan) else {
-            warn(
-                &mut warnings,
-                scan,
-                &scan.source.variable,
-                missing_reason(scan),
-            );
-            continue;
-        };
-        if zarr::data_type(&var.dtype).is_none() {
-            warn(
-                &mut warnings,
-                scan,
-                &var.variable,
-                format!("data type {} has no Zarr v3 equivalent", var.dtype),
-            );
-            continue;
-        }
-        let spatial = spatial_dims(var);
-        if let Some((ydim, xdim)) = &spatial {
-            match check_grid(scan, var, ydim, xdim, &mut grid, &mut notes) {
-                Ok(()) => {}
-                Err(reason) => {
-                    warn(&mut warnings, scan, &var.variable, reason);
-                    continue;
-                }
+        let read = read_file(scan, state);
+        files.times.push(None);
+        match read {
+            Ok((var, None)) => {
+                files.per_scan[i] = vec![var];
+                files.fixed.push(i);
             }
-        }
-        let time_dim = var.dimensions.first().filter(|d| is_time_name(d)).cloned();
-        let Some(time_dim) = time_dim else {
-            static_vars.push((i, var));
-            continue;
-        };
-        let values = scan.coords.get(&time_dim).cloned().unwrap_or_default();
-        let attrs = scan
-            .manifest
-            .variables
-            .iter()
-            .find(|v| v.variable == time_dim)
-            .map(|v| (*v.attributes).clone())
-            .unwrap_or_default();
-        if values.len() as u64 != var.shape[0] {
-            warn(
-                &mut warnings,
-                scan,
-                &var.variable,
-                format!(
-                    "time coordinate has {} values for {} steps",
-                    values.len(),
-                    var.shape[0]
-                ),
-            );
-            continue;
-        }
-        match decode_time(&values, &attrs) {
-            Ok(axis) => {
-                for n in &axis.notes {
-                    notes.insert(format!("{}: {n}", scan.source.variable));
-                }
-                let years: Vec<i32> = axis.dates.iter().map(|d| d.year).collect();
-                if years.windows(2).any(|w| w[1] <= w[0]) {
-                    warn(&mut warnings, scan, &var.variable, "time steps are not one per year in increasing order (sub-annual or unsorted time is not supported)".into());
-                    continue;
-                }
-                time_vars.push(TimeVar {
-                    scan_index: i,
-                    var,
-                    years,
-                    dates: axis.dates,
-                });
+            Ok((var, Some(time))) => {
+                files.per_scan[i] = vec![var];
+                files.times[i] = Some(time);
             }
-            Err(e) => warn(&mut warnings, scan, &var.variable, e.to_string()),
+            Err((variable, reason)) => state.left_out.add(&variable, &scan.source.url, reason),
         }
     }
+    files
+}
 
-    // 2. The union time axis.
-    let union: Vec<i32> = time_vars
+/// One file's data variable and its steps (`None`: no time dimension), or the
+/// variable left out and why.
+fn read_file<'a>(
+    scan: &'a FileScan,
+    state: &mut State,
+) -> Result<(&'a VariableManifest, Option<ScanTime>), (String, String)> {
+    let var =
+        data_variable(scan).ok_or_else(|| (scan.source.variable.clone(), missing_reason(scan)))?;
+    let fail = |reason: String| (var.variable.clone(), reason);
+    crate::build::zarr_type(var).map_err(fail)?;
+    if let Some((ydim, xdim)) = spatial_dims(var) {
+        check_grid(scan, var, &ydim, &xdim, &mut state.grid, &mut state.notes).map_err(fail)?;
+    }
+    let Some(time_dim) = var.dimensions.first().filter(|d| is_time_name(d)) else {
+        return Ok((var, None));
+    };
+    let values = scan.coords.get(time_dim).cloned().unwrap_or_default();
+    if values.len() as u64 != var.shape[0] {
+        return Err(fail(format!(
+            "time coordinate has {} values for {} steps",
+            values.len(),
+            var.shape[0]
+        )));
+    }
+    let attrs = scan
+        .manifest
+        .variables
         .iter()
-        .flat_map(|t| t.years.iter().copied())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let position: BTreeMap<i32, u32> = union
+        .find(|v| &v.variable == time_dim)
+        .map(|v| (*v.attributes).clone())
+        .unwrap_or_default();
+    let axis = decode_time(&values, &attrs).map_err(|e| fail(e.to_string()))?;
+    for n in &axis.notes {
+        state.notes.insert(format!("{}: {n}", scan.source.variable));
+    }
+    let years: Vec<i32> = axis.dates.iter().map(|d| d.year).collect();
+    if years.windows(2).any(|w| w[1] <= w[0]) {
+        return Err(fail("time steps are not one per year in increasing order (sub-annual or unsorted time is not supported)".into()));
+    }
+    Ok((var, Some(year_steps(&years))))
+}
+
+/// Steps binned to calendar years: each at the instant of its year's January 1
+/// (proleptic Gregorian seconds since 2000-01-01), so that the shared
+/// placement orders and places them like any instant.
+fn year_steps(years: &[i32]) -> ScanTime {
+    let instants = years
         .iter()
-        .enumerate()
-        .map(|(k, y)| (*y, k as u32))
+        .map(|&year| (january_first(year) * 86_400.0) as i64)
         .collect();
+    ScanTime {
+        calendar_name: OUTPUT_CALENDAR.to_string(),
+        calendar: CfCalendar::ProlepticGregorian,
+        units: CfUnits {
+            unit_seconds: 86_400,
+            reference: crate::cftime::DateTime {
+                year: 2000,
+                month: 1,
+                day: 1,
+                hour: 0,
+                minute: 0,
+                second: 0,
+            },
+        },
+        units_text: OUTPUT_UNITS.to_string(),
+        instants,
+    }
+}
 
-    let mut arrays = Vec::new();
-    if !union.is_empty() {
-        let time_values: Vec<f64> = union
-            .iter()
-            .map(|y| {
-                days_since_2000(CivilDate {
-                    year: *y,
-                    month: 1,
-                    day: 1,
-                })
-            })
-            .collect();
-        arrays.push(time_array("time", &time_values));
-        notes.insert("time: binned to calendar years; the coordinate is Jan 1 of each year".into());
-    }
-    if let Some(g) = &grid {
-        arrays.push(coordinate_array("x", &g.x, g.x_attrs.clone()));
-        arrays.push(coordinate_array("y", &g.y, g.y_attrs.clone()));
-    }
+fn january_first(year: i32) -> f64 {
+    days_since_2000(CivilDate {
+        year,
+        month: 1,
+        day: 1,
+    })
+}
 
-    // 3. Data variables.
-    for tv in &time_vars {
-        let var = tv.var;
-        let spatial = spatial_dims(var).map(|_| ["y".to_string(), "x".to_string()]);
-        let mut dims = vec!["time".to_string()];
-        dims.extend(spatial.iter().flatten().cloned());
-        let splittable = var.layout == "contiguous" && var.is_uncompressed();
-        let (chunk_shape, refs) = if var.chunk_shape.first() == Some(&1) || splittable {
-            let (chunk_shape, chunks) = if splittable && var.shape[0] > 1 {
-                split_contiguous(var)
-            } else {
-                (var.chunk_shape.clone(), var.chunks.clone())
-            };
-            if splittable && var.shape[0] > 1 {
-                notes.insert(format!(
-                    "{}: contiguous array split into one reference per time step",
-                    var.variable
-                ));
-            }
-            let refs = chunks
-                .iter()
-                .filter_map(|c| {
-                    let year = *tv.years.get(c.index[0] as usize)?;
-                    let mut index: Vec<u32> = c.index.iter().map(|&i| i as u32).collect();
-                    index[0] = position[&year];
-                    Some(VirtualRef {
-                        index,
-                        source: tv.scan_index as u32,
-                        offset: c.offset,
-                        length: c.length,
-                    })
-                })
-                .collect();
-            arrays.push(union_array(
-                var,
-                union.len(),
-                &chunk_shape,
-                &dims,
-                refs,
-                &mut notes,
-            ));
-            continue;
-        } else {
-            let chunk = var.chunk_shape.first().copied().unwrap_or(1);
-            let positions: Vec<u64> = tv.years.iter().map(|y| u64::from(position[y])).collect();
-            match crate::axis::shared_axis_offset(&positions, chunk, union.len() as u64) {
-                Ok(offset) => {
-                    let first_chunk = (offset / chunk.max(1)) as u32;
-                    let refs = own_axis_refs(var, tv.scan_index)
-                        .into_iter()
-                        .map(|mut r| {
-                            r.index[0] += first_chunk;
-                            r
-                        })
-                        .collect();
-                    arrays.push(union_array(
-                        var,
-                        union.len(),
-                        &var.chunk_shape,
-                        &dims,
-                        refs,
-                        &mut notes,
-                    ));
-                    notes.insert(format!(
-                        "{}: chunks span {chunk} time steps; placed on the shared time axis from index {offset}",
-                        var.variable
-                    ));
-                    continue;
-                }
-                Err(misfit) => {
-                    warnings.push(Warning {
-                        kept_apart: true,
-                        ..Warning::left_out(
-                            &scans[tv.scan_index].source.url,
-                            &var.variable,
-                            format!("kept on its own time axis time_{}: {misfit}", var.variable),
-                        )
-                    });
-                }
-            }
-            (var.chunk_shape.clone(), own_axis_refs(var, tv.scan_index))
-        };
-        // Chunks span several steps: own time axis.
-        let axis_name = format!("time_{}", var.variable);
-        dims[0] = axis_name.clone();
-        let values: Vec<f64> = tv
-            .dates
-            .iter()
-            .map(|d| {
-                days_since_2000(CivilDate {
-                    year: d.year,
-                    month: 1,
-                    day: 1,
-                })
-            })
-            .collect();
-        arrays.push(time_array(&axis_name, &values));
-        arrays.push(data_array(
-            var,
-            &var.shape,
-            &chunk_shape,
-            &dims,
-            refs,
-            &mut notes,
-        ));
-        notes.insert(format!(
-            "{}: chunks span {} time steps; kept on its own axis {axis_name}",
-            var.variable, chunk_shape[0]
-        ));
+/// An ISMIP6 variable's dimensions on the group: `time`, then the grid's `y`, `x`.
+pub(crate) fn grid_dimensions(var: &VariableManifest) -> Vec<String> {
+    let mut dims = vec!["time".to_string()];
+    if spatial_dims(var).is_some() {
+        dims.extend(["y".to_string(), "x".to_string()]);
     }
-    for (i, var) in &static_vars {
-        let dims: Vec<String> = if spatial_dims(var).is_some() {
-            vec!["y".into(), "x".into()]
-        } else {
-            var.dimensions.clone()
-        };
-        let refs = own_axis_refs(var, *i);
-        arrays.push(data_array(
+    dims
+}
+
+/// A variable whose chunks cannot sit on the shared axis keeps an axis of its
+/// own, `time_{var}` (ISMIP6), with the reason among the group's warnings.
+pub(crate) fn own_axis(
+    piece: &Piece,
+    dims: &[String],
+    misfit: SeriesError,
+    state: &mut State,
+) -> Vec<ArrayFragment> {
+    let var = piece.variable;
+    let reason = match misfit {
+        SeriesError::Concat(ConcatError::ChunkGrid { misfit, .. }) => misfit.to_string(),
+        other => other.to_string(),
+    };
+    state.apart.push(Warning {
+        kept_apart: true,
+        ..Warning::left_out(
+            piece.file,
+            &var.variable,
+            format!("kept on its own time axis time_{}: {reason}", var.variable),
+        )
+    });
+    let axis_name = format!("time_{}", var.variable);
+    let mut dims = dims.to_vec();
+    dims[0] = axis_name.clone();
+    let years: Vec<f64> = piece
+        .instants
+        .iter()
+        .map(|t| (*t / 86_400) as f64)
+        .collect();
+    state.notes.insert(format!(
+        "{}: chunks span {} time steps; kept on its own axis {axis_name}",
+        var.variable,
+        var.chunk_shape.first().copied().unwrap_or(1)
+    ));
+    vec![
+        time_array(&axis_name, &years),
+        data_array(
             var,
             &var.shape,
             &var.chunk_shape,
             &dims,
-            refs,
-            &mut notes,
-        ));
-    }
+            own_axis_refs(var, piece.index),
+            &mut state.notes,
+        ),
+    ]
+}
 
-    // 4. Grid mappings named by the data variables, from the first file that has them.
+/// The year-binned time coordinate (January 1 of each year, days since
+/// 2000-01-01) and the x/y grid.
+pub(crate) fn coordinates(union: &[i64], arrays: &mut Vec<ArrayFragment>, state: &mut State) {
+    if !union.is_empty() {
+        let days: Vec<f64> = union.iter().map(|t| (*t / 86_400) as f64).collect();
+        arrays.push(time_array("time", &days));
+        state
+            .notes
+            .insert("time: binned to calendar years; the coordinate is Jan 1 of each year".into());
+    }
+    if let Some(g) = &state.grid {
+        arrays.push(coordinate_array("x", &g.x, g.x_attrs.clone()));
+        arrays.push(coordinate_array("y", &g.y, g.y_attrs.clone()));
+    }
+}
+
+/// The variables without time (on the grid), the grid mappings the data
+/// variables name (from the first file that has each), and a note naming every
+/// other variable of the files, which ISMIP6 groups do not carry.
+pub(crate) fn companions(
+    scans: &[FileScan],
+    files: &FilesRead,
+    ordered: &Ordered,
+    arrays: &mut Vec<ArrayFragment>,
+    state: &mut State,
+) {
+    for &i in &files.fixed {
+        for var in &files.per_scan[i] {
+            let dims: Vec<String> = if spatial_dims(var).is_some() {
+                vec!["y".into(), "x".into()]
+            } else {
+                var.dimensions.clone()
+            };
+            let refs = own_axis_refs(var, i);
+            arrays.push(data_array(
+                var,
+                &var.shape,
+                &var.chunk_shape,
+                &dims,
+                refs,
+                &mut state.notes,
+            ));
+        }
+    }
     let mut mappings: BTreeSet<String> = BTreeSet::new();
-    for tv in &time_vars {
-        if let Some(Value::String(m)) = tv.var.attributes.get("grid_mapping") {
+    for piece in ordered.values().flatten() {
+        if let Some(Value::String(m)) = piece.variable.attributes.get("grid_mapping") {
             if mappings.insert(m.clone()) {
-                let scan = &scans[tv.scan_index];
-                if let Some(mv) = scan
+                let mapping = scans[piece.index]
                     .manifest
                     .variables
                     .iter()
-                    .find(|v| &v.variable == m && v.shape.is_empty())
-                {
-                    arrays.push(mapping_array(mv, tv.scan_index));
+                    .find(|v| &v.variable == m && v.shape.is_empty());
+                if let Some(mv) = mapping {
+                    arrays.push(mapping_array(mv, piece.index));
                 }
             }
         }
     }
+    let warned: Vec<Warning> = state
+        .left_out
+        .0
+        .values()
+        .chain(&state.apart)
+        .cloned()
+        .collect();
+    note_not_carried(scans, arrays, &warned, &mut state.notes);
+}
 
+/// The built ISMIP6 group, named by its identity; a group of coordinates alone
+/// is no group.
+pub(crate) fn finish_ismip6(
+    batch: &BatchDescriptor,
+    scans: &[FileScan],
+    arrays: Vec<ArrayFragment>,
+    state: State,
+) -> Result<GroupBuild, SeriesError> {
+    let mut warnings = state.left_out.into_warnings();
+    warnings.extend(state.apart);
     if arrays
         .iter()
         .all(|a| a.name == "time" || a.name == "x" || a.name == "y")
     {
-        return Err(GroupError::Empty {
-            group: group_path,
-            warnings,
+        return Err(SeriesError::NothingBuilt {
+            group: batch.group.group_path(),
+            left_out: warnings,
         });
     }
-    note_not_carried(scans, &arrays, &warnings, &mut notes);
     let field = |name| batch.group.field(name);
     let identity = json!({"ice_sheet": field("ice_sheet"), "institution": field("institution"),
                           "model": field("model"), "experiment": field("experiment")});
@@ -403,7 +388,7 @@ pub fn build_group(batch: &BatchDescriptor, scans: &[FileScan]) -> Result<GroupB
         batch,
         scans,
         arrays,
-        notes,
+        state.notes,
         warnings,
         ("floe_group", identity),
     ))
@@ -660,19 +645,6 @@ pub(crate) fn own_axis_refs(var: &VariableManifest, source: usize) -> Vec<Virtua
 }
 
 /// A data variable on the shared `time` axis of `union_len` steps.
-fn union_array(
-    var: &VariableManifest,
-    union_len: usize,
-    chunk_shape: &[u64],
-    dims: &[String],
-    refs: Vec<VirtualRef>,
-    notes: &mut BTreeSet<String>,
-) -> ArrayFragment {
-    let mut shape = var.shape.clone();
-    shape[0] = union_len as u64;
-    data_array(var, &shape, chunk_shape, dims, refs, notes)
-}
-
 pub(crate) fn data_array(
     var: &VariableManifest,
     shape: &[u64],

@@ -1,6 +1,6 @@
-//! Groups whose variables are split over several files along time (profiles
-//! with `concat = "time"` and `time = "cf-exact"`, such as CMIP6): the files of
-//! each variable become one array on the group's time axis.
+//! The steps of the one group builder ([`crate::build`]) under exact CF time
+//! (profiles with `concat` and `time = "cf-exact"`: CMIP6, MUR, `files`): the
+//! files of each variable become one array on the group's axis.
 //!
 //! - Time is decoded exactly in each file's calendar ([`crate::cftime`]); every
 //!   file of the group must share one calendar, and the stored coordinate keeps
@@ -19,15 +19,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use floe_formats::VariableManifest;
-use floe_wire::{ArrayFragment, BatchDescriptor, ConcatSpec, VariableSelection, VirtualRef};
+use floe_wire::{ArrayFragment, BatchDescriptor, ConcatSpec, VariableSelection};
 use serde_json::Value;
 
 use crate::bounds::{inline_time_bounds, BoundsProblem, FileTime};
+use crate::build::{FilesRead, Ordered, Rule, State};
 use crate::cftime::{self, CfCalendar, CfUnits};
-use crate::concat::{order_pieces, place_pieces, ConcatError, Piece, PropertyMismatch};
+use crate::concat::{ConcatError, PropertyMismatch};
 use crate::merge::{
-    data_array, data_variable, finish, missing_reason, own_axis_refs, split_contiguous,
-    typed_coordinate_array,
+    data_array, data_variable, finish, missing_reason, own_axis_refs, typed_coordinate_array,
 };
 use crate::{FileScan, GroupBuild, Warning};
 
@@ -75,13 +75,18 @@ fn file_error(scan: &FileScan, reason: impl Into<String>) -> SeriesError {
     }
 }
 
-/// One file's decoded time.
-struct ScanTime {
-    calendar_name: String,
-    calendar: CfCalendar,
-    units: CfUnits,
-    units_text: String,
-    instants: Vec<i64>,
+/// One file's steps along the group's axis.
+pub(crate) struct ScanTime {
+    /// The calendar, as written.
+    pub calendar_name: String,
+    /// The calendar.
+    pub calendar: CfCalendar,
+    /// The time units.
+    pub units: CfUnits,
+    /// The units, as written.
+    pub units_text: String,
+    /// Each step's exact instant (ISMIP6: the instant of January 1 of its year).
+    pub instants: Vec<i64>,
 }
 
 /// The file's time coordinate, decoded exactly.
@@ -133,17 +138,24 @@ fn scan_time(scan: &FileScan, dimension: &str) -> Result<ScanTime, SeriesError> 
 
 /// The variables left out of a group so far, by name, each with its first reason.
 #[derive(Default)]
-struct LeftOut(BTreeMap<String, Warning>);
+pub(crate) struct LeftOut(pub BTreeMap<String, Warning>);
 
 impl LeftOut {
-    fn add(&mut self, variable: &str, file: &str, reason: String) {
+    /// Leaves `variable` out for `reason`, unless it already is.
+    pub fn add(&mut self, variable: &str, file: &str, reason: String) {
         self.0
             .entry(variable.to_string())
             .or_insert_with(|| Warning::left_out(file, variable, reason));
     }
 
-    fn has(&self, variable: &str) -> bool {
+    /// Whether `variable` is left out.
+    pub fn has(&self, variable: &str) -> bool {
         self.0.contains_key(variable)
+    }
+
+    /// Every variable left out, by name.
+    pub fn into_warnings(self) -> Vec<Warning> {
+        self.0.into_values().collect()
     }
 }
 
@@ -213,174 +225,183 @@ fn check_presence(scans: &[&FileScan], names: &[BTreeSet<&str>], left_out: &mut 
     }
 }
 
-/// Builds a group whose variables are concatenated along `spec.dimension`.
-///
-/// A variable that cannot be built (its files disagree, one of its files is
-/// unusable, its chunks do not fit the axis) is left out with a [`Warning`]
-/// naming it, the file and the reason, and the variables beside it are
-/// written: a partial group. What concerns every variable (the calendar, the
-/// coordinates, in files of several variables a file's time) fails the group.
+/// Builds a group whose variables are concatenated along `spec.dimension`: the
+/// one builder ([`crate::build`]) under the rule [`Rule::CfExact`].
 pub fn build_series_group(
     batch: &BatchDescriptor,
     scans: &[FileScan],
     spec: &ConcatSpec,
 ) -> Result<GroupBuild, SeriesError> {
-    let group_path = batch.group.group_path();
-    let dimension = spec.dimension.as_str();
-    let selection = spec.file_variables.as_ref();
-    let mut notes: BTreeSet<String> = BTreeSet::new();
-    let mut left_out = LeftOut::default();
+    crate::build::build(batch, scans, Rule::CfExact(spec))
+}
 
-    // 1. Every file's variables and exact time; one calendar for the group.
-    let (per_scan, times, fixed) = read_files(scans, dimension, selection, &mut left_out)?;
-    let Some(first) = times.iter().position(Option::is_some) else {
-        let group = Others {
-            files: &fixed,
-            dimension,
-            selection,
-            emitted: &BTreeSet::new(),
-        };
-        return fixed_group(batch, scans, &group, left_out);
-    };
-    check_calendar(scans, &times, &per_scan, dimension)?;
-    let timed: Vec<usize> = (0..scans.len()).filter(|&i| times[i].is_some()).collect();
-    if selection.is_some() {
+/// What concerns every variable: one calendar for the group; in files of
+/// several variables, every file holds the same ones.
+pub(crate) fn check_files(
+    scans: &[FileScan],
+    files: &FilesRead,
+    spec: &ConcatSpec,
+    left_out: &mut LeftOut,
+) -> Result<(), SeriesError> {
+    check_calendar(scans, &files.times, &files.per_scan, &spec.dimension)?;
+    if spec.file_variables.is_some() {
+        let timed = files.timed();
         let with_time: Vec<&FileScan> = timed.iter().map(|&i| &scans[i]).collect();
         let names: Vec<BTreeSet<&str>> = timed
             .iter()
-            .map(|&i| per_scan[i].iter().map(|v| v.variable.as_str()).collect())
+            .map(|&i| {
+                files.per_scan[i]
+                    .iter()
+                    .map(|v| v.variable.as_str())
+                    .collect()
+            })
             .collect();
-        check_presence(&with_time, &names, &mut left_out);
+        check_presence(&with_time, &names, left_out);
     }
+    Ok(())
+}
 
-    // 2. Each variable's files checked and ordered.
-    let mut by_variable: BTreeMap<&str, Vec<Piece>> = BTreeMap::new();
-    for &i in &timed {
-        let Some(time) = &times[i] else { continue };
-        for var in per_scan[i].iter().filter(|v| !left_out.has(&v.variable)) {
-            by_variable.entry(&var.variable).or_default().push(Piece {
-                file: &scans[i].source.url,
-                index: i,
-                variable: var,
-                calendar: &time.calendar_name,
-                instants: &time.instants,
-            });
-        }
-    }
-    let mut ordered: BTreeMap<&str, Vec<Piece>> = BTreeMap::new();
-    for (name, pieces) in &by_variable {
-        match order_pieces(dimension, pieces) {
-            Ok(sorted) => {
-                ordered.insert(name, sorted);
-            }
-            Err(e) => left_out.add(name, e.file(), e.to_string()),
-        }
-    }
-    let units_text = match (&spec.time_units, &times[first]) {
+/// The stored time's units: the profile's, else the first timed file's.
+fn stored_units(spec: &ConcatSpec, files: &FilesRead) -> String {
+    match (&spec.time_units, files.times.iter().flatten().next()) {
         (Some(text), _) => text.clone(),
         (None, Some(t)) => t.units_text.clone(),
         (None, None) => String::new(),
-    };
-    let out_units = cftime::parse_units(&units_text).ok();
-    let bounds = time_bounds(
-        scans,
-        dimension,
-        &times,
-        out_units.as_ref(),
-        selection,
-        &mut ordered,
-    );
-
-    // 3. Each variable's chunks placed on the union axis of the variables kept;
-    //    one that cannot be placed is left out and the axis made again.
-    let (union, mut arrays) = place_variables(&mut ordered, &mut left_out, &mut notes);
-    if ordered.is_empty() {
-        return Err(nothing_built(group_path, left_out));
     }
-    for (name, pieces) in &ordered {
-        // No count: an append keeps the notes of the group it extends.
-        if pieces.len() > 1 {
-            notes.insert(format!("{name}: files concatenated along {dimension}"));
-        }
-    }
+}
 
-    // 4. The time coordinate in the source calendar; the other coordinates
-    //    from the first file (every file must agree); then, for files holding
-    //    several variables, those not along the dimension.
-    let time_array = time_coordinate(
+/// What the coordinates step needs of the steps before it.
+pub(crate) struct Timeline<'a> {
+    /// The files read.
+    pub files: &'a FilesRead<'a>,
+    /// The variables placed, with their pieces.
+    pub ordered: &'a Ordered<'a>,
+    /// The union of their steps.
+    pub union: &'a [i64],
+    /// How the time bounds are kept, if the files have any.
+    pub bounds: Option<TimeBounds>,
+}
+
+/// The time coordinate in the source calendar, in the stored units; the time
+/// bounds; the other coordinates from the first file (every file must agree).
+pub(crate) fn coordinates(
+    scans: &[FileScan],
+    spec: &ConcatSpec,
+    timeline: &Timeline,
+    arrays: &mut Vec<ArrayFragment>,
+    state: &mut State,
+) -> Result<(), SeriesError> {
+    let files = timeline.files;
+    let first = files.timed()[0];
+    let units_text = stored_units(spec, files);
+    let time = time_coordinate(
         spec,
         &scans[first],
-        times[first].as_ref(),
+        files.times[first].as_ref(),
         &units_text,
-        &union,
-        &mut notes,
+        timeline.union,
+        &mut state.notes,
     )?;
-    arrays.push(time_array);
-    if let (Some(TimeBounds::Inline(name)), Some(out_units)) = (&bounds, &out_units) {
-        let files: Vec<FileTime> = timed
-            .iter()
-            .filter_map(|&i| {
-                let t = times[i].as_ref()?;
-                Some(FileTime {
-                    index: i,
-                    units: &t.units,
-                    calendar: t.calendar,
-                    instants: &t.instants,
-                })
-            })
-            .collect();
-        match inline_time_bounds(name, scans, &files, &union, out_units) {
-            Ok(array) => {
-                notes.insert(format!(
-                    "{name}: decoded like {dimension} and stored as values in {units_text}"
-                ));
-                arrays.push(array);
-            }
-            Err(BoundsProblem { file, reason }) => left_out.add(name, &file, reason),
-        }
+    arrays.push(time);
+    if let Some(TimeBounds::Inline(name)) = &timeline.bounds {
+        inline_bounds(scans, spec, timeline, name, arrays, state);
     }
     let kept: Vec<Vec<&VariableManifest>> = (0..scans.len())
-        .map(|i| match times[i] {
-            Some(_) => per_scan[i]
+        .map(|i| match files.times[i] {
+            Some(_) => files.per_scan[i]
                 .iter()
                 .copied()
-                .filter(|v| ordered.contains_key(v.variable.as_str()))
+                .filter(|v| timeline.ordered.contains_key(v.variable.as_str()))
                 .collect(),
             None => Vec::new(),
         })
         .collect();
-    coordinate_arrays(scans, &kept, dimension, &mut arrays)?;
+    coordinate_arrays(scans, &kept, &spec.dimension, arrays)
+}
+
+/// The time bounds decoded from every timed file and written as values.
+fn inline_bounds(
+    scans: &[FileScan],
+    spec: &ConcatSpec,
+    timeline: &Timeline,
+    name: &str,
+    arrays: &mut Vec<ArrayFragment>,
+    state: &mut State,
+) {
+    let units_text = stored_units(spec, timeline.files);
+    let Ok(out_units) = cftime::parse_units(&units_text) else {
+        return;
+    };
+    let files: Vec<FileTime> = timeline
+        .files
+        .timed()
+        .into_iter()
+        .filter_map(|i| {
+            let t = timeline.files.times[i].as_ref()?;
+            Some(FileTime {
+                index: i,
+                units: &t.units,
+                calendar: t.calendar,
+                instants: &t.instants,
+            })
+        })
+        .collect();
+    match inline_time_bounds(name, scans, &files, timeline.union, &out_units) {
+        Ok(array) => {
+            state.notes.insert(format!(
+                "{name}: decoded like {} and stored as values in {units_text}",
+                spec.dimension
+            ));
+            arrays.push(array);
+        }
+        Err(BoundsProblem { file, reason }) => state.left_out.add(name, &file, reason),
+    }
+}
+
+/// Every other variable of the files, timed or fixed ([`static_arrays`]); then
+/// `bounds` links to nothing are removed.
+pub(crate) fn companions(
+    scans: &[FileScan],
+    spec: &ConcatSpec,
+    files: &FilesRead,
+    arrays: &mut Vec<ArrayFragment>,
+    state: &mut State,
+) {
     let emitted: BTreeSet<String> = arrays.iter().map(|a| a.name.clone()).collect();
-    let mut files = timed.clone();
-    files.extend(&fixed);
-    files.sort_unstable();
+    let mut all = files.timed();
+    all.extend(&files.fixed);
+    all.sort_unstable();
     let others = Others {
-        files: &files,
-        dimension,
-        selection,
+        files: &all,
+        dimension: &spec.dimension,
+        selection: spec.file_variables.as_ref(),
         emitted: &emitted,
     };
-    arrays.extend(static_arrays(scans, &others, &mut left_out, &mut notes));
-    drop_dangling_bounds(&mut arrays);
+    arrays.extend(static_arrays(
+        scans,
+        &others,
+        &mut state.left_out,
+        &mut state.notes,
+    ));
+    drop_dangling_bounds(arrays);
+}
 
-    Ok(finish(
+/// The built group, named by its profile.
+pub(crate) fn finish_series(
+    batch: &BatchDescriptor,
+    scans: &[FileScan],
+    arrays: Vec<ArrayFragment>,
+    state: State,
+) -> GroupBuild {
+    finish(
         batch,
         scans,
         arrays,
-        notes,
-        left_out.0.into_values().collect(),
+        state.notes,
+        state.left_out.into_warnings(),
         ("floe_profile", Value::from(batch.profile.clone())),
-    ))
+    )
 }
-
-/// Each file's variables along the dimension, its decoded time (`None`:
-/// unreadable, or fixed), and the fixed files: those holding nothing along the
-/// dimension.
-type FilesRead<'a> = (
-    Vec<Vec<&'a VariableManifest>>,
-    Vec<Option<ScanTime>>,
-    Vec<usize>,
-);
 
 /// Whether a file holds anything along the dimension. One that holds nothing
 /// (a grid or a mask file, CMIP6's fixed fields, a file with a scalar time or
@@ -398,12 +419,13 @@ fn is_fixed(scan: &FileScan, dimension: &str) -> bool {
 /// Every file's variables and decoded time. A file whose time cannot be read
 /// takes its one variable out of the group; in files of several variables it
 /// fails the group, since every variable would miss its steps.
-fn read_files<'a>(
+pub(crate) fn read_files<'a>(
     scans: &'a [FileScan],
-    dimension: &str,
-    selection: Option<&VariableSelection>,
+    spec: &ConcatSpec,
     left_out: &mut LeftOut,
 ) -> Result<FilesRead<'a>, SeriesError> {
+    let dimension = spec.dimension.as_str();
+    let selection = spec.file_variables.as_ref();
     let mut per_scan = Vec::with_capacity(scans.len());
     let mut times = Vec::with_capacity(scans.len());
     let mut fixed = Vec::new();
@@ -429,80 +451,45 @@ fn read_files<'a>(
         }
         per_scan.push(vars);
     }
-    Ok((per_scan, times, fixed))
+    Ok(FilesRead {
+        per_scan,
+        times,
+        fixed,
+    })
 }
 
 /// A group none of whose files runs along the dimension: each variable
 /// referenced as it is, from the first file that holds it ([`static_arrays`]).
-fn fixed_group(
+pub(crate) fn fixed_group(
     batch: &BatchDescriptor,
     scans: &[FileScan],
-    group: &Others,
-    mut left_out: LeftOut,
+    spec: &ConcatSpec,
+    fixed: &[usize],
+    mut state: State,
 ) -> Result<GroupBuild, SeriesError> {
-    let mut notes = BTreeSet::new();
-    let mut arrays = static_arrays(scans, group, &mut left_out, &mut notes);
+    let group = Others {
+        files: fixed,
+        dimension: &spec.dimension,
+        selection: spec.file_variables.as_ref(),
+        emitted: &BTreeSet::new(),
+    };
+    let mut arrays = static_arrays(scans, &group, &mut state.left_out, &mut state.notes);
     if arrays.is_empty() {
-        return Err(nothing_built(batch.group.group_path(), left_out));
+        return Err(nothing_built(batch, state.left_out));
     }
-    notes.insert(format!(
+    state.notes.insert(format!(
         "no file runs along {}: every variable is referenced as it is",
-        group.dimension
+        spec.dimension
     ));
     drop_dangling_bounds(&mut arrays);
-    Ok(finish(
-        batch,
-        scans,
-        arrays,
-        notes,
-        left_out.0.into_values().collect(),
-        ("floe_profile", Value::from(batch.profile.clone())),
-    ))
+    Ok(finish_series(batch, scans, arrays, state))
 }
 
-fn nothing_built(group: String, left_out: LeftOut) -> SeriesError {
+/// Every variable was left out: the group fails, naming each.
+pub(crate) fn nothing_built(batch: &BatchDescriptor, left_out: LeftOut) -> SeriesError {
     SeriesError::NothingBuilt {
-        group,
-        left_out: left_out.0.into_values().collect(),
-    }
-}
-
-/// The variables' arrays on the union axis of their steps. A variable whose
-/// chunks cannot sit on it is left out, and the axis made again without its
-/// steps, until every variable kept fits.
-fn place_variables(
-    ordered: &mut BTreeMap<&str, Vec<Piece>>,
-    left_out: &mut LeftOut,
-    notes: &mut BTreeSet<String>,
-) -> (Vec<i64>, Vec<ArrayFragment>) {
-    loop {
-        let union: Vec<i64> = ordered
-            .values()
-            .flatten()
-            .flat_map(|p| p.instants.iter().copied())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let mut arrays = Vec::new();
-        let mut failed = Vec::new();
-        for (name, pieces) in ordered.iter() {
-            match variable_array(name, pieces, &union, notes) {
-                Ok(a) => arrays.push(a),
-                Err(e) => failed.push((name.to_string(), e)),
-            }
-        }
-        if failed.is_empty() {
-            return (union, arrays);
-        }
-        for (name, e) in failed {
-            let file = match &e {
-                SeriesError::Concat(c) => c.file().to_string(),
-                SeriesError::File { file, .. } => file.clone(),
-                _ => String::new(),
-            };
-            left_out.add(&name, &file, e.to_string());
-            ordered.remove(name.as_str());
-        }
+        group: batch.group.group_path(),
+        left_out: left_out.into_warnings(),
     }
 }
 
@@ -597,14 +584,17 @@ fn time_coordinate(
 /// units are the stored ones by meaning; otherwise, and where each file holds
 /// one variable, it is taken out of `ordered` and written as values
 /// ([`crate::bounds`]).
-fn time_bounds(
+pub(crate) fn time_bounds(
     scans: &[FileScan],
-    dimension: &str,
-    times: &[Option<ScanTime>],
-    out_units: Option<&CfUnits>,
-    selection: Option<&VariableSelection>,
-    ordered: &mut BTreeMap<&str, Vec<Piece>>,
+    files: &FilesRead,
+    spec: &ConcatSpec,
+    ordered: &mut Ordered,
 ) -> Option<TimeBounds> {
+    let dimension = spec.dimension.as_str();
+    let selection = spec.file_variables.as_ref();
+    let times = &files.times;
+    let out_units = cftime::parse_units(&stored_units(spec, files)).ok();
+    let out_units = out_units.as_ref();
     let first = times.iter().position(Option::is_some)?;
     let name = scans[first]
         .manifest
@@ -654,7 +644,7 @@ fn drop_dangling_bounds(arrays: &mut [ArrayFragment]) {
 }
 
 /// How the time bounds are kept.
-enum TimeBounds {
+pub(crate) enum TimeBounds {
     /// Concatenated like data: every file's values are in the stored units.
     Referenced,
     /// Decoded and written as values in the stored units.
@@ -786,7 +776,7 @@ fn static_arrays(
         let Some(var) = first.manifest.variables.iter().find(|v| v.variable == name) else {
             continue;
         };
-        if let Err(reason) = zarr_type(var) {
+        if let Err(reason) = crate::build::zarr_type(var) {
             left_out.add(name, &first.source.url, reason);
             continue;
         }
@@ -894,88 +884,4 @@ fn static_mismatch(
             .into())
         }
     }
-}
-
-/// A variable's Zarr v3 data type, or why it has none (fixed-length
-/// characters and strings are not written as some other type).
-fn zarr_type(var: &VariableManifest) -> Result<&'static str, String> {
-    crate::zarr::data_type(&var.dtype)
-        .ok_or_else(|| format!("data type {} has no Zarr v3 equivalent", var.dtype))
-}
-
-/// One variable: its files' chunks placed on the union axis.
-fn variable_array(
-    name: &str,
-    pieces: &[Piece],
-    union: &[i64],
-    notes: &mut BTreeSet<String>,
-) -> Result<ArrayFragment, SeriesError> {
-    let first = pieces[0].variable;
-    zarr_type(first).map_err(|reason| SeriesError::File {
-        file: pieces[0].file.to_string(),
-        reason: format!("{name}: {reason}"),
-    })?;
-    // Referenced step by step: contiguous data split per step, and NetCDF-3 record
-    // variables, whose records are interleaved with other variables' and already
-    // one reference each (never split as if they were contiguous).
-    let per_step = first.layout != "chunked" && first.is_uncompressed();
-    let chunk = if per_step {
-        1
-    } else {
-        first.chunk_shape.first().copied().unwrap_or(1).max(1)
-    };
-    // Data stored inside an HDF5 header (compact layout) has no byte range to
-    // reference; one file's is inlined, several files' would need one inline
-    // chunk each, which is not built: refused by name rather than half-built.
-    if pieces.len() > 1 {
-        if let Some(p) = pieces.iter().find(|p| p.variable.inline_data.is_some()) {
-            return Err(SeriesError::File {
-                file: p.file.to_string(),
-                reason: format!(
-                    "{name}: compact (in-header) storage cannot be concatenated across files"
-                ),
-            });
-        }
-    }
-    let offsets = place_pieces(pieces, union, chunk)?;
-    let mut refs = Vec::new();
-    let mut chunk_shape = first.chunk_shape.clone();
-    let mut split = false;
-    for (piece, offset) in pieces.iter().zip(&offsets) {
-        let source = piece.index as u32;
-        let contiguous = piece.variable.layout == "contiguous";
-        let chunks = if per_step && contiguous && piece.variable.shape[0] > 0 {
-            let (shape, chunks) = split_contiguous(piece.variable);
-            chunk_shape = shape;
-            split = true;
-            chunks
-        } else {
-            piece.variable.chunks.clone()
-        };
-        for c in chunks {
-            let mut index: Vec<u32> = c.index.iter().map(|&i| i as u32).collect();
-            index[0] += (offset / chunk) as u32;
-            refs.push(VirtualRef {
-                index,
-                source,
-                offset: c.offset,
-                length: c.length,
-            });
-        }
-    }
-    if split {
-        notes.insert(format!(
-            "{name}: contiguous data split into one reference per time step"
-        ));
-    }
-    let mut shape = first.shape.clone();
-    shape[0] = union.len() as u64;
-    Ok(data_array(
-        first,
-        &shape,
-        &chunk_shape,
-        &first.dimensions,
-        refs,
-        notes,
-    ))
 }
