@@ -294,7 +294,10 @@ fn agree(first: &Piece, other: &Piece, axis: usize, dimension: &str) -> Result<(
             return Err(mismatch(attribute, shown(a), shown(b)));
         }
     }
-    if !first.calendar.eq_ignore_ascii_case(other.calendar) {
+    // By meaning: `standard` and `gregorian` are one calendar, so are `noleap` and `365_day`.
+    let calendar =
+        |c: &str| crate::cftime::CfCalendar::parse(Some(c)).map_err(|_| c.to_ascii_lowercase());
+    if calendar(first.calendar) != calendar(other.calendar) {
         return Err(mismatch(
             "time calendar",
             first.calendar.to_string(),
@@ -360,6 +363,35 @@ mod tests {
 
     fn months(first: i64, n: i64) -> Vec<i64> {
         (first..first + n).map(|m| m * 30 * 86_400).collect()
+    }
+
+    #[test]
+    fn calendars_are_compared_by_meaning() {
+        let (a, b) = (var(12, 12), var(12, 12));
+        let (ta, tb) = (months(0, 12), months(12, 12));
+        let two = |first: &'static str, second: &'static str| {
+            let pieces = [
+                Piece {
+                    file: "a.nc",
+                    index: 0,
+                    variable: &a,
+                    calendar: first,
+                    instants: &ta,
+                },
+                Piece {
+                    file: "b.nc",
+                    index: 1,
+                    variable: &b,
+                    calendar: second,
+                    instants: &tb,
+                },
+            ];
+            order_pieces("time", &pieces).map(|_| ())
+        };
+        assert!(two("standard", "gregorian").is_ok());
+        assert!(two("noleap", "365_day").is_ok());
+        let e = two("noleap", "360_day").expect_err("two calendars");
+        assert!(e.to_string().contains("time calendar differs"), "{e}");
     }
 
     #[test]
