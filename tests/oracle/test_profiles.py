@@ -4,6 +4,7 @@ file, bad profiles named, and a profile the pipeline cannot run refused by name 
 is written. Files are real NetCDF files written by netCDF4 (plan only lists them; the CMIP6 store
 itself is checked in test_cmip6.py)."""
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -90,7 +91,9 @@ def test_local_refuses_a_profile_it_cannot_run_by_name_and_writes_nothing(tmp_pa
     proc = subprocess.run([binary("producer"), "local", "--source", tmp_path / "archive", "--store", store,
                            "--profile", binned], capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
-    assert "profile binned@1 concatenates files along time with time = \"ismip6-years\"" in proc.stderr, proc.stderr
+    version = re.search(r"^version = (\d+)$", binned.read_text(), re.M).group(1)
+    assert f"profile binned@{version} concatenates files along time with time = \"ismip6-years\"" in proc.stderr, \
+        proc.stderr
     assert not store.exists()
     report = json.loads(plan("--source", tmp_path / "archive", "--profile", binned, "--json").stdout)
     assert "cf-exact" in report["survey"]["not_runnable"]
