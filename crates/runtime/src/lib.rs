@@ -16,6 +16,7 @@ where
     Fut: Future<Output = anyhow::Result<ExitCode>>,
 {
     use std::io::IsTerminal;
+    quiet_broken_pipe();
     let filter = tracing_subscriber::EnvFilter::from_default_env();
     // Colours only on a terminal: a log captured to a file or a pipe stays plain text.
     let builder = tracing_subscriber::fmt()
@@ -45,6 +46,30 @@ where
             ExitCode::FAILURE
         }
     }
+}
+
+/// The exit code of a command whose reader went away (128 + SIGPIPE, as a C
+/// tool killed by the signal reports).
+pub const BROKEN_PIPE_EXIT: i32 = 141;
+
+/// `producer plan | head -1`: once the reader is gone, `println!` panics on the
+/// broken pipe. That ends the command quietly with [`BROKEN_PIPE_EXIT`] instead
+/// of a panic message. (Restoring SIGPIPE's default would also kill a worker
+/// writing to a socket its peer closed; this touches printing alone.)
+fn quiet_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to std") && message.contains("Broken pipe") {
+            std::process::exit(BROKEN_PIPE_EXIT);
+        }
+        default(info);
+    }));
 }
 
 /// An error and its causes on one line, `outer: cause: root cause`, each cause once.
