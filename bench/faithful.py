@@ -105,6 +105,11 @@ def main():
         "| --- | ---: | ---: | ---: |",
         *rows,
         "",
+        "Header reading and the merge cost the same (the MUR rows); where a ratio falls, it is the commit: "
+        "each array a group now keeps (here `time_bnds`, one more array beside four variables, time, lat and "
+        "lon) is one more manifest object, since icechunk 2.3 writes one per array; on the local "
+        "filesystem, 270 objects instead of 240 for the CMIP6 archive.",
+        "",
     ])
     publish(args.out, SECTION, section)
 

@@ -37,8 +37,9 @@ pub enum Command {
         #[arg(long, default_value = "floe-demo/sample-archive")]
         out: std::path::PathBuf,
     },
-    /// List the source and print batches, files and bytes per institution/model, the files
-    /// left out and why, and the estimated AWS cost of the run.
+    /// List the source and print batches, files and bytes per parent of the groups (ISMIP6's
+    /// institution_model), the groups the profile makes, the files left out and why, and the
+    /// estimated AWS cost of the run.
     Plan(plan::PlanArgs),
     /// Create the store and parent groups, then send one batch per group to the work queue
     /// (groups already committed from the same inputs are skipped).
