@@ -75,6 +75,26 @@ impl CommitterHandler {
         }
     }
 
+    /// Whether a result message may be used: valid names and digest, and (with a
+    /// fragments prefix configured) the one fragment URL its batch and digest give.
+    fn check(&self, result: &ResultMessage) -> Result<(), String> {
+        result.validate()?;
+        let Some(records) = &self.records else {
+            return Ok(());
+        };
+        let expected = records
+            .fragment_url(&result.batch_id, &result.fragment_sha256)
+            .map_err(|e| e.to_string())?;
+        if result.fragment_url != expected {
+            return Err(format!(
+                "fragment_url {} is not where this fleet keeps the fragment of batch {} ({expected})",
+                floe_wire::bounded(&result.fragment_url, 200),
+                result.batch_id
+            ));
+        }
+        Ok(())
+    }
+
     async fn fetch(&self, message: &Message) -> Fetched {
         let failed = |reason: String, permanent: bool, key: String, group: String| {
             Fetched::Failed(
@@ -98,6 +118,16 @@ impl CommitterHandler {
                 )
             }
         };
+        // Nothing a message names is used before it is checked: its names by floe's
+        // rules, and its fragment where this fleet's virtualizers write fragments.
+        if let Err(reason) = self.check(&result) {
+            return failed(
+                format!("refused result message: {reason}"),
+                true,
+                message_key(&message.id),
+                String::new(),
+            );
+        }
         let bytes = match Source::resolve(&result.fragment_url, &self.options) {
             Err(e) => Err((e.to_string(), true)),
             Ok(source) => source.read_all().await.map_err(|e| {

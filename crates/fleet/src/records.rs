@@ -144,6 +144,15 @@ impl Records {
         )?)
     }
 
+    /// Where the fragment of `batch_id` whose bytes hash to `sha256` is kept: the
+    /// one URL a result message of this fleet may name.
+    pub fn fragment_url(&self, batch_id: &str, sha256: &str) -> Result<String, RecordError> {
+        Ok(self
+            .object(&format!("fragments/{batch_id}/{sha256}.floefrag"))?
+            .url()
+            .to_string())
+    }
+
     /// Stores an encoded fragment; returns its URL and SHA-256.
     pub async fn put_fragment(
         &self,

@@ -319,6 +319,10 @@ fn steps_one_by_one(var: &VariableManifest) -> bool {
     (unfiltered_whole || var.chunk_shape.first() == Some(&1)) && var.inline_data.is_none()
 }
 
+/// The most steps contiguous data is split into: each is one reference, held in
+/// memory and written to a manifest (a header can declare a billion one-byte steps).
+pub const MAX_SPLIT_STEPS: u64 = 1_000_000;
+
 /// Every step at its own index of the union (gaps between them read as the fill
 /// value): the references and the chunk shape, one step long.
 fn place_step_by_step(
@@ -331,6 +335,15 @@ fn place_step_by_step(
     let mut chunk_shape = pieces[0].variable.chunk_shape.clone();
     for piece in pieces {
         let var = piece.variable;
+        if var.layout == "contiguous" && var.shape[0] > MAX_SPLIT_STEPS {
+            return Err(SeriesError::File {
+                file: piece.file.to_string(),
+                reason: format!(
+                    "{name}: {} steps of contiguous data, more than the {MAX_SPLIT_STEPS} references floe splits an array into",
+                    var.shape[0]
+                ),
+            });
+        }
         let chunks = if var.layout == "contiguous" && var.shape[0] > 1 {
             notes.insert(format!(
                 "{name}: contiguous data split into one reference per time step"

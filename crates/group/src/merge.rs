@@ -555,7 +555,17 @@ fn check_grid(
     notes: &mut BTreeSet<String>,
 ) -> Result<(), String> {
     let n = var.shape.len();
-    let (ny, nx) = (var.shape[n - 2] as usize, var.shape[n - 1] as usize);
+    let (ny, nx) = (var.shape[n - 2], var.shape[n - 1]);
+    if let Some((axis, points)) = [("y", ny), ("x", nx)]
+        .into_iter()
+        .find(|(_, p)| *p > grid::MAX_AXIS_POINTS as u64)
+    {
+        return Err(format!(
+            "grid {ny}x{nx}: {axis} has {points} points, more than the {} a grid axis may have",
+            grid::MAX_AXIS_POINTS
+        ));
+    }
+    let (ny, nx) = (ny as usize, nx as usize);
     if let Some(g) = grid {
         if g.y.len() != ny || g.x.len() != nx {
             return Err(format!(

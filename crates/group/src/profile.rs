@@ -242,9 +242,9 @@ pub enum Unmatched {
         /// The allowed values.
         allowed: String,
     },
-    /// The group path would not be a plain store path.
-    #[error("group path {0:?} has an empty, `.` or `..` component")]
-    BadGroupPath(String),
+    /// The group path would not be a plain store path ([`floe_wire::names`]).
+    #[error(transparent)]
+    BadGroupPath(floe_wire::NameError),
     /// On the skip list.
     #[error("skip list: {0}")]
     Skipped(String),
@@ -422,12 +422,7 @@ impl Profile {
             None => EVERY_VARIABLE.to_string(),
         };
         let group_path = render(&self.group_path, &fields);
-        if group_path
-            .split('/')
-            .any(|c| c.is_empty() || c == "." || c == "..")
-        {
-            return Err(Unmatched::BadGroupPath(group_path));
-        }
+        floe_wire::check_group_path(&group_path).map_err(Unmatched::BadGroupPath)?;
         Ok(Matched {
             group_path,
             variable,

@@ -227,3 +227,27 @@ fn global_attributes_are_the_first_files_and_variables_not_carried_are_named() {
         built.notes
     );
 }
+
+#[test]
+fn a_declared_grid_too_large_to_build_is_refused_before_anything_is_allocated() {
+    // A crafted header: 2^40 points along x and no usable x coordinate. Regenerating it
+    // would allocate 8.8 TB; the variable is left out by name instead.
+    // The crafted file comes first, before any grid is known.
+    let mut scans = vec![scan("acabf", &[2015], 0), scan("lithk", &[2015], 1)];
+    let var = &mut scans[0].manifest.variables[1];
+    var.shape = vec![1, 4, 1 << 40];
+    var.chunk_shape = vec![1, 4, 5];
+    scans[0].coords.remove("x");
+    let built = build_group(&batch(&scans), &scans).expect("the other variable is built");
+    let w = built
+        .warnings
+        .iter()
+        .find(|w| w.variable == "acabf")
+        .expect("named");
+    assert!(
+        w.reason
+            .contains("points, more than the 100000 a grid axis may have"),
+        "{}",
+        w.reason
+    );
+}

@@ -14,6 +14,7 @@
 
 pub mod fragment;
 mod messages;
+pub mod names;
 
 pub use fragment::{
     ArrayFragment, InlineChunk, ManifestFragment, VirtualRef, DIFFERING_ATTRIBUTES,
@@ -22,6 +23,7 @@ pub use messages::{
     default_profile, AppendOf, BatchDescriptor, ConcatSpec, FailureRecord, GroupKey, ResultMessage,
     ShardOf, SourceFile, VariableSelection, VariableWarning, DEFAULT_PROFILE_TAG, EVERY_VARIABLE,
 };
+pub use names::{check_batch_id, check_group_path, NameError};
 
 /// Version of every wire document this build writes. Version 2 added the batch
 /// descriptor's `profile` and `concat` and the group key's `path`: a build that
@@ -106,4 +108,15 @@ pub fn decode_message<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, W
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// `text` cut to at most `max` characters, saying how many were left out: an
+/// error message that quotes its input does not grow with it.
+pub fn bounded(text: &str, max: usize) -> String {
+    let count = text.chars().count();
+    if count <= max {
+        return text.to_string();
+    }
+    let kept: String = text.chars().take(max).collect();
+    format!("{kept}… ({} more characters)", count - max)
 }

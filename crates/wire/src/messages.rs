@@ -255,23 +255,9 @@ impl BatchDescriptor {
     /// plain names (a message must not be able to write outside its group),
     /// and at least one file.
     pub fn validate(&self) -> Result<(), String> {
-        let parts: Vec<(&str, &str)> = self
-            .group
-            .path
-            .split('/')
-            .map(|p| ("group path component", p))
-            .collect();
-        for (what, v) in parts {
-            if v.is_empty() || v == "." || v == ".." || v.contains('/') {
-                return Err(format!(
-                    "batch {}: {what} {v:?} is not a plain name",
-                    self.batch_id
-                ));
-            }
-        }
-        if !is_plain_id(&self.batch_id) {
-            return Err(format!("batch id {:?} is not a plain name", self.batch_id));
-        }
+        crate::check_batch_id(&self.batch_id).map_err(|e| e.to_string())?;
+        crate::check_group_path(&self.group.path)
+            .map_err(|e| format!("batch {}: {e}", self.batch_id))?;
         if self.files.is_empty() {
             return Err(format!("batch {}: no files", self.batch_id));
         }
@@ -282,23 +268,11 @@ impl BatchDescriptor {
                     self.batch_id, shard.index, shard.count
                 ));
             }
-            if !is_plain_id(&shard.group_batch_id) {
-                return Err(format!(
-                    "batch {}: group batch id {:?} is not a plain name",
-                    self.batch_id, shard.group_batch_id
-                ));
-            }
+            crate::check_batch_id(&shard.group_batch_id)
+                .map_err(|e| format!("batch {}: its group's {e}", self.batch_id))?;
         }
         Ok(())
     }
-}
-
-/// A batch id that is safe as an object key component.
-fn is_plain_id(id: &str) -> bool {
-    !id.is_empty()
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// Virtualizer → committer: the fragment for a batch is ready.
@@ -314,6 +288,25 @@ pub struct ResultMessage {
     pub fragment_url: String,
     /// SHA-256 of the fragment's bytes, checked before use.
     pub fragment_sha256: String,
+}
+
+impl ResultMessage {
+    /// Checks what the type system cannot: the batch id and group path by floe's
+    /// rules ([`crate::names`]), and a SHA-256 that is one.
+    pub fn validate(&self) -> Result<(), String> {
+        crate::check_batch_id(&self.batch_id).map_err(|e| e.to_string())?;
+        crate::check_group_path(&self.group_path)
+            .map_err(|e| format!("batch {}: {e}", self.batch_id))?;
+        let digest = &self.fragment_sha256;
+        if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!(
+                "batch {}: fragment_sha256 {:?} is not a SHA-256",
+                self.batch_id,
+                crate::bounded(digest, 80)
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A variable left out of its group, or kept on a time axis of its own, and
@@ -386,7 +379,7 @@ mod tests {
 
     fn descriptor(version: u32, group: serde_json::Value) -> String {
         serde_json::json!({
-            "schema_version": version, "batch_id": "b1", "group": group,
+            "schema_version": version, "batch_id": "80be14abcccb722816bf7463cafe9fa1", "group": group,
             "files": [{"url": "s3://a/x.nc", "size": 1, "variable": "lithk"}],
         })
         .to_string()
@@ -464,5 +457,17 @@ mod tests {
             .validate()
             .expect_err("refused")
             .contains("\"..\" is not a plain name"));
+        let named = |path: &str| {
+            crate::decode_message::<BatchDescriptor>(&descriptor(
+                4,
+                serde_json::json!({"path": path}),
+            ))
+            .expect("parses")
+            .validate()
+        };
+        assert!(named("a/_floe").expect_err("reserved").contains("_floe"));
+        assert!(named("a\u{ff0f}b")
+            .expect_err("lookalike")
+            .contains("U+FF0F"));
     }
 }
