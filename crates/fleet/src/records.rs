@@ -292,7 +292,10 @@ pub fn message_key(message_id: &str) -> String {
     format!("message-{message_id}")
 }
 
-/// A failure record made now.
+/// The longest failure reason a record keeps, in characters.
+pub const MAX_REASON_CHARS: usize = 2_000;
+
+/// A failure record made now; its reason is bounded ([`MAX_REASON_CHARS`]).
 pub fn failure_record(
     batch_id: &str,
     group_path: &str,
@@ -305,7 +308,8 @@ pub fn failure_record(
         batch_id: batch_id.to_string(),
         group_path: group_path.to_string(),
         file,
-        reason: reason.to_string(),
+        // A reason quoting hostile input (a 100 KB calendar name) stays readable.
+        reason: floe_wire::bounded(reason, MAX_REASON_CHARS),
         retryable,
         at: chrono::Utc::now().to_rfc3339(),
     }

@@ -42,7 +42,7 @@ impl CfCalendar {
             "noleap" | "365_day" => CfCalendar::NoLeap,
             "all_leap" | "366_day" => CfCalendar::AllLeap,
             "360_day" => CfCalendar::Day360,
-            _ => return Err(CfTimeError::Calendar(name.to_string())),
+            _ => return Err(CfTimeError::Calendar(floe_wire::bounded(name, 80))),
         })
     }
 
@@ -135,7 +135,7 @@ pub enum CfTimeError {
 /// `seconds since 1970-01-01T00:00:00Z`. Months and years are refused: CF defines
 /// them as fractions of a tropical year, which no model calendar steps by.
 pub fn parse_units(text: &str) -> Result<CfUnits, CfTimeError> {
-    let bad = |why| CfTimeError::Units(text.to_string(), why);
+    let bad = |why| CfTimeError::Units(floe_wire::bounded(text, 120), why);
     let lower = text.trim().to_ascii_lowercase();
     let (unit, reference) = lower
         .split_once(" since ")
@@ -521,6 +521,16 @@ mod tests {
             CfCalendar::parse(Some("lunar")),
             Err(CfTimeError::Calendar(_))
         ));
+        // A hostile calendar name is not echoed whole.
+        let huge = "x".repeat(100_000);
+        let e = CfCalendar::parse(Some(&huge))
+            .expect_err("unknown")
+            .to_string();
+        assert!(
+            e.len() < 500 && e.contains("more characters"),
+            "{} bytes",
+            e.len()
+        );
         let feb30 = parse_units("days since 2015-02-30").expect("parses");
         assert!(matches!(
             decode(0.0, &feb30, CfCalendar::NoLeap),

@@ -42,11 +42,25 @@ where
     match runtime.block_on(main()) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{name}: {}", error_chain(e.as_ref()));
+            // Bounded: an error quoting its input does not grow with it.
+            let line = error_chain(e.as_ref());
+            let count = line.chars().count();
+            if count > MAX_ERROR_CHARS {
+                let kept: String = line.chars().take(MAX_ERROR_CHARS).collect();
+                eprintln!(
+                    "{name}: {kept}… ({} more characters)",
+                    count - MAX_ERROR_CHARS
+                );
+            } else {
+                eprintln!("{name}: {line}");
+            }
             ExitCode::FAILURE
         }
     }
 }
+
+/// The longest error line a binary prints, in characters.
+pub const MAX_ERROR_CHARS: usize = 4_000;
 
 /// The exit code of a command whose reader went away (128 + SIGPIPE, as a C
 /// tool killed by the signal reports).
