@@ -49,7 +49,7 @@ pub enum SeriesError {
     #[error("group {0}: no file holds its variable")]
     Empty(String),
     /// Every variable was left out.
-    #[error("group {group}: no variable could be built ({})", left_out.iter().map(|w| format!("{}: {}", w.variable, w.reason)).collect::<Vec<_>>().join("; "))]
+    #[error("group {group}: no variable could be built ({})", left_out.iter().map(named).collect::<Vec<_>>().join("; "))]
     NothingBuilt {
         /// The group.
         group: String,
@@ -66,6 +66,15 @@ pub enum SeriesError {
         /// A file that does not.
         absent: String,
     },
+}
+
+/// A variable left out, with the file at fault when there is one.
+fn named(w: &Warning) -> String {
+    if w.file.is_empty() {
+        format!("{}: {}", w.variable, w.reason)
+    } else {
+        format!("{}: {}: {}", w.file, w.variable, w.reason)
+    }
 }
 
 fn file_error(scan: &FileScan, reason: impl Into<String>) -> SeriesError {
