@@ -54,25 +54,105 @@ pub async fn validate(
             })?;
         locations.push(location);
     }
+    check_arrays(fragment).map_err(bad)?;
+    Ok(locations)
+}
+
+/// The most virtual references one fragment may carry: icechunk 2.3 takes at
+/// most 50 M a commit, and a fragment is one group of it.
+pub const MAX_FRAGMENT_REFERENCES: usize = 50_000_000;
+
+/// Every array of a fragment checked against itself and its sources, before it
+/// touches a session: a plain name, a regular chunk grid, each reference and
+/// inline chunk inside that grid, each reference non-empty and inside its
+/// source's known size. What icechunk would refuse mid-commit (a zero-length
+/// reference, an index outside the grid) fails this fragment alone, by name.
+pub fn check_arrays(fragment: &ManifestFragment) -> std::result::Result<(), String> {
+    if fragment.ref_count() > MAX_FRAGMENT_REFERENCES {
+        return Err(format!(
+            "{} references, more than the {MAX_FRAGMENT_REFERENCES} a commit may hold",
+            fragment.ref_count()
+        ));
+    }
     for array in &fragment.arrays {
-        if array.name.is_empty() || array.name.contains('/') {
-            return Err(bad(format!("invalid array name {:?}", array.name)));
+        let name = &array.name;
+        if name.is_empty()
+            || name.contains('/')
+            || name == "."
+            || name == ".."
+            || name.starts_with("__")
+        {
+            return Err(format!(
+                "invalid array name {:?}",
+                floe_wire::bounded(name, 100)
+            ));
         }
-        let shape = array
-            .zarr_json
-            .get("shape")
-            .and_then(Value::as_array)
-            .map(Vec::len);
+        let grid = chunk_grid(&array.zarr_json).map_err(|e| format!("array {name}: {e}"))?;
+        let inline = array.inline_chunks.iter().map(|c| &c.index);
+        for index in array.refs.iter().map(|r| &r.index).chain(inline) {
+            if index.len() != grid.len()
+                || index.iter().zip(&grid).any(|(i, n)| u64::from(*i) >= *n)
+            {
+                return Err(format!(
+                    "array {name}: chunk index {index:?} is outside its grid of {grid:?} chunks"
+                ));
+            }
+        }
         for r in &array.refs {
-            if Some(r.index.len()) != shape {
-                return Err(bad(format!(
-                    "array {}: reference index {:?} does not match its rank",
-                    array.name, r.index
-                )));
+            if r.length == 0 {
+                return Err(format!(
+                    "array {name}: chunk {:?} is a reference of zero bytes",
+                    r.index
+                ));
+            }
+            let size = fragment
+                .sources
+                .get(r.source as usize)
+                .map_or(0, |s| s.size);
+            let end = r.offset.checked_add(r.length);
+            if size > 0 && end.is_none_or(|end| end > size) {
+                return Err(format!(
+                    "array {name}: chunk {:?} reads bytes {}..{} of a source of {size} bytes",
+                    r.index,
+                    r.offset,
+                    r.offset.saturating_add(r.length)
+                ));
             }
         }
     }
-    Ok(locations)
+    Ok(())
+}
+
+/// Chunks along each dimension of an array document's regular grid.
+fn chunk_grid(document: &Value) -> std::result::Result<Vec<u64>, String> {
+    let numbers = |key: &str, v: Option<&Value>| -> std::result::Result<Vec<u64>, String> {
+        v.and_then(Value::as_array)
+            .ok_or(format!("no {key}"))?
+            .iter()
+            .map(|n| n.as_u64().ok_or(format!("{key} holds {n}, not a size")))
+            .collect()
+    };
+    let shape = numbers("shape", document.get("shape"))?;
+    let chunks = numbers(
+        "chunk shape",
+        document.pointer("/chunk_grid/configuration/chunk_shape"),
+    )?;
+    if shape.len() != chunks.len() {
+        return Err(format!(
+            "shape {shape:?} and chunk shape {chunks:?} differ in rank"
+        ));
+    }
+    shape
+        .iter()
+        .zip(&chunks)
+        .map(|(n, c)| {
+            if *c == 0 {
+                Err(format!("a chunk of 0 elements in chunk shape {chunks:?}"))
+            } else {
+                Ok(n.div_ceil(*c))
+            }
+        })
+        .collect()
 }
 
 /// Writes one fragment (see the module doc for the idempotence rules).

@@ -1,0 +1,96 @@
+//! The committer core on a real local Icechunk repository: a batch of fragments
+//! in which one is invalid commits every other one, once, and fails the bad one
+//! alone with its own reason, without retrying it as contention.
+
+use floe_store::{
+    open_repository, CloudSettings, CommitItem, CommitPolicy, Committer, StoreLocation,
+};
+use floe_wire::{ArrayFragment, ManifestFragment, SourceFile, VirtualRef, SCHEMA_VERSION};
+use serde_json::json;
+
+fn fragment(source_dir: &std::path::Path, group: usize, length: u64) -> ManifestFragment {
+    let zarr_json = json!({
+        "zarr_format": 3, "node_type": "array", "shape": [2], "data_type": "float32",
+        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [1]}},
+        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+        "fill_value": "NaN", "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}],
+        "attributes": {}, "dimension_names": ["t"],
+    });
+    let refs = (0..2)
+        .map(|i| VirtualRef {
+            index: vec![i],
+            source: 0,
+            offset: u64::from(i) * 4,
+            length,
+        })
+        .collect();
+    ManifestFragment {
+        schema_version: SCHEMA_VERSION,
+        batch_id: format!("{group:032x}"),
+        group_path: format!("G/g{group}"),
+        group_attributes: Default::default(),
+        sources: vec![SourceFile {
+            url: format!("file://{}/src.nc", source_dir.display()),
+            size: 8,
+            etag: None,
+            last_modified: Some("2026-12-05T10:00:00+00:00".into()),
+            variable: "v".into(),
+        }],
+        arrays: vec![ArrayFragment {
+            name: "v".into(),
+            zarr_json,
+            refs,
+            inline_chunks: vec![],
+        }],
+        append: None,
+        replaces: None,
+    }
+}
+
+fn batch(sources: &std::path::Path) -> Vec<CommitItem> {
+    (0..10)
+        .map(|g| CommitItem {
+            id: format!("m{g}"),
+            // Group 3's references are of zero bytes, which icechunk refuses mid-commit.
+            fragment: fragment(sources, g, if g == 3 { 0 } else { 4 }),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn one_invalid_fragment_fails_alone_and_the_nine_beside_it_are_committed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sources = dir.path().join("sources");
+    std::fs::create_dir_all(&sources).expect("sources");
+    std::fs::write(sources.join("src.nc"), [0u8; 8]).expect("source");
+    let location =
+        StoreLocation::parse(&dir.path().join("store").display().to_string()).expect("location");
+    let prefix = format!("file://{}/", sources.display());
+    let repo = open_repository(&location, &CloudSettings::default(), &[prefix])
+        .await
+        .expect("repository");
+    let committer = Committer::new(repo, CommitPolicy::default());
+    let report = committer
+        .commit(batch(&sources))
+        .await
+        .expect("the store is fine");
+    assert_eq!(report.written.len(), 9, "{report:?}");
+    assert!(!report.written.contains(&"m3".to_string()));
+    let [(id, reason)] = report.failed.as_slice() else {
+        panic!("one failure: {report:?}")
+    };
+    assert_eq!(id, "m3");
+    assert!(reason.contains("reference of zero bytes"), "{reason}");
+    assert_eq!(
+        report.attempts, 1,
+        "never retried as contention: {report:?}"
+    );
+    // Sent again: the nine are there already, the bad one fails again by name.
+    let report = committer
+        .commit(batch(&sources))
+        .await
+        .expect("the store is fine");
+    assert!(report.written.is_empty(), "{report:?}");
+    assert_eq!(report.skipped.len(), 9, "{report:?}");
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+}
