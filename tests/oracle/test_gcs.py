@@ -60,7 +60,7 @@ def test_local_and_verify_from_gcs(tmp_path):
         changed = "ISMIP6/AIS/AWI/PISM1/ctrl_proj/lithk_AIS_AWI_PISM1_ctrl_proj.nc"
         gcs.upload("ismip6-test", changed, path.read_bytes() + b"\0")
         for _ in range(3):
-            proc = producer(env, "verify", "--source", src, "--store", store)
+            proc = producer(env, "verify", "--source", src, "--store", store, "--verbose")
             assert proc.returncode == 1 and f"changed: gs://ismip6-test/{changed}" in proc.stdout, proc.stdout
     finally:
         gcs.stop()
@@ -145,7 +145,7 @@ def test_fleet_from_a_gcs_source_into_an_s3_store(tmp_path):
         assert [w["variable"] for w in ulb["left_out"]] == ["xvelbase"], ulb
         assert ulb["left_out"][0]["file"].startswith(src + "/") and "empty" in ulb["left_out"][0]["reason"], ulb
         assert client("s3").list_objects_v2(Bucket=fleet.name, Prefix="archive/").get("KeyCount", 0) == 0
-        proc = fleet.run("producer", "verify")
+        proc = fleet.run("producer", "verify", "--verbose")
         assert proc.returncode == 0, proc.stdout + proc.stderr
         # Groups with a variable left out (a bad variable or file beside good ones) verify as partial.
         partial = sorted(g for g in good if expected[g].get("left_out"))
