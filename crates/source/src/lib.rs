@@ -406,6 +406,17 @@ impl Storage for RangeReader {
         self.counters
             .bytes
             .fetch_add(fetched.len() as u64, Ordering::Relaxed);
+        // The size a message declares bounds every read: an object shorter than it
+        // answers short, which a reader would slice past. Named here instead.
+        if (fetched.len() as u64) < end - offset {
+            return Err(std::io::Error::other(format!(
+                "{}: bytes {offset}..{end} asked, {} returned: the object is shorter than the {} bytes it was declared to have",
+                self.url,
+                fetched.len(),
+                self.len
+            ))
+            .into());
+        }
         Ok(StorageBuffer::from_vec(fetched.to_vec()))
     }
 }
@@ -474,5 +485,34 @@ mod etag_tests {
         assert!(same_etag(Some("\"abc\""), Some("abc")));
         assert!(!same_etag(Some("abc"), None));
         assert!(!same_etag(Some("\"abc\""), Some("\"abd\"")));
+    }
+}
+
+#[cfg(test)]
+mod declared_size_tests {
+    use super::*;
+
+    /// A message that declares an object larger than it is: the reader's reads past
+    /// the real end are a named error, never a short buffer a parser slices past.
+    #[test]
+    fn an_object_shorter_than_declared_is_a_named_error() {
+        let dir = std::env::temp_dir().join(format!("floe-short-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("short.nc");
+        std::fs::write(&path, vec![7u8; 100]).expect("file");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let source = Source::resolve(&path.display().to_string(), &SourceOptions::default())
+            .expect("source");
+        let opened = {
+            let _guard = runtime.enter();
+            source.open(10_000, &SourceOptions::default())
+        };
+        let storage = opened.storage.clone();
+        let read = std::thread::spawn(move || storage.read_range(0, 4096).map(|b| b.len()))
+            .join()
+            .expect("no panic");
+        let err = read.expect_err("short").to_string();
+        assert!(err.contains("shorter than the 10000 bytes"), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 }
