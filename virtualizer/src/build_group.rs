@@ -5,11 +5,22 @@ use std::collections::BTreeMap;
 use floe_group::archive::{parse_path, ListedObject};
 use floe_group::profile::Profile;
 use floe_group::GroupBuild;
-use floe_source::{Source, SourceOptions};
+use floe_source::{ObjectInfo, Source, SourceOptions};
 use floe_wire::{BatchDescriptor, GroupKey, SourceFile, SCHEMA_VERSION};
 use serde_json::{json, Value};
 
 use crate::batch::{virtualize_batch_counted, BatchError, ReadCost};
+
+/// An object's identity (URL, size, ETag, modification time) from one HEAD.
+async fn identify(url: &str, options: &SourceOptions) -> Result<ObjectInfo, BatchError> {
+    let failed = |reason: String, retryable: bool| BatchError {
+        file: Some(url.to_string()),
+        reason,
+        retryable,
+    };
+    let source = Source::resolve(url, options).map_err(|e| failed(e.to_string(), false))?;
+    source.info().await.map_err(|e| failed(e.to_string(), true))
+}
 
 /// Builds a batch from URLs: the group comes from the ISMIP6 path rules of the
 /// files that follow them, which must all name the same group (a fragment
@@ -22,16 +33,7 @@ pub async fn batch_from_urls(
     let mut files = Vec::new();
     let mut groups: std::collections::BTreeMap<GroupKey, Vec<String>> = Default::default();
     for url in urls {
-        let source = Source::resolve(url, options).map_err(|e| BatchError {
-            file: Some(url.clone()),
-            reason: e.to_string(),
-            retryable: false,
-        })?;
-        let info = source.info().await.map_err(|e| BatchError {
-            file: Some(url.clone()),
-            reason: e.to_string(),
-            retryable: true,
-        })?;
+        let info = identify(url, options).await?;
         let parsed = parse_path(&info.url).ok();
         let variable = parsed
             .as_ref()
@@ -113,16 +115,7 @@ pub async fn batch_with_profile(
 ) -> Result<BatchDescriptor, BatchError> {
     let mut objects = Vec::new();
     for url in urls {
-        let source = Source::resolve(url, options).map_err(|e| BatchError {
-            file: Some(url.clone()),
-            reason: e.to_string(),
-            retryable: false,
-        })?;
-        let info = source.info().await.map_err(|e| BatchError {
-            file: Some(url.clone()),
-            reason: e.to_string(),
-            retryable: true,
-        })?;
+        let info = identify(url, options).await?;
         objects.push(ListedObject {
             relative_path: url_path(&info.url),
             url: info.url,
