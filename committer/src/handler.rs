@@ -4,7 +4,7 @@
 //! `failures/results/`); a store that cannot be written fails the whole batch
 //! for redelivery, and nothing is acknowledged before the commit is durable.
 
-use floe_fleet::records::{failure_record, message_key, Records, Stage};
+use floe_fleet::records::{failure_key, failure_record, message_key, Records, Stage};
 use floe_fleet::{BatchHandler, BatchOutcome, Message, MessageFailure};
 use floe_source::{Source, SourceError, SourceOptions};
 use floe_store::Committer;
@@ -124,7 +124,7 @@ impl CommitterHandler {
             return failed(
                 format!("refused result message: {reason}"),
                 true,
-                message_key(&message.id),
+                failure_key(Some(&result.batch_id), &message.id),
                 String::new(),
             );
         }

@@ -36,10 +36,14 @@ def archive(tmp_path_factory):
 def poisoned(archive, tmp_path_factory):
     fleet = Fleet(tmp_path_factory.mktemp("fleet"), archive["root"])
     malformed = fleet.send_raw("work_queue_url", '{"schema_version": 1, "batch_id": "oops"}')
+    # Well formed, with a batch id of floe's format, but naming floe's own records as its group.
+    hostile = fleet.send_raw("work_queue_url", json.dumps({
+        "schema_version": 5, "batch_id": "0123456789abcdef0123456789abcdef", "group": {"path": "AWI_PISM1/_floe"},
+        "files": [{"url": "s3://elsewhere/x.nc", "size": 1, "variable": "lithk"}]}))
     enqueued = fleet.json("producer", "enqueue", "--all", "--json")
     fleet.drain()
-    return {"fleet": fleet, "enqueued": enqueued, "malformed": malformed, "status": fleet.status(),
-            "dead": fleet.dead_letters(), "expected": archive["expected"]}
+    return {"fleet": fleet, "enqueued": enqueued, "malformed": malformed, "hostile": hostile,
+            "status": fleet.status(), "dead": fleet.dead_letters(), "expected": archive["expected"]}
 
 
 def test_enqueue_sends_one_batch_per_group_and_leaves_out_the_skip_list(poisoned):
@@ -61,11 +65,13 @@ def test_good_groups_commit_an_unreadable_file_costs_one_variable_and_poison_lan
     assert "empty" in left_out["reason"], left_out
     for q in ("work", "results", "results-dlq"):
         assert fleet.depth(status, q) == 0, q
-    # Only the malformed message is dead-lettered, with its reason.
-    assert fleet.depth(status, "work-dlq") == 1
-    [malformed] = poisoned["dead"]
-    assert malformed["message_id"] == poisoned["malformed"]
+    # Only the malformed and the hostile messages are dead-lettered, each with its reason (the
+    # hostile one's found under its batch id, as dlq list looks it up).
+    assert fleet.depth(status, "work-dlq") == 2
+    dead = {d["message_id"]: d for d in poisoned["dead"]}
+    malformed, hostile = dead[poisoned["malformed"]], dead[poisoned["hostile"]]
     assert malformed["group"] is None and "malformed batch descriptor" in malformed["reason"]
+    assert "segment _floe is where floe keeps a group's records" in hostile["reason"], hostile
     ds = fleet.open_group(BAD)
     assert "lithk" in ds.data_vars and "xvelbase" not in ds.data_vars
     listed = fleet.run("producer", "dlq", "list")
@@ -93,8 +99,8 @@ def test_fixed_file_and_enqueue_add_the_variable(poisoned, archive, tmp_path):
     status = fleet.status()
     assert status["committed"] == len(GOOD) + 1 and status["pending"] == []
     assert BAD not in {p["group"] for p in status["partial"]}, status["partial"]
-    dead = fleet.dead_letters()  # the malformed message stays in the DLQ, alone
-    assert [d["message_id"] for d in dead] == [poisoned["malformed"]]
+    dead = fleet.dead_letters()  # the malformed and hostile messages stay in the DLQ, alone
+    assert sorted(d["message_id"] for d in dead) == sorted([poisoned["malformed"], poisoned["hostile"]])
     ds = fleet.open_group(BAD)
     assert {"lithk", "xvelbase"} <= set(ds.data_vars)
     # Nothing duplicated: every group written once per batch (the partial one, then the whole).

@@ -3,7 +3,7 @@
 //! message on the results queue. A batch fails alone, with its reason recorded
 //! under `failures/work/` for `producer dlq list`.
 
-use floe_fleet::records::{failure_record, message_key, Records, Stage};
+use floe_fleet::records::{failure_key, failure_record, Records, Stage};
 use floe_fleet::sqs::Queue;
 use floe_fleet::{BatchHandler, BatchOutcome, Message, MessageFailure};
 use floe_source::SourceOptions;
@@ -58,13 +58,15 @@ impl VirtualizerHandler {
     /// One message to the body of its result message; `None` for a shard
     /// stored while other shards of its group are not yet.
     async fn virtualize(&self, message: &Message) -> Result<Option<String>, MessageFailure> {
-        let batch: BatchDescriptor = match decode_message::<BatchDescriptor>(&message.body)
+        let decoded = decode_message::<BatchDescriptor>(&message.body);
+        let claimed = decoded.as_ref().ok().map(|b| b.batch_id.clone());
+        let batch: BatchDescriptor = match decoded
             .map_err(|e| e.to_string())
             .and_then(|b| b.validate().map(|()| b))
         {
             Ok(b) => b,
             Err(e) => {
-                let key = message_key(&message.id);
+                let key = failure_key(claimed.as_deref(), &message.id);
                 return Err(self
                     .fail(
                         message,

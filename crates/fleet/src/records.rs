@@ -292,6 +292,17 @@ pub fn message_key(message_id: &str) -> String {
     format!("message-{message_id}")
 }
 
+/// The key a message's failure is recorded under, and looked up by (`producer
+/// dlq list`): its batch id when that is one floe could have made (safe as an
+/// object key), else the message's own ([`message_key`]). Both sides call this,
+/// so a refused message's reason is found whatever it was refused for.
+pub fn failure_key(batch_id: Option<&str>, message_id: &str) -> String {
+    match batch_id {
+        Some(id) if floe_wire::check_batch_id(id).is_ok() => id.to_string(),
+        _ => message_key(message_id),
+    }
+}
+
 /// The longest failure reason a record keeps, in characters.
 pub const MAX_REASON_CHARS: usize = 2_000;
 

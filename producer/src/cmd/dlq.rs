@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Result;
-use floe_fleet::records::{message_key, Records, Stage};
+use floe_fleet::records::{failure_key, Records, Stage};
 use floe_fleet::sqs::{Queue, Received};
 use floe_fleet::{FleetArgs, FleetConfig};
 use floe_wire::{decode_message, BatchDescriptor, ResultMessage};
@@ -133,9 +133,7 @@ pub async fn list(
                     .unwrap_or((None, None)),
                 Stage::Events => (None, None),
             };
-            let key = batch_id
-                .clone()
-                .unwrap_or_else(|| message_key(&r.message.id));
+            let key = failure_key(batch_id.as_deref(), &r.message.id);
             let record = match &records {
                 Some(records) => records.failure(stage, &key).await?,
                 None => None,
