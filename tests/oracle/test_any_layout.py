@@ -2,12 +2,15 @@
 
 - `--profile files`: one group per file, at its path without `.nc`. Files with no time at all (a
   grid with orography), a scalar time, several unrelated variables on their own dimensions, a
-  short series with time bounds, and one written by h5netcdf in a sub-directory: each group,
+  short series with time bounds, variable-length strings (along the record dimension, scalar
+  and 2-D), and one written by h5netcdf in a sub-directory: each group,
   read through Python icechunk + xarray, is identical to `xr.open_dataset` of its file (values,
   dtypes, coordinates, variable attributes, and the global attributes apart from floe's own).
 - A NEMO-style series concatenated along `time_counter` (its times also in `time_centered`, an
   auxiliary coordinate along it) with a profile that names that dimension: equal to
   `xr.open_mfdataset` of its files.
+- ERA5's layout: a series along `valid_time` whose `expver` is a variable-length string along it,
+  kept inline and joined across files (strings have no byte range to point at).
 - Paths no profile matches: the error names the `files` profile.
 
 Everything is written by the test with netCDF4 (netCDF-C) and h5netcdf.
@@ -121,7 +124,26 @@ def write_h5netcdf(path):
         v.attrs["units"] = "m"
 
 
+def write_strings(path):
+    """Variable-length strings (NetCDF-4 `string`): a label along the record dimension, a scalar
+    and a 2-D table, none of which has a byte range to point at."""
+    with netCDF4.Dataset(path, "w") as ds:
+        ds.createDimension("step", None)
+        ds.createDimension("station", 3)
+        ds.createDimension("field", 2)
+        label = ds.createVariable("expver", str, ("step",))
+        label.long_name = "experiment version"
+        label[:] = np.array(["0001", "0001", "0005", "ünï"], dtype=object)
+        scalar = ds.createVariable("source_note", str, ())
+        scalar[...] = "a note with 'quotes' and a\nnewline"
+        table = ds.createVariable("station_field", str, ("station", "field"))
+        table[:] = np.array([["a", ""], ["bc", "d e"], ["ééé", "x" * 300]], dtype=object)
+        v = ds.createVariable("value", "f4", ("step",))
+        v[:] = [1.0, 2.0, 3.0, 4.0]
+
+
 FILES = {
+    "strings.nc": write_strings,
     "grid/orog.nc": write_grid,
     "scalar_time.nc": write_scalar_time,
     "unrelated.nc": write_unrelated,
@@ -184,7 +206,82 @@ def test_each_group_is_identical_to_xarray_of_its_file(files_store, rel):
     expected = expected.drop_vars(NOT_KEPT.get(group, set()))
     xr.testing.assert_identical(stored, expected)
     for name in expected.variables:
-        assert stored[name].dtype == expected[name].dtype, (rel, name)
+        assert same_dtype(stored[name], expected[name]), (rel, name, stored[name].dtype, expected[name].dtype)
+
+
+def same_dtype(stored, expected):
+    """Equal dtypes; strings are strings: xarray reads a Zarr v3 `string` array as numpy's
+    StringDType, and a file's variable-length strings as `<U` (the values are compared apart)."""
+    if expected.dtype.kind == "U":
+        return stored.dtype.kind in "UT" and stored.values.tolist() == expected.values.tolist()
+    return stored.dtype == expected.dtype
+
+
+def era5_file(path, month, expver):
+    """ERA5 as the CDS serves it: record dimension `valid_time` (int64 seconds since 1970),
+    `expver` a variable-length string along it, a scalar `number`."""
+    with netCDF4.Dataset(path, "w") as ds:
+        ds.Conventions, ds.institution = "CF-1.7", "European Centre for Medium-Range Weather Forecasts"
+        ds.createDimension("valid_time", None)
+        ds.createDimension("latitude", 2)
+        ds.createDimension("longitude", 3)
+        t = ds.createVariable("valid_time", "i8", ("valid_time",))
+        t.units, t.calendar, t.standard_name = "seconds since 1970-01-01", "proleptic_gregorian", "time"
+        start = np.datetime64(f"2024-{month:02d}-01", "s").astype("i8")
+        t[:] = start + np.arange(2) * 86400
+        lat = ds.createVariable("latitude", "f8", ("latitude",))
+        lat.units = "degrees_north"
+        lat[:] = [50.0, 49.75]
+        lon = ds.createVariable("longitude", "f8", ("longitude",))
+        lon.units = "degrees_east"
+        lon[:] = [0.0, 0.25, 0.5]
+        number = ds.createVariable("number", "i8", ())
+        number.long_name = "ensemble member numerical id"
+        number.assignValue(0)
+        ex = ds.createVariable("expver", str, ("valid_time",))
+        ex.long_name = "Experiment version"
+        ex[:] = np.array([expver, expver], dtype=object)
+        t2m = ds.createVariable("t2m", "f4", ("valid_time", "latitude", "longitude"), zlib=True,
+                                chunksizes=(1, 2, 3), fill_value=np.float32("nan"))
+        t2m.units, t2m.coordinates = "K", "number"
+        t2m[:] = np.arange(12, dtype="f4").reshape(2, 2, 3) + 270 + month
+
+
+ERA5_PROFILE = """
+id = "era5-test"
+version = 1
+description = "ERA5 single levels: one variable's monthly files concatenated along valid_time"
+pattern = "{variable}/{variable}_{month}.nc"
+group_path = "{variable}"
+concat = "valid_time"
+time = "cf-exact"
+"""
+
+
+def test_variable_length_strings_concatenate_inline_along_the_record_dimension(tmp_path):
+    """ERA5's `expver`: variable-length strings have no byte range to point at; each file's are read
+    and the group keeps them inline, joined along valid_time, equal to xarray's."""
+    archive = tmp_path / "archive"
+    (archive / "t2m").mkdir(parents=True)
+    files = [archive / "t2m" / f"t2m_2024{m:02d}.nc" for m in (1, 2, 3)]
+    for month, (path, expver) in enumerate(zip(files, ("0001", "0001", "0005")), start=1):
+        era5_file(path, month, expver)
+    profile = tmp_path / "era5.toml"
+    profile.write_text(ERA5_PROFILE)
+    store = tmp_path / "store"
+    proc = producer("local", "--profile", profile, "--source", archive, "--store", store, "--json")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = json.loads(proc.stdout)
+    assert summary["written_groups"] == ["t2m"] and not summary["partial_groups"], summary
+    stored = without_floe(open_group(store, f"file://{archive}/", "t2m"))
+    expected = xr.open_mfdataset(files, combine="by_coords", decode_times=CFTIME, data_vars="minimal",
+                                 coords="minimal", compat="override", join="exact").load()
+    expected.attrs = dict(xr.open_dataset(files[0]).attrs)
+    assert stored["expver"].values.tolist() == ["0001"] * 4 + ["0005"] * 2, stored["expver"].values
+    assert set(stored.coords) == set(expected.coords), (set(stored.coords), set(expected.coords))
+    for name in expected.variables:
+        assert same_dtype(stored[name], expected[name]), (name, stored[name].dtype, expected[name].dtype)
+    xr.testing.assert_identical(stored, expected)
 
 
 def nemo_file(path, first_day, days):

@@ -30,7 +30,9 @@ use serde_json::{Map, Value};
 
 use crate::model::{ChunkRef, Codec, VariableManifest, VariableProblem};
 use crate::netcdf3::bytes_codec;
-use crate::values::{attr_json, attributes_json, ElementType, Endian, Kind};
+use crate::values::{
+    attr_json, attributes_json, encode_vlen_utf8, ElementType, Endian, Kind, VLEN_STRING_TYPESTR,
+};
 use crate::{FormatError, Result};
 
 /// Upper bound on chunks listed per variable: a size field in a hostile file
@@ -254,6 +256,9 @@ fn variable(
             "no data layout message (virtual or unsupported layout)".into(),
         ));
     };
+    if is_vlen_string(dataset.dtype()) {
+        return Ok(vlen_strings(path, var, &dataset));
+    }
     let element = match element_type(dataset.dtype()) {
         Ok(e) => e,
         Err(reason) => return Ok(Err(reason)),
@@ -375,6 +380,71 @@ fn variable(
         }
     }
     Ok(Ok(manifest))
+}
+
+/// Most variable-length strings a variable may hold, and most bytes they may
+/// take: they have no byte range in the file to point at (each lives in a
+/// global heap), so floe reads them and stores them in the repository. Real
+/// ones are labels (ERA5's `expver`, station names): a few thousand at most.
+pub const MAX_INLINE_STRINGS: u64 = 1 << 16;
+/// See [`MAX_INLINE_STRINGS`].
+pub const MAX_INLINE_STRING_BYTES: usize = 4 << 20;
+
+/// Variable-length strings, as h5py writes them (a string of variable size)
+/// and as netCDF-C writes NetCDF-4 `string` (a variable-length sequence of
+/// string class).
+fn is_vlen_string(dtype: &Datatype) -> bool {
+    match dtype {
+        Datatype::String {
+            size: hdf5_reader::StringSize::Variable,
+            ..
+        } => true,
+        Datatype::VarLen { base, kind, .. } => {
+            *kind == hdf5_reader::VarLenKind::String && base.is_vlen_string_base()
+        }
+        _ => false,
+    }
+}
+
+/// A variable of variable-length strings, read and kept inline as one
+/// `vlen-utf8` chunk (Zarr v3 `string`), or why not.
+fn vlen_strings(
+    path: &str,
+    var: &NcVariable,
+    dataset: &hdf5_reader::Dataset,
+) -> Result<VariableManifest, String> {
+    let count = dataset
+        .num_elements()
+        .map_err(|e| format!("variable-length strings: cannot count them: {e}"))?;
+    if count > MAX_INLINE_STRINGS {
+        return Err(format!(
+            "{count} variable-length strings, more than the {MAX_INLINE_STRINGS} floe stores inline"
+        ));
+    }
+    let strings = dataset
+        .read_strings()
+        .map_err(|e| format!("variable-length strings cannot be read: {e}"))?;
+    let data = encode_vlen_utf8(&strings);
+    if data.len() > MAX_INLINE_STRING_BYTES {
+        return Err(format!(
+            "variable-length strings of {} bytes, more than the {MAX_INLINE_STRING_BYTES} floe stores inline",
+            data.len()
+        ));
+    }
+    let shape = dataset.shape().to_vec();
+    Ok(VariableManifest {
+        variable: path.to_string(),
+        dtype: VLEN_STRING_TYPESTR.to_string(),
+        chunk_shape: shape.clone(),
+        shape,
+        dimensions: var.dimensions.iter().map(|d| d.name.clone()).collect(),
+        fill_value: Value::from(""),
+        codecs: vec![Codec::new("vlen-utf8", [])].into(),
+        attributes: attributes_json(&var.attributes).into(),
+        chunks: Vec::new(),
+        inline_data: Some(data),
+        layout: "strings".into(),
+    })
 }
 
 impl Ctx<'_> {

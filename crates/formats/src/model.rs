@@ -83,11 +83,13 @@ pub struct VariableManifest {
     pub attributes: Attributes,
     /// Byte ranges of the allocated chunks; unallocated chunks are absent.
     pub chunks: Vec<ChunkRef>,
-    /// Data stored inside the header (HDF5 compact layout), as raw bytes in
-    /// the file's byte order. When present, `chunks` is empty by design.
+    /// Data with no byte range to point at, as one chunk's encoded bytes: HDF5
+    /// compact layout (raw bytes in the file's byte order) or variable-length
+    /// strings (`vlen-utf8`). When present, `chunks` is empty by design.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "hex_bytes")]
     pub inline_data: Option<Vec<u8>>,
-    /// Storage layout in the source: `contiguous`, `chunked`, `compact`, `record`.
+    /// Storage layout in the source: `contiguous`, `chunked`, `compact`, `record`,
+    /// `strings` (variable-length strings, read and kept inline).
     pub layout: String,
 }
 

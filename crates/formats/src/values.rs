@@ -128,6 +128,50 @@ pub fn netcdf_element_type(t: &NcType, endian: Endian) -> Option<ElementType> {
     Some(ElementType { kind, size, endian })
 }
 
+/// numpy's typestr for variable-length strings: an object array, as netCDF4
+/// and h5py hand them to xarray. Zarr v3 calls the type `string`.
+pub const VLEN_STRING_TYPESTR: &str = "|O";
+
+/// Strings as the Zarr v3 `vlen-utf8` codec stores them (numcodecs
+/// `VLenUTF8`): the item count, then each item's length in bytes and its
+/// bytes, counts and lengths as u32 little-endian.
+pub fn encode_vlen_utf8<S: AsRef<str>>(items: &[S]) -> Vec<u8> {
+    let bytes: usize = items.iter().map(|s| 4 + s.as_ref().len()).sum();
+    let mut out = Vec::with_capacity(4 + bytes);
+    out.extend_from_slice(&(items.len() as u32).to_le_bytes());
+    for item in items {
+        let item = item.as_ref().as_bytes();
+        out.extend_from_slice(&(item.len() as u32).to_le_bytes());
+        out.extend_from_slice(item);
+    }
+    out
+}
+
+/// The items of a `vlen-utf8` chunk ([`encode_vlen_utf8`]), as byte slices, or
+/// `None` when the bytes are not one (a length that runs past the end, bytes
+/// left over). The count is checked against the bytes before anything is
+/// allocated for it.
+pub fn decode_vlen_utf8(bytes: &[u8]) -> Option<Vec<&[u8]>> {
+    let u32_at = |at: usize| -> Option<usize> {
+        let raw = bytes.get(at..at.checked_add(4)?)?;
+        Some(u32::from_le_bytes(raw.try_into().ok()?) as usize)
+    };
+    let count = u32_at(0)?;
+    if count > (bytes.len() - 4) / 4 {
+        return None;
+    }
+    let mut items = Vec::with_capacity(count);
+    let mut at = 4;
+    for _ in 0..count {
+        let len = u32_at(at)?;
+        let start = at + 4;
+        let end = start.checked_add(len)?;
+        items.push(bytes.get(start..end)?);
+        at = end;
+    }
+    (at == bytes.len()).then_some(items)
+}
+
 /// A float as JSON the way Zarr v3 writes fill values.
 pub fn float_json(v: f64) -> Value {
     if v.is_nan() {
@@ -195,6 +239,39 @@ pub fn attributes_json(attrs: &[NcAttribute]) -> Map<String, Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vlen_utf8_round_trips_and_refuses_what_is_not_one() {
+        let items = ["", "0001", "ünïcode", "5"];
+        let bytes = encode_vlen_utf8(&items);
+        assert_eq!(&bytes[..4], &4u32.to_le_bytes());
+        let back = decode_vlen_utf8(&bytes).expect("decodes");
+        let back: Vec<&str> = back
+            .iter()
+            .map(|b| std::str::from_utf8(b).expect("utf-8"))
+            .collect();
+        assert_eq!(back, items);
+        assert_eq!(
+            decode_vlen_utf8(&encode_vlen_utf8::<&str>(&[])),
+            Some(vec![])
+        );
+        assert_eq!(
+            decode_vlen_utf8(&bytes[..bytes.len() - 1]),
+            None,
+            "truncated"
+        );
+        assert_eq!(
+            decode_vlen_utf8(&[&bytes[..], b"x"].concat()),
+            None,
+            "bytes left over"
+        );
+        assert_eq!(
+            decode_vlen_utf8(&u32::MAX.to_le_bytes()),
+            None,
+            "count beyond the bytes"
+        );
+        assert_eq!(decode_vlen_utf8(&[1, 0]), None, "no count");
+    }
 
     #[test]
     fn typestrs_carry_byte_order() {

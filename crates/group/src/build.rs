@@ -288,18 +288,11 @@ fn variable_array(
         file: pieces[0].file.to_string(),
         reason: format!("{name}: {reason}"),
     })?;
-    // Data stored inside an HDF5 header (compact layout) has no byte range to
-    // reference; one file's is inlined, several files' would need one inline
-    // chunk each, which is not built: refused by name rather than half-built.
-    if pieces.len() > 1 {
-        if let Some(p) = pieces.iter().find(|p| p.variable.inline_data.is_some()) {
-            return Err(SeriesError::File {
-                file: p.file.to_string(),
-                reason: format!(
-                    "{name}: compact (in-header) storage cannot be concatenated across files"
-                ),
-            });
-        }
+    // Data with no byte range to reference (variable-length strings, HDF5
+    // compact layout) is kept inline: several files' join into one chunk.
+    if pieces.len() > 1 && pieces.iter().any(|p| p.variable.inline_data.is_some()) {
+        let (merged, shape) = crate::inline::concat(name, pieces, union)?;
+        return Ok(data_array(&merged, &shape, &shape, dims, Vec::new(), notes));
     }
     let (refs, chunk_shape) = if steps_one_by_one(first) {
         place_step_by_step(name, pieces, union, notes)?

@@ -24,6 +24,7 @@ pub mod build;
 pub mod cftime;
 pub mod concat;
 pub mod grid;
+mod inline;
 pub mod merge;
 pub mod profile;
 pub mod series;

@@ -17,6 +17,8 @@ pub fn data_type(typestr: &str) -> Option<&'static str> {
         "f4" => "float32",
         "f8" => "float64",
         "b1" => "bool",
+        // Variable-length strings, stored inline with the `vlen-utf8` codec.
+        "O" => "string",
         _ => return None,
     })
 }

@@ -300,6 +300,16 @@ fn extension(
     if inline && (new_shape.len() != 1 || !array.refs.is_empty() || new_chunks != new_shape) {
         return Err("inline chunks beside references cannot be extended".into());
     }
+    let data_type = new
+        .get("data_type")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if inline && crate::coordinate::value_width(data_type).is_none() {
+        // Variable-length strings are one encoded chunk, not values to append.
+        return Err(format!(
+            "values of type {data_type} are kept inline as one chunk, which an append does not extend"
+        ));
+    }
     let (mut a, mut b) = (stored.clone(), new.clone());
     for doc in [&mut a, &mut b] {
         doc["shape"] = Value::Null;
