@@ -9,6 +9,8 @@
 - A NEMO-style series concatenated along `time_counter` (its times also in `time_centered`, an
   auxiliary coordinate along it) with a profile that names that dimension: equal to
   `xr.open_mfdataset` of its files.
+- `concat = "@unlimited"`: the same series along each file's record dimension, found in the
+  files, then one more file appended along it; files that disagree on it are refused by name.
 - ERA5's layout: a series along `valid_time` whose `expver` is a variable-length string along it,
   kept inline and joined across files (strings have no byte range to point at).
 - Paths no profile matches: the error names the `files` profile.
@@ -344,6 +346,63 @@ def test_a_nemo_series_concatenates_along_time_counter(tmp_path):
     expected.attrs = dict(xr.open_dataset(files[0]).attrs)
     assert set(stored.coords) == set(expected.coords), (set(stored.coords), set(expected.coords))
     xr.testing.assert_identical(stored, expected)
+
+
+UNLIMITED_PROFILE = NEMO_PROFILE.replace('concat = "time_counter"', 'concat = "@unlimited"').replace(
+    "nemo-test", "record-test")
+
+
+def test_a_series_concatenates_along_its_files_unlimited_dimension_and_appends_along_it(tmp_path):
+    """`concat = "@unlimited"`: the dimension is each file's record dimension, found in the files.
+    The group equals xarray's, records the dimension it used, and a new file is appended along it."""
+    archive = tmp_path / "archive"
+    (archive / "ORCA2").mkdir(parents=True)
+    files = []
+    for k, first in enumerate((0, 3, 6)):
+        path = archive / "ORCA2" / f"ORCA2_1d_{k:04d}0101_{k:04d}0103_grid_T.nc"
+        nemo_file(path, first, 3)
+        files.append(path)
+    profile = tmp_path / "record.toml"
+    profile.write_text(UNLIMITED_PROFILE)
+    store = tmp_path / "store"
+
+    def run_and_compare():
+        proc = producer("local", "--profile", profile, "--source", archive, "--store", store, "--json")
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        stored = open_group(store, f"file://{archive}/", "ORCA2")
+        assert stored.attrs["floe_concat_dimension"] == "time_counter", stored.attrs
+        expected = xr.open_mfdataset(files, combine="by_coords", decode_times=CFTIME, data_vars="minimal",
+                                     coords="minimal", compat="override", join="exact").load()
+        expected.attrs = dict(xr.open_dataset(files[0]).attrs)
+        xr.testing.assert_identical(without_floe(stored), expected)
+        return json.loads(proc.stdout)
+
+    first = run_and_compare()
+    assert first["written_groups"] == ["ORCA2"] and not first["partial_groups"], first
+    later = archive / "ORCA2" / "ORCA2_1d_00030101_00030103_grid_T.nc"
+    nemo_file(later, 9, 3)
+    files.append(later)
+    second = run_and_compare()
+    assert second["appended"] == [["ORCA2", 1]] and second["rebuilt"] == [], second
+
+
+def test_files_that_disagree_on_their_unlimited_dimension_are_refused_by_name(tmp_path):
+    archive = tmp_path / "archive"
+    (archive / "ORCA2").mkdir(parents=True)
+    nemo_file(archive / "ORCA2" / "ORCA2_1d_00000101_00000103_grid_T.nc", 0, 3)
+    odd = archive / "ORCA2" / "ORCA2_1d_00010101_00010103_grid_T.nc"
+    with netCDF4.Dataset(odd, "w") as ds:
+        ds.createDimension("time", None)
+        t = ds.createVariable("time", "f8", ("time",))
+        t.units, t.calendar = "seconds since 1900-01-01 00:00:00", "gregorian"
+        t[:] = [3 * 86400.0]
+        ds.createVariable("tos", "f4", ("time",))[:] = [1.0]
+    profile = tmp_path / "record.toml"
+    profile.write_text(UNLIMITED_PROFILE)
+    proc = producer("local", "--profile", profile, "--source", archive, "--store", tmp_path / "store", "--json")
+    summary = json.loads(proc.stdout)
+    failed = json.dumps(summary["failed"])
+    assert "ORCA2_1d_00010101" in failed and "unlimited dimension is time" in failed, failed
 
 
 def test_paths_no_profile_matches_point_to_the_files_profile(tmp_path):

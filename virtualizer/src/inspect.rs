@@ -198,9 +198,14 @@ pub fn summary(file: &InspectedFile) -> String {
     use std::fmt::Write;
     let m = &file.manifest;
     let mut s = String::new();
+    let unlimited = if m.unlimited.is_empty() {
+        String::new()
+    } else {
+        format!("; unlimited: {}", m.unlimited.join(", "))
+    };
     let _ = writeln!(
         s,
-        "{} ({:?}, {} bytes; {} requests, {} bytes read)",
+        "{} ({:?}, {} bytes; {} requests, {} bytes read{unlimited})",
         file.info.url, m.format, m.file_size, file.requests, file.bytes_read
     );
     for v in &m.variables {

@@ -300,6 +300,7 @@ mod tests {
             attributes: Default::default(),
             variables,
             problems: vec![],
+            unlimited: Vec::new(),
         }
     }
 

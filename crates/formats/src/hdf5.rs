@@ -44,6 +44,7 @@ pub(crate) struct Hdf5Variables {
     pub attributes: Map<String, Value>,
     pub variables: Vec<VariableManifest>,
     pub problems: Vec<VariableProblem>,
+    pub unlimited: Vec<String>,
 }
 
 fn open_options() -> OpenOptions {
@@ -92,6 +93,7 @@ pub(crate) fn variables(storage: DynStorage, file_size: u64) -> Result<Hdf5Varia
         attributes: attributes_json(&root.attributes),
         variables: Vec::new(),
         problems: Vec::new(),
+        unlimited: crate::unlimited_dimensions(root),
     };
     walk_group(&ctx, root, "", &mut out)?;
     // netcdf-reader reads plain HDF5 (no dimension scales) in lossy mode and

@@ -92,6 +92,7 @@ pub fn read_file(storage: DynStorage) -> Result<FileManifest> {
                 attributes: h.attributes.into(),
                 variables: h.variables,
                 problems: h.problems,
+                unlimited: h.unlimited,
             })
         }
         _ => {
@@ -123,9 +124,20 @@ pub fn read_file(storage: DynStorage) -> Result<FileManifest> {
                 attributes: attributes.into(),
                 variables,
                 problems,
+                unlimited: unlimited_dimensions(file.root_group()),
             })
         }
     }
+}
+
+/// The names of a group's unlimited (record) dimensions.
+pub(crate) fn unlimited_dimensions(group: &netcdf_reader::NcGroup) -> Vec<String> {
+    group
+        .dimensions
+        .iter()
+        .filter(|d| d.is_unlimited)
+        .map(|d| d.name.clone())
+        .collect()
 }
 
 /// Convenience for tests and benches: reads a manifest from bytes in memory.

@@ -128,6 +128,10 @@ pub struct FileManifest {
     pub variables: Vec<VariableManifest>,
     /// Variables that could not be virtualized.
     pub problems: Vec<VariableProblem>,
+    /// The file's unlimited (record) dimensions, by name: what a profile's
+    /// `concat = "@unlimited"` concatenates along.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unlimited: Vec<String>,
 }
 
 impl FileManifest {
@@ -144,6 +148,7 @@ impl FileManifest {
                 variable: variable.to_string(),
                 error: format!("file cannot be read: {reason}"),
             }],
+            unlimited: Vec::new(),
         }
     }
 
@@ -228,6 +233,7 @@ mod tests {
             attributes: Arc::new(Map::from_iter([("title".to_string(), Value::from("t"))])),
             variables,
             problems: Vec::new(),
+            unlimited: Vec::new(),
         }
     }
 

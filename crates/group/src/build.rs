@@ -29,7 +29,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use floe_formats::VariableManifest;
-use floe_wire::{ArrayFragment, BatchDescriptor, ConcatSpec, VariableSelection, VirtualRef};
+use floe_wire::{
+    ArrayFragment, BatchDescriptor, ConcatSpec, VariableSelection, VirtualRef,
+    CONCAT_DIMENSION_ATTRIBUTE, UNLIMITED_DIMENSION,
+};
 
 use crate::concat::{order_pieces, place_pieces, Piece};
 use crate::merge::{data_array, split_contiguous, Grid};
@@ -114,6 +117,82 @@ pub(crate) type Ordered<'a> = BTreeMap<&'a str, Vec<Piece<'a>>>;
 /// variable (the calendar, the coordinates, in files of several variables a
 /// file's time) fails the group.
 pub fn build(
+    batch: &BatchDescriptor,
+    scans: &[FileScan],
+    rule: Rule,
+) -> Result<GroupBuild, SeriesError> {
+    let Rule::CfExact(spec) = rule else {
+        return build_by(batch, scans, rule);
+    };
+    if spec.dimension != UNLIMITED_DIMENSION {
+        return build_by(batch, scans, rule);
+    }
+    // Along each file's unlimited dimension: found in the files, then built as
+    // if the profile had named it; the group records which it was.
+    let resolved = ConcatSpec {
+        dimension: unlimited_dimension(scans)?,
+        ..spec.clone()
+    };
+    let mut built = build_by(batch, scans, Rule::CfExact(&resolved))?;
+    let fragment = &mut built.fragment;
+    fragment.group_attributes.insert(
+        CONCAT_DIMENSION_ATTRIBUTE.into(),
+        resolved.dimension.clone().into(),
+    );
+    if let Some(append) = &mut fragment.append {
+        append.dimension.clone_from(&resolved.dimension);
+    }
+    Ok(built)
+}
+
+/// The one unlimited dimension of the group's files. A file with several is
+/// refused (the profile cannot choose for it), as are files that disagree and
+/// a group where no file has one; a file with none holds fixed fields.
+fn unlimited_dimension(scans: &[FileScan]) -> Result<String, SeriesError> {
+    let mut found: Option<(&str, &str)> = None;
+    for scan in scans {
+        let file = scan.source.url.as_str();
+        let refuse = |reason: String| SeriesError::File {
+            file: file.to_string(),
+            reason,
+        };
+        match scan.manifest.unlimited.as_slice() {
+            [] => {}
+            [name] => match found {
+                None => found = Some((name, file)),
+                Some((first, _)) if first == name => {}
+                Some((first, first_file)) => {
+                    return Err(refuse(format!(
+                        "its unlimited dimension is {name}, and {first_file}'s is {first}: \
+                         files concatenated along their unlimited dimension must share it"
+                    )))
+                }
+            },
+            several => {
+                return Err(refuse(format!(
+                    "several unlimited dimensions ({}): concat = \"{UNLIMITED_DIMENSION}\" cannot \
+                     choose; name one in the profile's `concat`",
+                    several.join(", ")
+                )))
+            }
+        }
+    }
+    found
+        .map(|(name, _)| name.to_string())
+        .ok_or_else(|| SeriesError::File {
+            file: scans
+                .first()
+                .map(|s| s.source.url.clone())
+                .unwrap_or_default(),
+            reason: format!(
+                "no file of the group has an unlimited dimension to concatenate along \
+             (concat = \"{UNLIMITED_DIMENSION}\"); name the dimension in the profile's `concat`"
+            ),
+        })
+}
+
+/// [`build`] along a named dimension.
+fn build_by(
     batch: &BatchDescriptor,
     scans: &[FileScan],
     rule: Rule,

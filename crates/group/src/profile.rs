@@ -196,7 +196,8 @@ pub struct Profile {
     pub file_variables: Option<VariableSelection>,
     /// The group path template.
     pub group_path: String,
-    /// The dimension files concatenate along, if any.
+    /// The dimension files concatenate along, if any: a name, or
+    /// [`floe_wire::UNLIMITED_DIMENSION`] for each file's unlimited dimension.
     pub concat: Option<String>,
     /// The time policy.
     pub time: TimePolicy,

@@ -339,6 +339,7 @@ mod tests {
                     attributes: Default::default(),
                     variables: Vec::new(),
                     problems: Vec::new(),
+                    unlimited: Vec::new(),
                 },
                 coords: BTreeMap::from([(
                     "time".to_string(),

@@ -109,6 +109,7 @@ fn day(day: u64, time_units: &str) -> FileScan {
             attributes: Map::new().into(),
             variables: vars,
             problems: vec![],
+            unlimited: Vec::new(),
         },
         coords: [
             ("time".to_string(), vec![day as f64 * seconds]),

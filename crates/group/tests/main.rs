@@ -80,6 +80,7 @@ fn scan(variable: &str, years: &[i32], file_index: usize) -> FileScan {
             attributes: Map::new().into(),
             variables: vec![time, data],
             problems: vec![],
+            unlimited: Vec::new(),
         },
         coords,
     }

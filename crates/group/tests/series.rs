@@ -70,6 +70,7 @@ fn file(index: usize, first: u64, n: u64, chunk: u64, calendar: &str) -> FileSca
             attributes: Map::new().into(),
             variables: vec![time, data],
             problems: vec![],
+            unlimited: Vec::new(),
         },
         coords: [
             (

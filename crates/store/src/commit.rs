@@ -469,6 +469,11 @@ pub async fn stored_series(
     let Some(batch_id) = attrs.get("floe_batch_id").and_then(Value::as_str) else {
         return Ok(None);
     };
+    // A group concatenated along its files' unlimited dimension names it.
+    let dimension = match attrs.get(floe_wire::CONCAT_DIMENSION_ATTRIBUTE) {
+        Some(Value::String(named)) if dimension == floe_wire::UNLIMITED_DIMENSION => named.as_str(),
+        _ => dimension,
+    };
     let units = crate::write::group_attributes(&store, &format!("{group}/{dimension}"))
         .await
         .ok()

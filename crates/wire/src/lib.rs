@@ -21,7 +21,8 @@ pub use fragment::{
 };
 pub use messages::{
     default_profile, AppendOf, BatchDescriptor, ConcatSpec, FailureRecord, GroupKey, ResultMessage,
-    ShardOf, SourceFile, VariableSelection, VariableWarning, DEFAULT_PROFILE_TAG, EVERY_VARIABLE,
+    ShardOf, SourceFile, VariableSelection, VariableWarning, CONCAT_DIMENSION_ATTRIBUTE,
+    DEFAULT_PROFILE_TAG, EVERY_VARIABLE, UNLIMITED_DIMENSION,
 };
 pub use names::{check_batch_id, check_group_path, NameError};
 

@@ -121,6 +121,15 @@ pub struct ConcatSpec {
     pub file_variables: Option<VariableSelection>,
 }
 
+/// [`ConcatSpec::dimension`] of a profile that concatenates along each file's
+/// unlimited (record) dimension, whatever its name (`concat = "@unlimited"`).
+/// Not a NetCDF name: those cannot start with `@`.
+pub const UNLIMITED_DIMENSION: &str = "@unlimited";
+
+/// The group attribute naming the dimension a group was concatenated along,
+/// when its profile said [`UNLIMITED_DIMENSION`].
+pub const CONCAT_DIMENSION_ATTRIBUTE: &str = "floe_concat_dimension";
+
 /// The variables taken from files that hold several (a profile's `variables` and
 /// `exclude_variables`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
