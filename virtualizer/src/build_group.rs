@@ -233,7 +233,14 @@ pub fn summary(build: &GroupBuild) -> String {
         let _ = writeln!(s, "  normalization: {n}");
     }
     for w in &build.warnings {
-        let _ = writeln!(s, "  LEFT OUT {} ({}): {}", w.variable, w.file, w.reason);
+        let what = if w.kept_apart {
+            "KEPT APART"
+        } else if w.not_carried {
+            "NOT CARRIED"
+        } else {
+            "LEFT OUT"
+        };
+        let _ = writeln!(s, "  {what} {} ({}): {}", w.variable, w.file, w.reason);
     }
     s
 }

@@ -138,6 +138,8 @@ impl VirtualizerHandler {
         for w in &build.warnings {
             if w.kept_apart {
                 tracing::info!(file = %w.file, variable = %w.variable, reason = %w.reason, "variable kept on its own time axis");
+            } else if w.not_carried {
+                tracing::info!(file = %w.file, variable = %w.variable, reason = %w.reason, "variable not carried");
             } else {
                 tracing::warn!(file = %w.file, variable = %w.variable, reason = %w.reason, "variable left out");
             }

@@ -84,6 +84,8 @@ pub(crate) struct State {
     pub left_out: LeftOut,
     /// Variables kept on an axis of their own, and why.
     pub apart: Vec<Warning>,
+    /// Companions the layout does not carry (ISMIP6), named.
+    pub not_carried: Vec<Warning>,
     /// The group's x/y grid (ISMIP6).
     pub grid: Option<Grid>,
 }

@@ -352,14 +352,7 @@ pub(crate) fn companions(
             }
         }
     }
-    let warned: Vec<Warning> = state
-        .left_out
-        .0
-        .values()
-        .chain(&state.apart)
-        .cloned()
-        .collect();
-    note_not_carried(scans, arrays, &warned, &mut state.notes);
+    name_not_carried(scans, arrays, state);
 }
 
 /// The built ISMIP6 group, named by its identity; a group of coordinates alone
@@ -372,6 +365,7 @@ pub(crate) fn finish_ismip6(
 ) -> Result<GroupBuild, SeriesError> {
     let mut warnings = state.left_out.into_warnings();
     warnings.extend(state.apart);
+    warnings.extend(state.not_carried);
     if arrays
         .iter()
         .all(|a| a.name == "time" || a.name == "x" || a.name == "y")
@@ -396,28 +390,31 @@ pub(crate) fn finish_ismip6(
 
 /// ISMIP6 groups hold each file's data variable on a year-binned axis and one
 /// x/y grid, as the original pipeline did: the files' other variables (time and
-/// grid bounds, 2-D lat/lon) are not carried. Each is named in the group's
-/// notes, never dropped without a word.
-fn note_not_carried(
-    scans: &[FileScan],
-    arrays: &[ArrayFragment],
-    warnings: &[Warning],
-    notes: &mut BTreeSet<String>,
-) {
+/// grid bounds, 2-D lat/lon) are not carried. Each is a warning in the group's
+/// `floe_warnings` and the run's summary, naming the first file that holds it
+/// and how many do; never dropped without a word. The group is not partial: no
+/// data variable is missing.
+fn name_not_carried(scans: &[FileScan], arrays: &[ArrayFragment], state: &mut State) {
     let kept: BTreeSet<&str> = arrays.iter().map(|a| a.name.as_str()).collect();
-    let warned: BTreeSet<&str> = warnings.iter().map(|w| w.variable.as_str()).collect();
-    let mut files: BTreeMap<&str, usize> = BTreeMap::new();
+    let warned: BTreeSet<String> = (state.left_out.0.values().chain(&state.apart))
+        .map(|w| w.variable.clone())
+        .collect();
+    let mut files: BTreeMap<&str, (&str, usize)> = BTreeMap::new();
     for scan in scans {
         for var in &scan.manifest.variables {
             let name = var.variable.as_str();
             if !kept.contains(name) && !warned.contains(name) && !is_time_name(name) {
-                *files.entry(name).or_default() += 1;
+                files.entry(name).or_insert((&scan.source.url, 0)).1 += 1;
             }
         }
     }
-    for (name, count) in files {
-        notes.insert(format!(
-            "{name} ({count} file(s)): not carried: ISMIP6 groups hold each file's data variable on the year-binned time axis and the x/y grid"
+    for (name, (first, count)) in files {
+        state.not_carried.push(Warning::not_carried(
+            first,
+            name,
+            format!(
+                "not carried ({count} file(s) hold it): ISMIP6 groups hold each file's data variable on the year-binned time axis and the x/y grid"
+            ),
         ));
     }
 }

@@ -219,13 +219,26 @@ fn global_attributes_are_the_first_files_and_variables_not_carried_are_named() {
     assert_eq!(group["institution"], "I");
     assert_eq!(group["variable"], "lithk", "the first file's");
     assert_eq!(group["floe_differing_attributes"], json!(["n", "variable"]));
+    let named: Vec<_> = built
+        .warnings
+        .iter()
+        .filter(|w| w.variable == "time_bnds")
+        .collect();
+    assert_eq!(named.len(), 1, "{:?}", built.warnings);
+    assert!(named[0].not_carried && !named[0].is_left_out(), "{named:?}");
+    assert_eq!(named[0].file, scans[0].source.url);
     assert!(
-        built
-            .notes
-            .iter()
-            .any(|n| n.starts_with("time_bnds (1 file(s)): not carried")),
-        "{:?}",
-        built.notes
+        named[0]
+            .reason
+            .starts_with("not carried (1 file(s) hold it)"),
+        "{named:?}"
+    );
+    let stored = &group["floe_warnings"];
+    assert_eq!(stored[0]["variable"], "time_bnds", "{stored}");
+    assert_eq!(stored[0]["not_carried"], true, "{stored}");
+    assert!(
+        floe_wire::VariableWarning::left_out_of(group).is_empty(),
+        "the group is whole"
     );
 }
 

@@ -333,6 +333,10 @@ pub struct VariableWarning {
     /// The variable is in the group, on a time axis of its own (not left out).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub kept_apart: bool,
+    /// A companion variable (bounds, a 2-D lat/lon) the profile's layout does
+    /// not carry: named, not a data variable left out (the group is whole).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_carried: bool,
 }
 
 impl VariableWarning {
@@ -343,11 +347,26 @@ impl VariableWarning {
             variable: variable.to_string(),
             reason,
             kept_apart: false,
+            not_carried: false,
         }
     }
 
+    /// A companion variable the profile's layout does not carry.
+    pub fn not_carried(file: &str, variable: &str, reason: String) -> VariableWarning {
+        VariableWarning {
+            not_carried: true,
+            ..VariableWarning::left_out(file, variable, reason)
+        }
+    }
+
+    /// A data variable the group is written without (neither kept on an axis
+    /// of its own nor a companion the layout does not carry).
+    pub fn is_left_out(&self) -> bool {
+        !self.kept_apart && !self.not_carried
+    }
+
     /// The variables a group's attributes record as left out (its
-    /// `floe_warnings`, without those kept on their own axis). Attributes
+    /// `floe_warnings`, without those kept on their own axis or not carried). Attributes
     /// floe did not write read as none.
     pub fn left_out_of(
         group_attributes: &serde_json::Map<String, serde_json::Value>,
@@ -357,7 +376,7 @@ impl VariableWarning {
             .and_then(|w| serde_json::from_value::<Vec<VariableWarning>>(w.clone()).ok())
             .unwrap_or_default()
             .into_iter()
-            .filter(|w| !w.kept_apart)
+            .filter(VariableWarning::is_left_out)
             .collect()
     }
 }

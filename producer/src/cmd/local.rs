@@ -266,7 +266,7 @@ async fn build_and_commit(
                 let left_out: Vec<String> = build
                     .warnings
                     .iter()
-                    .filter(|w| !w.kept_apart)
+                    .filter(|w| w.is_left_out())
                     .map(|w| w.variable.clone())
                     .collect();
                 if !left_out.is_empty() {
@@ -389,7 +389,7 @@ pub fn render(summary: &LocalSummary) -> String {
     if !summary.warnings.is_empty() {
         let _ = writeln!(
             s,
-            "  warnings (variables left out or kept on their own time axis): {}",
+            "  warnings (variables left out, kept on their own time axis or not carried): {}",
             summary.warnings.len()
         );
         for w in summary.warnings.iter().take(20) {
