@@ -28,6 +28,7 @@ use netcdf_reader::nc4::groups::build_root_group;
 use netcdf_reader::{NcGroup, NcMetadataMode, NcVariable};
 use serde_json::{Map, Value};
 
+use crate::checks;
 use crate::model::{ChunkRef, Codec, VariableManifest, VariableProblem};
 use crate::netcdf3::bytes_codec;
 use crate::values::{
@@ -273,6 +274,9 @@ fn variable(
         }
     }
     let shape = dataset.shape().to_vec();
+    if let Err(reason) = checks::dimensions_within_maximum(&shape, dataset.max_dims()) {
+        return Ok(Err(reason));
+    }
     let fill_value = dataset
         .fill_value()
         .and_then(|f| f.value.as_deref())
@@ -303,11 +307,20 @@ fn variable(
     match layout {
         DataLayout::Compact { data } => {
             manifest.layout = "compact".into();
+            if filters.is_empty() {
+                let stored = data.len() as u64;
+                if let Err(reason) = checks::exact_size("compact", &shape, element.size, stored) {
+                    return Ok(Err(reason));
+                }
+            }
             manifest.inline_data = Some(data);
         }
         DataLayout::Contiguous { address, size } => {
             manifest.layout = "contiguous".into();
             if !empty && size > 0 && !Cursor::is_undefined_offset(address, ctx.offset_size) {
+                if let Err(reason) = checks::exact_size("contiguous", &shape, element.size, size) {
+                    return Ok(Err(reason));
+                }
                 manifest
                     .chunks
                     .push(ctx.checked_ref(path, vec![0; shape.len()], address, size)?);
@@ -367,15 +380,22 @@ fn variable(
                     } else {
                         entry.size
                     };
-                    let index = entry
-                        .offsets
-                        .iter()
-                        .zip(&chunk_dims)
-                        .map(|(o, &c)| o / u64::from(c))
-                        .collect();
+                    if filters.is_empty() && size != full_chunk {
+                        return Ok(Err(format!(
+                            "unfiltered chunk at {:?} of {size} bytes, where a chunk of {chunk_dims:?} needs {full_chunk}",
+                            entry.offsets
+                        )));
+                    }
+                    let index = match checks::chunk_position(&entry.offsets, &chunk_dims) {
+                        Ok(index) => index,
+                        Err(reason) => return Ok(Err(reason)),
+                    };
                     manifest
                         .chunks
                         .push(ctx.checked_ref(path, index, entry.address, size)?);
+                }
+                if let Err(reason) = checks::distinct_chunks(&manifest.chunks) {
+                    return Ok(Err(reason));
                 }
                 manifest.chunks.sort_by(|a, b| a.index.cmp(&b.index));
             }

@@ -17,6 +17,7 @@
 
 #![warn(missing_docs)]
 
+pub mod checks;
 pub mod data;
 mod error;
 #[cfg(feature = "filters")]
