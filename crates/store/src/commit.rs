@@ -174,6 +174,23 @@ impl Committer {
                     report.refused.extend(part.refused);
                     Ok(())
                 }
+                // What icechunk refuses at commit time, it refuses on every try: the
+                // halves find the group at fault at once, and it fails alone.
+                Err(StoreError::Refused(e)) if splittable => {
+                    tracing::warn!(groups = pending.len(), error = %e, "icechunk refuses this commit: committing its groups in two halves to find the one at fault");
+                    let mut first = pending;
+                    let second = first.split_off(first.len() / 2);
+                    self.commit_in_parts(first, report).await?;
+                    self.commit_in_parts(second, report).await
+                }
+                Err(StoreError::Refused(e)) => {
+                    if let [item] = pending.as_slice() {
+                        report
+                            .failed
+                            .push((item.id.clone(), format!("icechunk refuses it: {e}")));
+                    }
+                    Ok(())
+                }
                 Err(StoreError::Icechunk(e)) if splittable => {
                     tracing::warn!(groups = pending.len(), error = %e, "the store keeps failing a commit of this size: committing its groups in two halves");
                     let mut first = pending;
@@ -256,7 +273,7 @@ impl Committer {
                     Ok(ApplyOutcome::AppendRefused { reason }) => {
                         out.refused.push((item.id.clone(), reason))
                     }
-                    Err(e @ StoreError::Fragment { .. }) => {
+                    Err(e @ (StoreError::Fragment { .. } | StoreError::Refused(_))) => {
                         // The session may hold part of this fragment: drop it and start over without it.
                         if let Ok(mut f) = failed.lock() {
                             f.insert(item.id.clone(), e.to_string());

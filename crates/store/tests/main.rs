@@ -94,3 +94,32 @@ async fn one_invalid_fragment_fails_alone_and_the_nine_beside_it_are_committed()
     assert_eq!(report.skipped.len(), 9, "{report:?}");
     assert_eq!(report.failed.len(), 1, "{report:?}");
 }
+
+/// A fragment that passes floe's own checks but breaks a rule of icechunk's
+/// (array metadata icechunk cannot read: `dimension_names` must be a list)
+/// fails alone, with icechunk's reason, and is not retried.
+#[tokio::test]
+async fn what_icechunk_refuses_by_rule_fails_its_group_alone_without_retries() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sources = dir.path().join("sources");
+    std::fs::create_dir_all(&sources).expect("sources");
+    std::fs::write(sources.join("src.nc"), [0u8; 8]).expect("source");
+    let location =
+        StoreLocation::parse(&dir.path().join("store").display().to_string()).expect("location");
+    let prefix = format!("file://{}/", sources.display());
+    let repo = open_repository(&location, &CloudSettings::default(), &[prefix])
+        .await
+        .expect("repository");
+    let committer = Committer::new(repo, CommitPolicy::default());
+    let mut items = batch(&sources);
+    items[3].fragment = fragment(&sources, 3, 4);
+    items[3].fragment.arrays[0].zarr_json["dimension_names"] = json!("t");
+    let report = committer.commit(items).await.expect("the store is fine");
+    assert_eq!(report.written.len(), 9, "{report:?}");
+    let [(id, reason)] = report.failed.as_slice() else {
+        panic!("one failure: {report:?}")
+    };
+    assert_eq!(id, "m3");
+    assert!(reason.contains("bad metadata"), "{reason}");
+    assert_eq!(report.attempts, 1, "never retried: {report:?}");
+}
