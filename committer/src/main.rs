@@ -73,7 +73,9 @@ fn main() -> ExitCode {
             Command::Apply(args) => cmd::apply::run(args).await,
             Command::Log(args) => cmd::log::run(args).await,
             Command::Gc(args) => cmd::gc::run(args).await,
-            Command::Worker { fleet, settings } => cmd::serve::run(fleet, Some(settings)).await,
+            Command::Worker { fleet, settings } => {
+                cmd::serve::run(fleet, Some(settings.or_defaults(10, 1))).await
+            }
             Command::Lambda { fleet } => cmd::serve::run(fleet, None).await,
         }
     })

@@ -24,8 +24,22 @@ def decode_chunk(raw, dtype, chunk_shape, codecs):
     return np.frombuffer(data, dtype=np.dtype(dtype)).reshape(chunk_shape)
 
 
+def vlen_utf8(data):
+    """The items of a Zarr v3 vlen-utf8 chunk: a u32 count, then u32 length + bytes each."""
+    count, at, items = int.from_bytes(data[:4], "little"), 4, []
+    for _ in range(count):
+        n = int.from_bytes(data[at:at + 4], "little")
+        items.append(data[at + 4:at + 4 + n].decode())
+        at += 4 + n
+    assert at == len(data), "bytes left over after the last item"
+    return items
+
+
 def read_variable_from_refs(path, record):
     """Assembles a whole array from its chunk references (fill where absent)."""
+    if record.get("layout") == "strings":  # variable-length strings, kept inline
+        items = vlen_utf8(bytes.fromhex(record["inline_data"]))
+        return np.array(items, dtype=object).reshape(tuple(record["shape"]))
     shape = tuple(record["shape"])
     chunk_shape = tuple(record["chunk_shape"])
     dtype = np.dtype(record["dtype"])

@@ -40,9 +40,13 @@ def poisoned(archive, tmp_path_factory):
     hostile = fleet.send_raw("work_queue_url", json.dumps({
         "schema_version": 5, "batch_id": "0123456789abcdef0123456789abcdef", "group": {"path": "AWI_PISM1/_floe"},
         "files": [{"url": "s3://elsewhere/x.nc", "size": 1, "variable": "lithk"}]}))
+    # Well formed in every way, but naming a file outside the fleet's source.
+    outside = fleet.send_raw("work_queue_url", json.dumps({
+        "schema_version": 5, "batch_id": "fedcba9876543210fedcba9876543210", "group": {"path": "ZZZ_OUT/exp01"},
+        "files": [{"url": "file:///etc/passwd", "size": 1, "variable": "lithk"}]}))
     enqueued = fleet.json("producer", "enqueue", "--all", "--json")
     fleet.drain()
-    return {"fleet": fleet, "enqueued": enqueued, "malformed": malformed, "hostile": hostile,
+    return {"fleet": fleet, "enqueued": enqueued, "malformed": malformed, "hostile": hostile, "outside": outside,
             "status": fleet.status(), "dead": fleet.dead_letters(), "expected": archive["expected"]}
 
 
@@ -65,13 +69,14 @@ def test_good_groups_commit_an_unreadable_file_costs_one_variable_and_poison_lan
     assert "empty" in left_out["reason"], left_out
     for q in ("work", "results", "results-dlq"):
         assert fleet.depth(status, q) == 0, q
-    # Only the malformed and the hostile messages are dead-lettered, each with its reason (the
-    # hostile one's found under its batch id, as dlq list looks it up).
-    assert fleet.depth(status, "work-dlq") == 2
+    # Only the malformed and the two hostile messages are dead-lettered, each with its reason (the
+    # hostile ones' found under their batch ids, as dlq list looks them up).
+    assert fleet.depth(status, "work-dlq") == 3
     dead = {d["message_id"]: d for d in poisoned["dead"]}
-    malformed, hostile = dead[poisoned["malformed"]], dead[poisoned["hostile"]]
+    malformed, hostile, outside = (dead[poisoned[k]] for k in ("malformed", "hostile", "outside"))
     assert malformed["group"] is None and "malformed batch descriptor" in malformed["reason"]
     assert "segment _floe is where floe keeps a group's records" in hostile["reason"], hostile
+    assert "file:///etc/passwd is outside this fleet's source" in outside["reason"], outside
     ds = fleet.open_group(BAD)
     assert "lithk" in ds.data_vars and "xvelbase" not in ds.data_vars
     listed = fleet.run("producer", "dlq", "list")
@@ -100,7 +105,7 @@ def test_fixed_file_and_enqueue_add_the_variable(poisoned, archive, tmp_path):
     assert status["committed"] == len(GOOD) + 1 and status["pending"] == []
     assert BAD not in {p["group"] for p in status["partial"]}, status["partial"]
     dead = fleet.dead_letters()  # the malformed and hostile messages stay in the DLQ, alone
-    assert sorted(d["message_id"] for d in dead) == sorted([poisoned["malformed"], poisoned["hostile"]])
+    assert sorted(d["message_id"] for d in dead) == sorted(poisoned[k] for k in ("malformed", "hostile", "outside"))
     ds = fleet.open_group(BAD)
     assert {"lithk", "xvelbase"} <= set(ds.data_vars)
     # Nothing duplicated: every group written once per batch (the partial one, then the whole).

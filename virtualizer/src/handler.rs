@@ -22,16 +22,26 @@ pub struct VirtualizerHandler {
     options: SourceOptions,
     records: Records,
     results: Queue,
+    /// The source this fleet indexes: a batch naming a file outside it is
+    /// refused before anything is opened. `None`: none configured, any URL.
+    source: Option<String>,
 }
 
 impl VirtualizerHandler {
     /// Reads sources with `options`, writes fragments and failure records to
     /// `records`, posts result messages on `results`.
-    pub fn new(options: SourceOptions, records: Records, results: Queue) -> Self {
+    /// Reads only under `source` when one is given ([`floe_source::within`]).
+    pub fn new(
+        options: SourceOptions,
+        records: Records,
+        results: Queue,
+        source: Option<String>,
+    ) -> Self {
         VirtualizerHandler {
             options,
             records,
             results,
+            source,
         }
     }
 
@@ -92,6 +102,21 @@ impl VirtualizerHandler {
         batch: BatchDescriptor,
     ) -> Result<Option<String>, MessageFailure> {
         let group = batch.group.group_path();
+        if let Some(root) = &self.source {
+            if let Some(file) = batch
+                .files
+                .iter()
+                .find(|f| !floe_source::within(root, &f.url))
+            {
+                let reason = format!(
+                    "file {} is outside this fleet's source {root} (FLOE_SOURCE_URL): a virtualizer reads only under its source",
+                    floe_wire::bounded(&file.url, 300)
+                );
+                return Err(self
+                    .fail(message, &batch.batch_id, &group, None, reason, false)
+                    .await);
+            }
+        }
         let read = match &batch.shard {
             None => virtualize_batch_counted(&batch, &self.options).await,
             Some(of) => match virtualize_shard(&batch, of, &self.options, &self.records).await {

@@ -66,7 +66,13 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Inspect(args) => Ok(cmd::inspect::run(args).await),
             Command::BuildGroup(args) => Ok(cmd::build_group::run(args).await),
-            Command::Worker { fleet, settings } => cmd::serve::run(fleet, Some(settings)).await,
+            Command::Worker { fleet, settings } => {
+                // One message a receive, four loops: a worker takes a batch only when it
+                // has room for it, so the shards of a large group spread over the workers.
+                let settings =
+                    settings.or_defaults(1, floe_virtualizer::handler::BATCH_CONCURRENCY);
+                cmd::serve::run(fleet, Some(settings)).await
+            }
             Command::Lambda { fleet } => cmd::serve::run(fleet, None).await,
         }
     })

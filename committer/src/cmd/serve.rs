@@ -16,9 +16,9 @@ pub async fn run(fleet: FleetArgs, worker: Option<WorkerSettings>) -> anyhow::Re
     let location = StoreLocation::parse(config.require_store()?)?;
     if let Some(settings) = &worker {
         anyhow::ensure!(
-            settings.concurrency <= 1 || !matches!(location, StoreLocation::Local(_)),
+            settings.concurrency.unwrap_or(1) <= 1 || !matches!(location, StoreLocation::Local(_)),
             "--concurrency {} on a local-filesystem store: concurrent commits are only safe on object storage; use --concurrency 1",
-            settings.concurrency
+            settings.concurrency.unwrap_or(1)
         );
     }
     let options = config.source_options()?;

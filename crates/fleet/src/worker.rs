@@ -22,9 +22,11 @@ use crate::sqs::{with_retries, Queue, QueueError, Received};
 /// How the worker batches and holds messages.
 #[derive(Debug, Clone, clap::Args)]
 pub struct WorkerSettings {
-    /// Messages per handler call (Lambda's BatchSize).
-    #[arg(long, default_value_t = 10)]
-    pub batch_size: usize,
+    /// Messages per handler call (Lambda's BatchSize) [default: the program's: the
+    /// virtualizer takes 1, so that a group's shards spread over every worker; the
+    /// committer 10].
+    #[arg(long)]
+    pub batch_size: Option<usize>,
     /// Longest wait, in seconds, to fill a batch once its first message arrived
     /// (Lambda's MaximumBatchingWindowInSeconds).
     #[arg(long, default_value_t = 0, value_name = "SECONDS")]
@@ -41,9 +43,10 @@ pub struct WorkerSettings {
     /// virtualizers waits for their results instead of leaving before the first one.
     #[arg(long, value_name = "SECONDS")]
     pub exit_when_idle: Option<u64>,
-    /// Independent receive-and-handle loops in this process.
-    #[arg(long, default_value_t = 1)]
-    pub concurrency: usize,
+    /// Independent receive-and-handle loops in this process [default: the program's:
+    /// the virtualizer runs 4 (each takes a message only when it is free), the committer 1].
+    #[arg(long)]
+    pub concurrency: Option<usize>,
     /// Queues upstream of this one that must be empty (nothing visible, in flight or
     /// delayed) for the pipeline to count as idle; set by the program, not a flag.
     #[arg(skip)]
@@ -53,14 +56,31 @@ pub struct WorkerSettings {
 impl Default for WorkerSettings {
     fn default() -> Self {
         WorkerSettings {
-            batch_size: 10,
+            batch_size: None,
             batching_window: 0,
             visibility_timeout: 120,
             poll_wait: 20,
             exit_when_idle: None,
-            concurrency: 1,
+            concurrency: None,
             upstream_queues: Vec::new(),
         }
+    }
+}
+
+impl WorkerSettings {
+    /// The program's defaults where no flag was given.
+    pub fn or_defaults(mut self, batch_size: usize, concurrency: usize) -> Self {
+        self.batch_size.get_or_insert(batch_size);
+        self.concurrency.get_or_insert(concurrency);
+        self
+    }
+
+    fn batch_size(&self) -> usize {
+        self.batch_size.unwrap_or(10).max(1)
+    }
+
+    fn loops(&self) -> usize {
+        self.concurrency.unwrap_or(1).max(1)
     }
 }
 
@@ -124,7 +144,7 @@ pub async fn run<H: BatchHandler>(
     shutdown: watch::Receiver<bool>,
 ) -> Result<WorkerStats, QueueError> {
     let mut loops = tokio::task::JoinSet::new();
-    for slot in 0..settings.concurrency.max(1) {
+    for slot in 0..settings.loops() {
         let (queue, handler, settings, shutdown) = (
             queue.clone(),
             handler.clone(),
@@ -220,7 +240,7 @@ async fn pipeline_idle(queue: &Queue, upstream: &[String]) -> bool {
 /// fills the batch for at most the batching window.
 async fn collect(queue: &Queue, settings: &WorkerSettings) -> Result<Vec<Received>, QueueError> {
     let visibility = Duration::from_secs(settings.visibility_timeout);
-    let batch_size = settings.batch_size.max(1);
+    let batch_size = settings.batch_size();
     let first = queue
         .receive(
             batch_size,

@@ -53,7 +53,7 @@ async fn heartbeat_keeps_a_long_batch_invisible_until_it_is_deleted() {
     // Visibility 3 s, work 10 s: without extensions both messages would reappear
     // three times while the first consumer still works on them.
     let settings = WorkerSettings {
-        batch_size: 10,
+        batch_size: Some(10),
         batching_window: 1,
         visibility_timeout: 3,
         poll_wait: 1,

@@ -181,6 +181,32 @@ pub fn normalize_url(url: &str) -> String {
     format!("file://{}", abs.display())
 }
 
+/// Whether `url` names an object under the source `root` (both as
+/// [`normalize_url`] writes them): the same scheme and bucket or host, a path
+/// below the root's at a `/` boundary, and no `.`, `..` or empty segment, raw
+/// or percent-encoded, that could walk out of it. A worker reads only what
+/// this allows: a message naming `/etc/passwd`, another bucket or an https
+/// host is refused before anything is opened.
+pub fn within(root: &str, url: &str) -> bool {
+    let (root, url) = (normalize_url(root), normalize_url(url));
+    let root = root.trim_end_matches('/');
+    let Some(rest) = url.strip_prefix(root) else {
+        return false;
+    };
+    let Some(below) = rest.strip_prefix('/') else {
+        return false;
+    };
+    !below.is_empty()
+        && below.split('/').all(|segment| {
+            let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+            !segment.is_empty()
+                && decoded != "."
+                && decoded != ".."
+                && !segment.to_ascii_lowercase().contains("%2f")
+                && !segment.to_ascii_lowercase().contains("%5c")
+        })
+}
+
 impl Source {
     /// Resolves a URL. Plain paths are local files.
     pub fn resolve(url: &str, options: &SourceOptions) -> Result<Source> {
@@ -514,5 +540,36 @@ mod declared_size_tests {
         let err = read.expect_err("short").to_string();
         assert!(err.contains("shorter than the 10000 bytes"), "{err}");
         std::fs::remove_dir_all(&dir).ok();
+    }
+}
+
+#[cfg(test)]
+mod within_tests {
+    use super::within;
+
+    #[test]
+    fn within_a_source_means_below_its_root_with_no_way_out() {
+        let root = "s3://archive/ismip6/";
+        assert!(within(root, "s3://archive/ismip6/AWI/PISM1/exp05/a.nc"));
+        assert!(within("s3://archive/ismip6", "s3://archive/ismip6/a.nc"));
+        for outside in [
+            "s3://archive/ismip6",
+            "s3://archive/ismip6-other/a.nc",
+            "s3://other/ismip6/a.nc",
+            "https://archive/ismip6/a.nc",
+            "/etc/passwd",
+            "s3://archive/ismip6/../secret/a.nc",
+            "s3://archive/ismip6/%2E%2E/secret/a.nc",
+            "s3://archive/ismip6/a/..%2Fb.nc",
+            "s3://archive/ismip6//a.nc",
+            "s3://archive/ismip6/./a.nc",
+        ] {
+            assert!(!within(root, outside), "{outside}");
+        }
+        assert!(within("/data/archive", "file:///data/archive/x/y.nc"));
+        assert!(!within(
+            "/data/archive",
+            "file:///data/archive/../../etc/passwd"
+        ));
     }
 }

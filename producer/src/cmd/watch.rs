@@ -90,11 +90,11 @@ pub async fn run(args: WatchArgs) -> Result<()> {
     ));
     let worker = (!args.lambda).then(|| {
         let settings = WorkerSettings {
-            batch_size: args.max_events,
+            batch_size: Some(args.max_events),
             batching_window: args.gather,
             visibility_timeout: args.visibility_timeout,
             exit_when_idle: args.exit_when_idle,
-            concurrency: 1,
+            concurrency: Some(1),
             ..WorkerSettings::default()
         };
         (events, settings)

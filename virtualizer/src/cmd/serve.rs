@@ -17,7 +17,15 @@ pub async fn run(fleet: FleetArgs, worker: Option<WorkerSettings>) -> anyhow::Re
     let records = Records::new(config.require_fragments()?, options.clone());
     let client = floe_fleet::sqs::client().await;
     let results = Queue::new(client.clone(), config.require_results_queue()?);
-    let handler = Arc::new(VirtualizerHandler::new(options, records, results));
+    if config.source_url.is_none() {
+        tracing::warn!("no source configured (FLOE_SOURCE_URL, floe.toml's source_url): this virtualizer reads any URL a work message names");
+    }
+    let handler = Arc::new(VirtualizerHandler::new(
+        options,
+        records,
+        results,
+        config.source_url.clone(),
+    ));
     let worker = match worker {
         Some(settings) => Some((Queue::new(client, config.require_work_queue()?), settings)),
         None => None,
