@@ -8,13 +8,16 @@ untouched variable beside it in the same file is still referenced exactly as bef
 - a chunk index listing one chunk twice (B-tree v1 key patched);
 - a dimension above its declared maximum (libhdf5 refuses to open that dataset);
 - contiguous data shorter than its shape;
-- compact (in-header) data shorter than its shape.
+- compact (in-header) data shorter than its shape;
+- a NetCDF-3 variable whose `begin` points into the header (CDF-1 and CDF-2), whose bytes would
+  read as data.
 """
 import json
 import struct
 import subprocess
 
 import h5py
+import netCDF4
 import numpy as np
 import pytest
 
@@ -116,3 +119,20 @@ def test_libhdf5_refuses_the_dimension_above_its_maximum_too(tmp_path):
     above_maximum(path)
     with h5py.File(path) as f, pytest.raises(Exception):
         f["v"][:]
+
+
+@pytest.mark.parametrize("fmt,width", [("NETCDF3_CLASSIC", ">I"), ("NETCDF3_64BIT_OFFSET", ">Q")])
+def test_a_netcdf3_begin_inside_the_header_leaves_its_variable_out_by_name(tmp_path, fmt, width):
+    path = tmp_path / "classic.nc"
+    with netCDF4.Dataset(path, "w", format=fmt) as ds:
+        ds.title = "a classic file"
+        ds.createDimension("x", 3)
+        ds.createVariable("v", "f4", ("x",))[:] = [1.5, 2.5, 3.5]
+        ds.createVariable("witness", "i2", ("x",))[:] = [0, 1, 2]
+    before = inspect(path)
+    begin = before["v"]["chunks"][0]["offset"]
+    patch(path, struct.pack(width, begin), struct.pack(width, 8))
+    found = inspect(path)
+    assert "inside the header" in found["v"].get("error", ""), found["v"]
+    assert "begin at byte 8" in found["v"]["error"], found["v"]
+    assert found["witness"]["chunks"] == before["witness"]["chunks"], found["witness"]

@@ -21,6 +21,7 @@ pub(crate) fn variables(
     file_size: u64,
 ) -> Result<(Vec<VariableManifest>, Vec<VariableProblem>)> {
     let root = file.root_group();
+    let header = header_floor(file.format(), root);
     let numrecs = file.numrecs();
     let stride = netcdf_reader::classic::data::compute_record_stride(&root.variables)
         .map_err(FormatError::from_netcdf)?;
@@ -55,6 +56,17 @@ pub(crate) fn variables(
     let mut out = Vec::new();
     let mut problems = Vec::new();
     for var in &root.variables {
+        let holds_data = var.dimensions.iter().all(|d| d.size > 0 || d.is_unlimited);
+        if holds_data && var.data_offset < header {
+            problems.push(VariableProblem {
+                variable: var.name.clone(),
+                error: format!(
+                    "its data would begin at byte {}, inside the header (at least {header} bytes)",
+                    var.data_offset
+                ),
+            });
+            continue;
+        }
         match variable(var, numrecs, stride) {
             Ok(v) => out.push(v),
             Err(error) => problems.push(VariableProblem {
@@ -141,4 +153,54 @@ pub(crate) fn bytes_codec(size: u32, endian: Endian) -> Codec {
         };
         Codec::new("bytes", [("endian", Value::from(e))])
     }
+}
+
+/// The fewest bytes the header of a classic file can take, from what was
+/// parsed out of it (CDF-1's 32-bit counts and offsets, 64-bit where CDF-2 and
+/// CDF-5 widen them; names and values padded to 4 bytes). A character
+/// attribute counts as the text the reader kept, which may be shorter than
+/// stored, so this is a floor, never more than the real header: a `begin`
+/// below it points into the header, whose bytes would read as data.
+pub(crate) fn header_floor(format: netcdf_reader::NcFormat, group: &netcdf_reader::NcGroup) -> u64 {
+    use netcdf_reader::{NcAttrValue as A, NcFormat};
+    let wide_counts = format == NcFormat::Cdf5;
+    let count = if wide_counts { 8 } else { 4 };
+    let offset = if format == NcFormat::Classic { 4 } else { 8 };
+    let padded = |n: u64| n.div_ceil(4) * 4;
+    let name = |s: &str| count + padded(s.len() as u64);
+    let list_header = 4 + count;
+    let attribute = |a: &netcdf_reader::NcAttribute| {
+        let values = match &a.value {
+            A::Bytes(v) => v.len() as u64,
+            A::UBytes(v) => v.len() as u64,
+            A::Chars(s) => s.len() as u64,
+            A::Shorts(v) => 2 * v.len() as u64,
+            A::UShorts(v) => 2 * v.len() as u64,
+            A::Ints(v) => 4 * v.len() as u64,
+            A::UInts(v) => 4 * v.len() as u64,
+            A::Floats(v) => 4 * v.len() as u64,
+            A::Doubles(v) => 8 * v.len() as u64,
+            A::Int64s(v) => 8 * v.len() as u64,
+            A::UInt64s(v) => 8 * v.len() as u64,
+            A::Strings(_) | A::UserDefined { .. } => 0,
+        };
+        name(&a.name) + 4 + count + padded(values)
+    };
+    let attributes =
+        |list: &[netcdf_reader::NcAttribute]| list_header + list.iter().map(attribute).sum::<u64>();
+    let dimensions: u64 = group.dimensions.iter().map(|d| name(&d.name) + count).sum();
+    let variables: u64 = group
+        .variables
+        .iter()
+        .map(|v| {
+            name(&v.name)
+                + count
+                + count * v.dimensions.len() as u64
+                + attributes(&v.attributes)
+                + 4
+                + count
+                + offset
+        })
+        .sum();
+    4 + count + list_header + dimensions + attributes(&group.attributes) + list_header + variables
 }
