@@ -179,3 +179,27 @@ def test_a_committer_started_with_the_work_waits_for_the_whole_pipeline(archive,
     assert virtualizer.wait(timeout=120) == 0, vlog.read_text()[-2000:]
     assert committer.wait(timeout=120) == 0, log.read_text()[-2000:]
     assert [g for c in fleet.commits() for g in c["groups"]] == ["AWI_PISM1/exp05"]
+
+
+def test_a_message_declaring_another_etag_is_read_as_the_file_is(archive, tmp_path):
+    """A work message whose file's ETag is not the object's (a replaced file, a forged message): the
+    first answer's ETag names the difference, the virtualizer builds from the file as it is now, and
+    the store records the file's real identity, so a later enqueue finds the group current."""
+    from localstack import client
+    fleet = Fleet(tmp_path, archive["root"])
+    group = GOOD[0]
+    fleet.json("producer", "enqueue", "--filter", group, "--json")
+    sqs = client("sqs")
+    [message] = sqs.receive_message(QueueUrl=fleet.config["work_queue_url"], MaxNumberOfMessages=1,
+                                    WaitTimeSeconds=5)["Messages"]
+    body = json.loads(message["Body"])
+    body["files"][0]["etag"] = '"0123456789abcdef0123456789abcdef"'
+    sqs.delete_message(QueueUrl=fleet.config["work_queue_url"], ReceiptHandle=message["ReceiptHandle"])
+    fleet.send_raw("work_queue_url", json.dumps(body))
+    fleet.drain(virtualizers=1, committers=1)
+    log = "".join(p.read_text() for p in fleet.logs if p.name.startswith("virtualizer"))
+    assert "it was listed with: it changed since" in log, log[-3000:]
+    assert "inputs changed since planning" in log, log[-3000:]
+    assert [g for c in fleet.commits() for g in c["groups"]] == [group]
+    again = fleet.json("producer", "enqueue", "--filter", group, "--dry-run", "--json")
+    assert again["enqueued"] == [] and again["unchanged"] == [group], again

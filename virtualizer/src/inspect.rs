@@ -38,6 +38,8 @@ impl InspectError {
             InspectError::Source(SourceError::NotFound { .. }) => false,
             InspectError::Source(SourceError::IsDirectory { .. }) => false,
             InspectError::Source(SourceError::BadUrl { .. }) => false,
+            // Replaced since it was listed: the batch is stale, not the network.
+            InspectError::Source(SourceError::Changed { .. }) => false,
             InspectError::Source(_) => true,
             InspectError::Format { source, .. } => source.is_retryable(),
             InspectError::Task { .. } => true,
@@ -124,6 +126,12 @@ pub(crate) async fn read(
     let block = options
         .block_size
         .unwrap_or(floe_source::DEFAULT_BLOCK_SIZE);
+    // Every answer is checked against what the listing (or the message) says the
+    // object is: a file replaced since is named, never read under its old identity.
+    let listed = floe_source::Listed {
+        size: info.size,
+        etag: info.etag.clone(),
+    };
     if info.size <= block as u64 {
         // A file that fits in one block costs one GET either way. Read whole, every later
         // read is in memory, so it is parsed right here without the blocking hand-offs the
@@ -131,7 +139,7 @@ pub(crate) async fn read(
         // Exactly the object `info` describes, as the ranged path reads it: a file that grew
         // since it was listed reads as truncated, fails, and is looked up afresh by the
         // caller instead of being built under its stale identity (nor downloaded whole).
-        let bytes = source.read_head(info.size).await?;
+        let bytes = source.read_listed(&listed).await?;
         let bytes_read = bytes.len() as u64;
         let requests = u64::from(info.size > 0);
         let storage: floe_formats::DynStorage =
@@ -145,7 +153,7 @@ pub(crate) async fn read(
         };
         return Ok((file, coords));
     }
-    let opened = source.open(info.size, options);
+    let opened = source.open_listed(&listed, options);
     let storage = opened.storage.clone();
     let (manifest, coords) = tokio::task::spawn_blocking(move || parse(storage, with_coordinates))
         .await

@@ -53,6 +53,15 @@ pub enum SourceError {
         /// The URL.
         url: String,
     },
+    /// The object is not the one listed: it changed since (size, ETag), or it
+    /// answered shorter than asked.
+    #[error("{url}: {reason}")]
+    Changed {
+        /// The URL.
+        url: String,
+        /// What differs.
+        reason: String,
+    },
     /// Any other backend failure.
     #[error("{url}: {source}")]
     Store {
@@ -298,12 +307,20 @@ impl Source {
     /// Opens the object for ranged reads through a block cache. `size` comes
     /// from a listing or [`Source::info`]; no request is made here.
     pub fn open(&self, size: u64, options: &SourceOptions) -> OpenedObject {
+        self.open_listed(&Listed { size, etag: None }, options)
+    }
+
+    /// [`Source::open`] of the object as it was listed: every answer is checked
+    /// against that identity ([`Listed::check`]), so an object that changed
+    /// since (grew, was replaced) fails by name instead of being read under
+    /// its old identity.
+    pub fn open_listed(&self, listed: &Listed, options: &SourceOptions) -> OpenedObject {
         let counters = Arc::new(ReadCounters::default());
         let raw = Arc::new(RangeReader {
             url: self.url.clone(),
             store: self.store.clone(),
             path: self.path.clone(),
-            len: size,
+            listed: listed.clone(),
             handle: tokio::runtime::Handle::current(),
             counters: counters.clone(),
         });
@@ -353,6 +370,23 @@ impl Source {
             .get_range(&self.path, 0..len)
             .await
             .map_err(|e| SourceError::store(&self.url, e))
+    }
+
+    /// [`Source::read_head`] of the whole object as it was listed, checked
+    /// against that identity ([`Listed::check`]).
+    pub async fn read_listed(&self, listed: &Listed) -> Result<bytes::Bytes> {
+        if listed.size == 0 {
+            return Ok(bytes::Bytes::new());
+        }
+        get_listed(&*self.store, &self.path, 0..listed.size, listed)
+            .await
+            .map_err(|e| match e {
+                ListedError::Store(e) => SourceError::store(&self.url, e),
+                ListedError::Changed(reason) => SourceError::Changed {
+                    url: self.url.clone(),
+                    reason,
+                },
+            })
     }
 
     /// Reads `len` bytes at `offset`: one ranged GET (a chunk, for `producer verify`).
@@ -405,44 +439,114 @@ pub struct OpenedObject {
     pub counters: Arc<ReadCounters>,
 }
 
+/// What a listing (or a message, from one) says an object is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its ETag, when the listing gave one.
+    pub etag: Option<String>,
+}
+
+impl Listed {
+    /// Whether an answer's object is the one listed: the same size, and the
+    /// same ETag when both have one (quotes aside). The reason, when not.
+    pub fn check(&self, size: u64, etag: Option<&str>) -> std::result::Result<(), String> {
+        if size != self.size {
+            return Err(format!(
+                "the object is {size} bytes, not the {} it was listed (or declared) with: it changed since",
+                self.size
+            ));
+        }
+        if let (Some(listed), Some(now)) = (self.etag.as_deref(), etag) {
+            if !same_etag(Some(listed), Some(now)) {
+                return Err(format!(
+                    "its ETag is {now}, not the {listed} it was listed with: it changed since"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a read of a listed object failed.
+enum ListedError {
+    /// The backend failed.
+    Store(object_store::Error),
+    /// The object is not the one listed, or answered short.
+    Changed(String),
+}
+
+/// One ranged GET, its answer checked against the listed identity and its
+/// length against the range asked (a short answer would be sliced past).
+async fn get_listed(
+    store: &dyn ObjectStore,
+    path: &Path,
+    range: std::ops::Range<u64>,
+    listed: &Listed,
+) -> std::result::Result<bytes::Bytes, ListedError> {
+    let (start, end) = (range.start, range.end);
+    let options = object_store::GetOptions {
+        range: Some(range.into()),
+        ..Default::default()
+    };
+    let answer = store
+        .get_opts(path, options)
+        .await
+        .map_err(ListedError::Store)?;
+    listed
+        .check(answer.meta.size, answer.meta.e_tag.as_deref())
+        .map_err(ListedError::Changed)?;
+    let fetched = answer.bytes().await.map_err(ListedError::Store)?;
+    if (fetched.len() as u64) < end - start {
+        return Err(ListedError::Changed(format!(
+            "bytes {start}..{end} asked, {} returned: the object is shorter than the {} bytes it was declared to have",
+            fetched.len(),
+            listed.size
+        )));
+    }
+    Ok(fetched)
+}
+
 struct RangeReader {
     url: String,
     store: Arc<dyn ObjectStore>,
     path: Path,
-    len: u64,
+    listed: Listed,
     handle: tokio::runtime::Handle,
     counters: Arc<ReadCounters>,
 }
 
 impl Storage for RangeReader {
     fn len(&self) -> u64 {
-        self.len
+        self.listed.size
     }
 
     fn read_range(&self, offset: u64, len: usize) -> hdf5_reader::error::Result<StorageBuffer> {
-        let end = offset.saturating_add(len as u64).min(self.len);
+        let end = offset.saturating_add(len as u64).min(self.listed.size);
         if offset >= end {
             return Ok(StorageBuffer::from_vec(Vec::new()));
         }
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        // The size and ETag a message declares are checked on every answer: an
+        // object that changed since is named, never read under its old identity.
         let fetched = self
             .handle
-            .block_on(self.store.get_range(&self.path, offset..end))
-            .map_err(|e| std::io::Error::other(format!("{}: {e}", self.url)))?;
+            .block_on(get_listed(
+                &*self.store,
+                &self.path,
+                offset..end,
+                &self.listed,
+            ))
+            .map_err(|e| match e {
+                ListedError::Store(e) => std::io::Error::other(format!("{}: {e}", self.url)),
+                ListedError::Changed(reason) => {
+                    std::io::Error::other(format!("{}: {reason}", self.url))
+                }
+            })?;
         self.counters
             .bytes
             .fetch_add(fetched.len() as u64, Ordering::Relaxed);
-        // The size a message declares bounds every read: an object shorter than it
-        // answers short, which a reader would slice past. Named here instead.
-        if (fetched.len() as u64) < end - offset {
-            return Err(std::io::Error::other(format!(
-                "{}: bytes {offset}..{end} asked, {} returned: the object is shorter than the {} bytes it was declared to have",
-                self.url,
-                fetched.len(),
-                self.len
-            ))
-            .into());
-        }
         Ok(StorageBuffer::from_vec(fetched.to_vec()))
     }
 }
@@ -518,8 +622,8 @@ mod etag_tests {
 mod declared_size_tests {
     use super::*;
 
-    /// A message that declares an object larger than it is: the reader's reads past
-    /// the real end are a named error, never a short buffer a parser slices past.
+    /// A message that declares an object larger than it is: the first answer's
+    /// size names the difference, never a short buffer a parser slices past.
     #[test]
     fn an_object_shorter_than_declared_is_a_named_error() {
         let dir = std::env::temp_dir().join(format!("floe-short-{}", std::process::id()));
@@ -538,7 +642,10 @@ mod declared_size_tests {
             .join()
             .expect("no panic");
         let err = read.expect_err("short").to_string();
-        assert!(err.contains("shorter than the 10000 bytes"), "{err}");
+        assert!(
+            err.contains("the object is 100 bytes, not the 10000 it was listed"),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 }
@@ -571,5 +678,29 @@ mod within_tests {
             "/data/archive",
             "file:///data/archive/../../etc/passwd"
         ));
+    }
+}
+
+#[cfg(test)]
+mod listed_tests {
+    use super::Listed;
+
+    #[test]
+    fn an_answer_is_the_listed_object_only_with_its_size_and_etag() {
+        let listed = Listed {
+            size: 100,
+            etag: Some("\"abc\"".into()),
+        };
+        assert!(listed.check(100, Some("abc")).is_ok(), "quotes aside");
+        assert!(listed.check(100, None).is_ok(), "no ETag in the answer");
+        let grown = listed.check(200, Some("abc")).expect_err("grown");
+        assert!(grown.contains("200 bytes, not the 100"), "{grown}");
+        let replaced = listed.check(100, Some("\"abd\"")).expect_err("replaced");
+        assert!(replaced.contains("ETag"), "{replaced}");
+        let unlisted = Listed {
+            size: 100,
+            etag: None,
+        };
+        assert!(unlisted.check(100, Some("x")).is_ok());
     }
 }
