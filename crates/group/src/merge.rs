@@ -434,6 +434,12 @@ pub(crate) fn finish(
     arrays.sort_by(|a, b| a.name.cmp(&b.name));
     let mut notes = notes;
     let mut attrs = source_attributes(scans, &mut notes);
+    let mut warnings = warnings;
+    let first = scans
+        .first()
+        .map(|s| s.source.url.as_str())
+        .unwrap_or_default();
+    bound_attributes(first, &mut attrs, &mut arrays, &mut warnings);
     let notes: Vec<String> = notes.into_iter().collect();
     attrs.insert("floe_batch_id".into(), Value::from(batch.batch_id.clone()));
     attrs.insert(key.into(), value);
@@ -455,6 +461,36 @@ pub(crate) fn finish(
         },
         warnings,
         notes,
+    }
+}
+
+/// Source attributes too large to store ([`floe_wire::MAX_ATTRIBUTE_BYTES`]),
+/// of the group and of each array, taken out and named in the warnings (as
+/// not carried: no data is missing), never stored whole or cut.
+fn bound_attributes(
+    file: &str,
+    group: &mut Map<String, Value>,
+    arrays: &mut [ArrayFragment],
+    warnings: &mut Vec<Warning>,
+) {
+    let mut take = |owner: &str, attributes: &mut Map<String, Value>| {
+        for (key, size) in floe_wire::oversized_attributes(attributes) {
+            attributes.remove(&key);
+            warnings.push(Warning::not_carried(
+                file,
+                owner,
+                format!(
+                    "attribute {key}: {size} bytes, more than the {} a stored attribute may take",
+                    floe_wire::MAX_ATTRIBUTE_BYTES
+                ),
+            ));
+        }
+    };
+    take("", group);
+    for array in arrays {
+        if let Some(Value::Object(attributes)) = array.zarr_json.get_mut("attributes") {
+            take(&array.name, attributes);
+        }
     }
 }
 

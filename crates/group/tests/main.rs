@@ -265,3 +265,57 @@ fn a_declared_grid_too_large_to_build_is_refused_before_anything_is_allocated() 
         w.reason
     );
 }
+
+#[test]
+fn an_attribute_too_large_to_store_is_named_not_stored() {
+    let mut scans = vec![scan("lithk", &[2015, 2016], 0)];
+    let huge = "x".repeat(floe_wire::MAX_ATTRIBUTE_BYTES + 1);
+    let mut global = (*scans[0].manifest.attributes).clone();
+    global.insert("history".into(), json!(huge));
+    global.insert("title".into(), json!("kept"));
+    scans[0].manifest.attributes = global.into();
+    let mut own = (*scans[0].manifest.variables[1].attributes).clone();
+    own.insert("comment".into(), json!(huge));
+    scans[0].manifest.variables[1].attributes = own.into();
+    let built = build_group(&batch(&scans), &scans).expect("built");
+    let group = &built.fragment.group_attributes;
+    assert!(!group.contains_key("history") && group["title"] == "kept");
+    let lithk = built
+        .fragment
+        .arrays
+        .iter()
+        .find(|a| a.name == "lithk")
+        .expect("lithk");
+    assert!(lithk.zarr_json["attributes"].get("comment").is_none());
+    let named: Vec<(&str, &str)> = built
+        .warnings
+        .iter()
+        .filter(|w| {
+            w.reason
+                .contains("more than the 1048576 a stored attribute may take")
+        })
+        .map(|w| {
+            (
+                w.variable.as_str(),
+                w.reason.split(':').next().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        named,
+        [("", "attribute history"), ("lithk", "attribute comment")]
+    );
+    assert!(
+        built.warnings.iter().all(|w| !w.is_left_out()),
+        "{:?}",
+        built.warnings
+    );
+    assert!(floe_store_check_passes(&built.fragment));
+}
+
+fn floe_store_check_passes(fragment: &floe_wire::ManifestFragment) -> bool {
+    fragment.arrays.iter().all(|a| {
+        floe_wire::oversized_attributes(a.zarr_json["attributes"].as_object().expect("attributes"))
+            .is_empty()
+    }) && floe_wire::oversized_attributes(&fragment.group_attributes).is_empty()
+}

@@ -74,8 +74,40 @@ pub fn check_arrays(fragment: &ManifestFragment) -> std::result::Result<(), Stri
             fragment.ref_count()
         ));
     }
+    let oversized =
+        |owner: &str, attributes: Option<&serde_json::Map<String, Value>>| match attributes
+            .map(floe_wire::oversized_attributes)
+            .unwrap_or_default()
+            .first()
+        {
+            Some((key, size)) => Err(format!(
+                "{owner}attribute {:?} of {size} bytes, more than the {} an attribute may take",
+                floe_wire::bounded(key, 100),
+                floe_wire::MAX_ATTRIBUTE_BYTES
+            )),
+            None => Ok(()),
+        };
+    oversized("group ", Some(&fragment.group_attributes))?;
+    let metadata = Value::Object(fragment.group_attributes.clone())
+        .to_string()
+        .len()
+        + fragment
+            .arrays
+            .iter()
+            .map(|a| a.zarr_json.to_string().len())
+            .sum::<usize>();
+    if metadata > floe_wire::MAX_GROUP_METADATA_BYTES {
+        return Err(format!(
+            "{metadata} bytes of metadata, more than the {} a group's may take",
+            floe_wire::MAX_GROUP_METADATA_BYTES
+        ));
+    }
     for array in &fragment.arrays {
         let name = &array.name;
+        oversized(
+            &format!("array {}: ", floe_wire::bounded(name, 100)),
+            array.zarr_json.get("attributes").and_then(Value::as_object),
+        )?;
         if name.is_empty()
             || name.contains('/')
             || name == "."

@@ -123,3 +123,33 @@ async fn what_icechunk_refuses_by_rule_fails_its_group_alone_without_retries() {
     assert!(reason.contains("bad metadata"), "{reason}");
     assert_eq!(report.attempts, 1, "never retried: {report:?}");
 }
+
+/// A fragment carrying an attribute of more than a megabyte (the builder never
+/// writes one: it names it instead) is refused alone, before a session.
+#[tokio::test]
+async fn a_fragment_with_an_oversized_attribute_is_refused_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sources = dir.path().join("sources");
+    std::fs::create_dir_all(&sources).expect("sources");
+    std::fs::write(sources.join("src.nc"), [0u8; 8]).expect("source");
+    let location =
+        StoreLocation::parse(&dir.path().join("store").display().to_string()).expect("location");
+    let prefix = format!("file://{}/", sources.display());
+    let repo = open_repository(&location, &CloudSettings::default(), &[prefix])
+        .await
+        .expect("repository");
+    let committer = Committer::new(repo, CommitPolicy::default());
+    let mut items = batch(&sources);
+    items[3].fragment = fragment(&sources, 3, 4);
+    items[3].fragment.arrays[0].zarr_json["attributes"]["history"] = json!("x".repeat(5 << 20));
+    let report = committer.commit(items).await.expect("the store is fine");
+    assert_eq!(report.written.len(), 9, "{report:?}");
+    let [(id, reason)] = report.failed.as_slice() else {
+        panic!("one failure: {report:?}")
+    };
+    assert_eq!(id, "m3");
+    assert!(
+        reason.contains("array v: attribute \"history\" of 5242882 bytes, more than the 1048576"),
+        "{reason}"
+    );
+}

@@ -111,6 +111,30 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
+/// The most bytes one attribute's value may take, as JSON. CF attributes are
+/// words and short lists; the longest seen in real archives (a `history`) are
+/// a few tens of kB. A source attribute over it is not stored, named in the
+/// group's warnings; a fragment holding one is refused.
+pub const MAX_ATTRIBUTE_BYTES: usize = 1 << 20;
+
+/// The most bytes a group's metadata may take: its attributes and every
+/// array's `zarr.json`, as JSON. A fragment over it is refused.
+pub const MAX_GROUP_METADATA_BYTES: usize = 64 << 20;
+
+/// The attributes of `attributes` whose values take more than
+/// [`MAX_ATTRIBUTE_BYTES`] as JSON, with their sizes. floe's own (`floe_*`)
+/// are not counted: the group's warnings grow with what they name.
+pub fn oversized_attributes(
+    attributes: &serde_json::Map<String, serde_json::Value>,
+) -> Vec<(String, usize)> {
+    attributes
+        .iter()
+        .filter(|(key, _)| !key.starts_with("floe_"))
+        .map(|(key, value)| (key.clone(), value.to_string().len()))
+        .filter(|(_, size)| *size > MAX_ATTRIBUTE_BYTES)
+        .collect()
+}
+
 /// `text` cut to at most `max` characters, saying how many were left out: an
 /// error message that quotes its input does not grow with it.
 pub fn bounded(text: &str, max: usize) -> String {
