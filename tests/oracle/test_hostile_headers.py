@@ -10,7 +10,9 @@ untouched variable beside it in the same file is still referenced exactly as bef
 - contiguous data shorter than its shape;
 - compact (in-header) data shorter than its shape;
 - a NetCDF-3 variable whose `begin` points into the header (CDF-1 and CDF-2), whose bytes would
-  read as data.
+  read as data;
+- dense attributes behind a broken B-tree v2 or fractal heap: the file fails by name (libhdf5
+  refuses those attributes too), never listed without them.
 """
 import json
 import struct
@@ -136,3 +138,26 @@ def test_a_netcdf3_begin_inside_the_header_leaves_its_variable_out_by_name(tmp_p
     assert "inside the header" in found["v"].get("error", ""), found["v"]
     assert "begin at byte 8" in found["v"]["error"], found["v"]
     assert found["witness"]["chunks"] == before["witness"]["chunks"], found["witness"]
+
+
+@pytest.mark.parametrize("signature", [b"BTHD", b"BTLF", b"FRHP"])
+def test_attributes_behind_a_broken_index_fail_the_file_by_name_never_vanish(tmp_path, signature):
+    """Twenty attributes on a variable are stored densely (a fractal heap indexed by a B-tree v2).
+    With one byte of that index or heap flipped, libhdf5 refuses the attributes; floe fails the file
+    naming it, the variable and the structure, instead of listing the variable without them."""
+    path = tmp_path / "dense.h5"
+    with h5py.File(path, "w", libver="latest") as f:
+        v = f.create_dataset("v", data=np.arange(4, dtype="<f4"))
+        for i in range(20):
+            v.attrs[f"a{i:02d}"] = f"value {i}"
+        with_witness(f)
+    data = bytearray(path.read_bytes())
+    at = data.index(signature)
+    data[at + 6] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with h5py.File(path) as f, pytest.raises(Exception):
+        dict(f["v"].attrs)
+    proc = subprocess.run([binary("virtualizer"), "inspect", "--json", str(path)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode != 0 and proc.stdout == "", proc.stdout[-2000:]
+    assert str(path) in proc.stderr and "'v'" in proc.stderr, proc.stderr
