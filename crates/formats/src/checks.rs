@@ -103,6 +103,16 @@ pub fn exact_size(
     Ok(())
 }
 
+/// Cells of the chunk grid of `shape` in chunks of `chunk_dims` (saturating:
+/// a declared grid too large to count is too large).
+pub fn grid_cells(shape: &[u64], chunk_dims: &[u32]) -> u64 {
+    shape
+        .iter()
+        .zip(chunk_dims)
+        .map(|(&size, &chunk)| size.div_ceil(u64::from(chunk.max(1))))
+        .fold(1u64, u64::saturating_mul)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +123,13 @@ mod tests {
             offset,
             length,
         }
+    }
+
+    #[test]
+    fn grid_cells_count_partial_chunks_and_saturate() {
+        assert_eq!(grid_cells(&[10, 7], &[5, 3]), 2 * 3);
+        assert_eq!(grid_cells(&[], &[]), 1);
+        assert_eq!(grid_cells(&[u64::MAX, u64::MAX], &[1, 1]), u64::MAX);
     }
 
     #[test]

@@ -36,10 +36,12 @@ use crate::values::{
 };
 use crate::{FormatError, Result};
 
-/// Upper bound on chunks listed per variable: a size field in a hostile file
-/// must not drive an unbounded allocation. 16 Mi chunks is far beyond any real
-/// NetCDF variable.
-const MAX_CHUNKS_PER_VARIABLE: usize = 1 << 24;
+/// The most chunk references floe reads for one file, all its variables
+/// together (and so for one variable): each costs about 230 bytes while the
+/// index is walked (`bench/hostile.py`: 1,000,000 one-byte chunks peak at 244
+/// MB), so this bounds a file's header at about 250 MB. Real files hold a few
+/// thousand (a year of hourly steps chunked per step: 8,760).
+pub const MAX_CHUNKS_PER_FILE: u64 = 1 << 20;
 
 pub(crate) struct Hdf5Variables {
     pub attributes: Map<String, Value>,
@@ -89,6 +91,7 @@ pub(crate) fn variables(storage: DynStorage, file_size: u64) -> Result<Hdf5Varia
         offset_size: sb.offset_size,
         length_size: sb.length_size,
         file_size,
+        chunks_read: std::cell::Cell::new(0),
     };
     let mut out = Hdf5Variables {
         attributes: attributes_json(&root.attributes),
@@ -208,6 +211,8 @@ struct Ctx<'a> {
     offset_size: u8,
     length_size: u8,
     file_size: u64,
+    /// Chunk references read so far from this file ([`MAX_CHUNKS_PER_FILE`]).
+    chunks_read: std::cell::Cell<u64>,
 }
 
 fn walk_group(ctx: &Ctx<'_>, group: &NcGroup, prefix: &str, out: &mut Hdf5Variables) -> Result<()> {
@@ -345,6 +350,18 @@ fn variable(
             }
             manifest.chunk_shape = chunk_dims.iter().map(|&d| u64::from(d)).collect();
             if !empty && !Cursor::is_undefined_offset(address, ctx.offset_size) {
+                // Index walks that list every cell of the grid (implicit, fixed
+                // array) are bounded by the grid before they allocate anything.
+                let per_cell = matches!(
+                    chunk_indexing,
+                    Some(ChunkIndexing::Implicit | ChunkIndexing::FixedArray { .. })
+                );
+                if per_cell {
+                    let cells = checks::grid_cells(&shape, &chunk_dims);
+                    if let Err(reason) = ctx.budget(cells) {
+                        return Ok(Err(reason));
+                    }
+                }
                 let entries = match ctx.chunk_entries(
                     address,
                     &shape,
@@ -356,11 +373,10 @@ fn variable(
                     Ok(e) => e,
                     Err(e) => return Err(FormatError::from_hdf5(e)),
                 };
-                if entries.len() > MAX_CHUNKS_PER_VARIABLE {
-                    return Err(FormatError::Hdf5(format!(
-                        "{path}: {} chunks exceeds the limit",
-                        entries.len()
-                    )));
+                if !per_cell {
+                    if let Err(reason) = ctx.budget(entries.len() as u64) {
+                        return Ok(Err(reason));
+                    }
                 }
                 let full_chunk = chunk_dims.iter().fold(u64::from(element.size), |a, &d| {
                     a.saturating_mul(u64::from(d))
@@ -470,6 +486,18 @@ fn vlen_strings(
 }
 
 impl Ctx<'_> {
+    /// Takes `chunks` from the file's budget, or says why not.
+    fn budget(&self, chunks: u64) -> Result<(), String> {
+        let total = self.chunks_read.get().saturating_add(chunks);
+        if total > MAX_CHUNKS_PER_FILE {
+            return Err(format!(
+                "{chunks} chunks, which would take the file's chunk references to {total}, more than the {MAX_CHUNKS_PER_FILE} floe reads from one file"
+            ));
+        }
+        self.chunks_read.set(total);
+        Ok(())
+    }
+
     fn checked_ref(
         &self,
         variable: &str,
