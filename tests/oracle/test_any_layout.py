@@ -219,6 +219,20 @@ def same_dtype(stored, expected):
     return stored.dtype == expected.dtype
 
 
+def local_series(tmp_path, archive, files, profile_text, group):
+    """`producer local` of ARCHIVE under the profile PROFILE_TEXT: the run's summary, GROUP as stored
+    (floe's attributes included) and `xr.open_mfdataset` of FILES with the first file's attributes."""
+    profile = tmp_path / "profile.toml"
+    profile.write_text(profile_text)
+    proc = producer("local", "--profile", profile, "--source", archive, "--store", tmp_path / "store", "--json")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    stored = open_group(tmp_path / "store", f"file://{archive}/", group)
+    expected = xr.open_mfdataset(files, combine="by_coords", decode_times=CFTIME, data_vars="minimal",
+                                 coords="minimal", compat="override", join="exact").load()
+    expected.attrs = dict(xr.open_dataset(files[0]).attrs)
+    return json.loads(proc.stdout), stored, expected
+
+
 def era5_file(path, month, expver):
     """ERA5 as the CDS serves it: record dimension `valid_time` (int64 seconds since 1970),
     `expver` a variable-length string along it, a scalar `number`."""
@@ -268,17 +282,9 @@ def test_variable_length_strings_concatenate_inline_along_the_record_dimension(t
     files = [archive / "t2m" / f"t2m_2024{m:02d}.nc" for m in (1, 2, 3)]
     for month, (path, expver) in enumerate(zip(files, ("0001", "0001", "0005")), start=1):
         era5_file(path, month, expver)
-    profile = tmp_path / "era5.toml"
-    profile.write_text(ERA5_PROFILE)
-    store = tmp_path / "store"
-    proc = producer("local", "--profile", profile, "--source", archive, "--store", store, "--json")
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    summary = json.loads(proc.stdout)
+    summary, stored, expected = local_series(tmp_path, archive, files, ERA5_PROFILE, "t2m")
     assert summary["written_groups"] == ["t2m"] and not summary["partial_groups"], summary
-    stored = without_floe(open_group(store, f"file://{archive}/", "t2m"))
-    expected = xr.open_mfdataset(files, combine="by_coords", decode_times=CFTIME, data_vars="minimal",
-                                 coords="minimal", compat="override", join="exact").load()
-    expected.attrs = dict(xr.open_dataset(files[0]).attrs)
+    stored = without_floe(stored)
     assert stored["expver"].values.tolist() == ["0001"] * 4 + ["0005"] * 2, stored["expver"].values
     assert set(stored.coords) == set(expected.coords), (set(stored.coords), set(expected.coords))
     for name in expected.variables:
@@ -325,7 +331,8 @@ time = "cf-exact"
 """
 
 
-def test_a_nemo_series_concatenates_along_time_counter(tmp_path):
+def nemo_series(tmp_path):
+    """Three NEMO files of three days each, in ARCHIVE/ORCA2: the archive and the files."""
     archive = tmp_path / "archive"
     (archive / "ORCA2").mkdir(parents=True)
     files = []
@@ -333,17 +340,14 @@ def test_a_nemo_series_concatenates_along_time_counter(tmp_path):
         path = archive / "ORCA2" / f"ORCA2_1d_{k:04d}0101_{k:04d}0103_grid_T.nc"
         nemo_file(path, first, 3)
         files.append(path)
-    profile = tmp_path / "nemo.toml"
-    profile.write_text(NEMO_PROFILE)
-    store = tmp_path / "store"
-    proc = producer("local", "--profile", profile, "--source", archive, "--store", store, "--json")
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    summary = json.loads(proc.stdout)
+    return archive, files
+
+
+def test_a_nemo_series_concatenates_along_time_counter(tmp_path):
+    archive, files = nemo_series(tmp_path)
+    summary, stored, expected = local_series(tmp_path, archive, files, NEMO_PROFILE, "ORCA2")
     assert summary["written_groups"] == ["ORCA2"] and not summary["partial_groups"], summary
-    stored = without_floe(open_group(store, f"file://{archive}/", "ORCA2"))
-    expected = xr.open_mfdataset(files, combine="by_coords", decode_times=CFTIME, data_vars="minimal",
-                                 coords="minimal", compat="override", join="exact").load()
-    expected.attrs = dict(xr.open_dataset(files[0]).attrs)
+    stored = without_floe(stored)
     assert set(stored.coords) == set(expected.coords), (set(stored.coords), set(expected.coords))
     xr.testing.assert_identical(stored, expected)
 
@@ -355,27 +359,13 @@ UNLIMITED_PROFILE = NEMO_PROFILE.replace('concat = "time_counter"', 'concat = "@
 def test_a_series_concatenates_along_its_files_unlimited_dimension_and_appends_along_it(tmp_path):
     """`concat = "@unlimited"`: the dimension is each file's record dimension, found in the files.
     The group equals xarray's, records the dimension it used, and a new file is appended along it."""
-    archive = tmp_path / "archive"
-    (archive / "ORCA2").mkdir(parents=True)
-    files = []
-    for k, first in enumerate((0, 3, 6)):
-        path = archive / "ORCA2" / f"ORCA2_1d_{k:04d}0101_{k:04d}0103_grid_T.nc"
-        nemo_file(path, first, 3)
-        files.append(path)
-    profile = tmp_path / "record.toml"
-    profile.write_text(UNLIMITED_PROFILE)
-    store = tmp_path / "store"
+    archive, files = nemo_series(tmp_path)
 
     def run_and_compare():
-        proc = producer("local", "--profile", profile, "--source", archive, "--store", store, "--json")
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-        stored = open_group(store, f"file://{archive}/", "ORCA2")
+        summary, stored, expected = local_series(tmp_path, archive, files, UNLIMITED_PROFILE, "ORCA2")
         assert stored.attrs["floe_concat_dimension"] == "time_counter", stored.attrs
-        expected = xr.open_mfdataset(files, combine="by_coords", decode_times=CFTIME, data_vars="minimal",
-                                     coords="minimal", compat="override", join="exact").load()
-        expected.attrs = dict(xr.open_dataset(files[0]).attrs)
         xr.testing.assert_identical(without_floe(stored), expected)
-        return json.loads(proc.stdout)
+        return summary
 
     first = run_and_compare()
     assert first["written_groups"] == ["ORCA2"] and not first["partial_groups"], first

@@ -428,16 +428,7 @@ fn place_step_by_step(
         };
         for c in chunks {
             let step = c.index.first().copied().unwrap_or(0) as usize;
-            let position = piece
-                .instants
-                .get(step)
-                .and_then(|t| union.binary_search(t).ok())
-                .ok_or_else(|| {
-                    SeriesError::Concat(crate::concat::ConcatError::OffAxis {
-                        variable: name.to_string(),
-                        file: piece.file.to_string(),
-                    })
-                })?;
+            let position = step_position(name, piece, step, union)?;
             let mut index: Vec<u32> = c.index.iter().map(|&i| i as u32).collect();
             index[0] = position as u32;
             refs.push(VirtualRef {
@@ -450,6 +441,26 @@ fn place_step_by_step(
     }
     chunk_shape[0] = 1;
     Ok((refs, chunk_shape))
+}
+
+/// Where step `step` of a piece sits on the union of steps, or an error naming
+/// the file whose step is not on it.
+pub(crate) fn step_position(
+    name: &str,
+    piece: &Piece,
+    step: usize,
+    union: &[i64],
+) -> Result<usize, SeriesError> {
+    piece
+        .instants
+        .get(step)
+        .and_then(|t| union.binary_search(t).ok())
+        .ok_or_else(|| {
+            SeriesError::Concat(crate::concat::ConcatError::OffAxis {
+                variable: name.to_string(),
+                file: piece.file.to_string(),
+            })
+        })
 }
 
 /// Chunks of several steps: each file's block placed by the chunk-grid rule.

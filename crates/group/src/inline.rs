@@ -48,16 +48,7 @@ pub(crate) fn concat(
     for (piece, items) in pieces.iter().zip(&items_of) {
         let row = usize::try_from(row_items).unwrap_or(usize::MAX).max(1);
         for (step, values) in items.chunks(row).enumerate() {
-            let position = piece
-                .instants
-                .get(step)
-                .and_then(|t| union.binary_search(t).ok())
-                .ok_or_else(|| {
-                    SeriesError::Concat(crate::concat::ConcatError::OffAxis {
-                        variable: name.to_string(),
-                        file: piece.file.to_string(),
-                    })
-                })?;
+            let position = crate::build::step_position(name, piece, step, union)?;
             rows[position] = Some(values);
         }
     }

@@ -178,10 +178,7 @@ impl Committer {
                 // halves find the group at fault at once, and it fails alone.
                 Err(StoreError::Refused(e)) if splittable => {
                     tracing::warn!(groups = pending.len(), error = %e, "icechunk refuses this commit: committing its groups in two halves to find the one at fault");
-                    let mut first = pending;
-                    let second = first.split_off(first.len() / 2);
-                    self.commit_in_parts(first, report).await?;
-                    self.commit_in_parts(second, report).await
+                    self.commit_halves(pending, report).await
                 }
                 Err(StoreError::Refused(e)) => {
                     if let [item] = pending.as_slice() {
@@ -193,14 +190,22 @@ impl Committer {
                 }
                 Err(StoreError::Icechunk(e)) if splittable => {
                     tracing::warn!(groups = pending.len(), error = %e, "the store keeps failing a commit of this size: committing its groups in two halves");
-                    let mut first = pending;
-                    let second = first.split_off(first.len() / 2);
-                    self.commit_in_parts(first, report).await?;
-                    self.commit_in_parts(second, report).await
+                    self.commit_halves(pending, report).await
                 }
                 Err(e) => Err(e),
             }
         })
+    }
+
+    /// [`Self::commit_in_parts`] of each half of `pending`, one after the other.
+    async fn commit_halves(
+        &self,
+        mut pending: Vec<CommitItem>,
+        report: &mut CommitReport,
+    ) -> Result<()> {
+        let second = pending.split_off(pending.len() / 2);
+        self.commit_in_parts(pending, report).await?;
+        self.commit_in_parts(second, report).await
     }
 
     /// One commit of `pending`, retried from fresh sessions on conflicts and

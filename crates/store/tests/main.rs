@@ -47,6 +47,41 @@ fn fragment(source_dir: &std::path::Path, group: usize, length: u64) -> Manifest
     }
 }
 
+/// A committer on a new local store, and the directory of its one 8-byte
+/// source file (kept alive by the returned temporary directory).
+async fn committer_on_a_new_store() -> (tempfile::TempDir, std::path::PathBuf, Committer) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sources = dir.path().join("sources");
+    std::fs::create_dir_all(&sources).expect("sources");
+    std::fs::write(sources.join("src.nc"), [0u8; 8]).expect("source");
+    let location =
+        StoreLocation::parse(&dir.path().join("store").display().to_string()).expect("location");
+    let prefix = format!("file://{}/", sources.display());
+    let repo = open_repository(&location, &CloudSettings::default(), &[prefix])
+        .await
+        .expect("repository");
+    (dir, sources, Committer::new(repo, CommitPolicy::default()))
+}
+
+/// A batch of ten with group 3 replaced by `bad`, committed: the nine others
+/// must be written, and group 3 fail alone, in one attempt; its reason.
+async fn nine_and_one(
+    committer: &Committer,
+    sources: &std::path::Path,
+    bad: ManifestFragment,
+) -> String {
+    let mut items = batch(sources);
+    items[3].fragment = bad;
+    let report = committer.commit(items).await.expect("the store is fine");
+    assert_eq!(report.written.len(), 9, "{report:?}");
+    let [(id, reason)] = report.failed.as_slice() else {
+        panic!("one failure: {report:?}")
+    };
+    assert_eq!(id, "m3");
+    assert_eq!(report.attempts, 1, "never retried: {report:?}");
+    reason.clone()
+}
+
 fn batch(sources: &std::path::Path) -> Vec<CommitItem> {
     (0..10)
         .map(|g| CommitItem {
@@ -59,17 +94,7 @@ fn batch(sources: &std::path::Path) -> Vec<CommitItem> {
 
 #[tokio::test]
 async fn one_invalid_fragment_fails_alone_and_the_nine_beside_it_are_committed() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let sources = dir.path().join("sources");
-    std::fs::create_dir_all(&sources).expect("sources");
-    std::fs::write(sources.join("src.nc"), [0u8; 8]).expect("source");
-    let location =
-        StoreLocation::parse(&dir.path().join("store").display().to_string()).expect("location");
-    let prefix = format!("file://{}/", sources.display());
-    let repo = open_repository(&location, &CloudSettings::default(), &[prefix])
-        .await
-        .expect("repository");
-    let committer = Committer::new(repo, CommitPolicy::default());
+    let (_dir, sources, committer) = committer_on_a_new_store().await;
     let report = committer
         .commit(batch(&sources))
         .await
@@ -100,54 +125,21 @@ async fn one_invalid_fragment_fails_alone_and_the_nine_beside_it_are_committed()
 /// fails alone, with icechunk's reason, and is not retried.
 #[tokio::test]
 async fn what_icechunk_refuses_by_rule_fails_its_group_alone_without_retries() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let sources = dir.path().join("sources");
-    std::fs::create_dir_all(&sources).expect("sources");
-    std::fs::write(sources.join("src.nc"), [0u8; 8]).expect("source");
-    let location =
-        StoreLocation::parse(&dir.path().join("store").display().to_string()).expect("location");
-    let prefix = format!("file://{}/", sources.display());
-    let repo = open_repository(&location, &CloudSettings::default(), &[prefix])
-        .await
-        .expect("repository");
-    let committer = Committer::new(repo, CommitPolicy::default());
-    let mut items = batch(&sources);
-    items[3].fragment = fragment(&sources, 3, 4);
-    items[3].fragment.arrays[0].zarr_json["dimension_names"] = json!("t");
-    let report = committer.commit(items).await.expect("the store is fine");
-    assert_eq!(report.written.len(), 9, "{report:?}");
-    let [(id, reason)] = report.failed.as_slice() else {
-        panic!("one failure: {report:?}")
-    };
-    assert_eq!(id, "m3");
+    let (_dir, sources, committer) = committer_on_a_new_store().await;
+    let mut bad = fragment(&sources, 3, 4);
+    bad.arrays[0].zarr_json["dimension_names"] = json!("t");
+    let reason = nine_and_one(&committer, &sources, bad).await;
     assert!(reason.contains("bad metadata"), "{reason}");
-    assert_eq!(report.attempts, 1, "never retried: {report:?}");
 }
 
 /// A fragment carrying an attribute of more than a megabyte (the builder never
 /// writes one: it names it instead) is refused alone, before a session.
 #[tokio::test]
 async fn a_fragment_with_an_oversized_attribute_is_refused_alone() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let sources = dir.path().join("sources");
-    std::fs::create_dir_all(&sources).expect("sources");
-    std::fs::write(sources.join("src.nc"), [0u8; 8]).expect("source");
-    let location =
-        StoreLocation::parse(&dir.path().join("store").display().to_string()).expect("location");
-    let prefix = format!("file://{}/", sources.display());
-    let repo = open_repository(&location, &CloudSettings::default(), &[prefix])
-        .await
-        .expect("repository");
-    let committer = Committer::new(repo, CommitPolicy::default());
-    let mut items = batch(&sources);
-    items[3].fragment = fragment(&sources, 3, 4);
-    items[3].fragment.arrays[0].zarr_json["attributes"]["history"] = json!("x".repeat(5 << 20));
-    let report = committer.commit(items).await.expect("the store is fine");
-    assert_eq!(report.written.len(), 9, "{report:?}");
-    let [(id, reason)] = report.failed.as_slice() else {
-        panic!("one failure: {report:?}")
-    };
-    assert_eq!(id, "m3");
+    let (_dir, sources, committer) = committer_on_a_new_store().await;
+    let mut bad = fragment(&sources, 3, 4);
+    bad.arrays[0].zarr_json["attributes"]["history"] = json!("x".repeat(5 << 20));
+    let reason = nine_and_one(&committer, &sources, bad).await;
     assert!(
         reason.contains("array v: attribute \"history\" of 5242882 bytes, more than the 1048576"),
         "{reason}"
