@@ -40,6 +40,22 @@ pub enum FormatError {
     /// Reading bytes from the source failed.
     #[error("read failed: {0}")]
     Io(String),
+    /// The object answered as another object than the one listed (its size or
+    /// ETag changed since): never retried as it is; the batch is stale.
+    #[error("{0}")]
+    Changed(String),
+}
+
+/// The I/O error kind a storage gives when the object it reads is no longer
+/// the one it was opened for (a file replaced since it was listed).
+pub const CHANGED_SINCE_LISTED: std::io::ErrorKind = std::io::ErrorKind::StaleNetworkFileHandle;
+
+fn from_io(e: &std::io::Error) -> FormatError {
+    if e.kind() == CHANGED_SINCE_LISTED {
+        FormatError::Changed(e.to_string())
+    } else {
+        FormatError::Io(e.to_string())
+    }
 }
 
 impl FormatError {
@@ -48,7 +64,7 @@ impl FormatError {
     pub(crate) fn from_hdf5(err: hdf5_reader::error::Error) -> Self {
         use hdf5_reader::error::Error as E;
         match err {
-            E::Io(e) => FormatError::Io(e.to_string()),
+            E::Io(e) => from_io(&e),
             E::UnexpectedEof { .. } => {
                 FormatError::Hdf5(format!("structure points past the end of the file ({err})"))
             }
@@ -59,7 +75,7 @@ impl FormatError {
     pub(crate) fn from_netcdf(err: netcdf_reader::Error) -> Self {
         use netcdf_reader::Error as E;
         match err {
-            E::Io(e) => FormatError::Io(e.to_string()),
+            E::Io(e) => from_io(&e),
             E::InvalidMagic => FormatError::NotNetcdf,
             E::Hdf5(e) => FormatError::from_hdf5(e),
             other => FormatError::Netcdf(other.to_string()),
@@ -74,3 +90,21 @@ impl FormatError {
 
 /// Result alias of this crate.
 pub type Result<T, E = FormatError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_object_changed_since_listed_is_not_retried_as_io() {
+        let changed = std::io::Error::new(CHANGED_SINCE_LISTED, "s3://b/f.nc: its ETag is x");
+        let err = FormatError::from_hdf5(hdf5_reader::error::Error::Io(changed));
+        assert!(
+            matches!(err, FormatError::Changed(_)) && !err.is_retryable(),
+            "{err}"
+        );
+        let network = std::io::Error::other("connection reset");
+        let err = FormatError::from_hdf5(hdf5_reader::error::Error::Io(network));
+        assert!(err.is_retryable(), "{err}");
+    }
+}

@@ -29,7 +29,7 @@ pub mod values;
 
 use std::sync::Arc;
 
-pub use error::{FormatError, Result};
+pub use error::{FormatError, Result, CHANGED_SINCE_LISTED};
 pub use hdf5_reader::storage::{BytesStorage, DynStorage, Storage};
 pub use model::{
     Attributes, ChunkRef, Codec, FileManifest, SourceFormat, VariableManifest, VariableProblem,

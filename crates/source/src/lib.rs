@@ -540,9 +540,11 @@ impl Storage for RangeReader {
             ))
             .map_err(|e| match e {
                 ListedError::Store(e) => std::io::Error::other(format!("{}: {e}", self.url)),
-                ListedError::Changed(reason) => {
-                    std::io::Error::other(format!("{}: {reason}", self.url))
-                }
+                // A kind of its own, so the readers fail the file as stale, not as I/O.
+                ListedError::Changed(reason) => std::io::Error::new(
+                    std::io::ErrorKind::StaleNetworkFileHandle,
+                    format!("{}: {reason}", self.url),
+                ),
             })?;
         self.counters
             .bytes
