@@ -12,7 +12,7 @@ with netCDF4; the others are hard links of them under their own names. BAD group
 truncated file (a copy, not a link): its variable is left out and the group written partial,
 named in `producer status` with the file and the reason.
 
-The run, as a user would run it (README, "On LocalStack"): upload the archive to S3 (timed
+The run, as a user would run it (docs/fleet.md, "On LocalStack"): upload the archive to S3 (timed
 apart), `producer enqueue --all`, then two `virtualizer worker`s and one `committer worker
 --batch-size 100 --batching-window 5`, every worker with `--exit-when-idle`. Reported: the wall
 time from the start of `enqueue` to the last commit; virtualized files/s and committed groups/s;

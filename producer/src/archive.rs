@@ -309,7 +309,7 @@ pub fn parent_groups(plan: &Plan) -> Vec<String> {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ProfileArgs {
     /// Archive profile: how file paths map to groups and variables, how time is read. A
-    /// built-in one (ismip6, cmip6) or a profile TOML file; see the README's "Profiles".
+    /// built-in one (ismip6, cmip6) or a profile TOML file; see docs/profiles.md.
     #[arg(long, env = "FLOE_PROFILE", default_value = profile::DEFAULT_PROFILE, value_name = "NAME|FILE")]
     pub profile: String,
     /// Skip list file (lines `prefix  # reason`), replacing the profile's own.

@@ -214,7 +214,7 @@ def test_a_variable_whose_files_disagree_is_left_out_and_its_siblings_are_writte
     again = json.loads(proc.stdout)
     assert again["written_groups"] == [group] and again["partial_groups"] == {}
     # Raw packed values: the float32 scale_factor reaches Zarr attributes as a JSON number, which
-    # xarray applies in float64 where netCDF4 applies float32 (README, "Codecs and types").
+    # xarray applies in float64 where netCDF4 applies float32 (docs/profiles.md, "Codecs and types").
     ds = open_group(store, f"file://{archive}/", group, mask_and_scale=False)
     ref = xr.open_mfdataset(sorted(pr), combine="by_coords", decode_times=CFTIME, data_vars="all",
                             mask_and_scale=False)

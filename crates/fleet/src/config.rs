@@ -335,7 +335,7 @@ pub struct GcsArgs {
     /// Where gs:// requests go: an emulator's URL or host:port (fake-gcs-server). Default:
     /// STORAGE_EMULATOR_HOST, the variable Google's client libraries read, else
     /// storage.googleapis.com. The store's gs:// container records it, so icechunk reads
-    /// chunks from the same place (readers elsewhere override it: see the README).
+    /// chunks from the same place (readers elsewhere override it: see docs/fleet.md).
     #[arg(long, env = "FLOE_GCS_ENDPOINT", global = true)]
     pub gcs_endpoint: Option<String>,
     /// gs:// credentials: anonymous (public buckets, the default), application-default

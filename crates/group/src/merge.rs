@@ -1,6 +1,6 @@
 //! Merging the files of one batch into one group.
 //!
-//! Decisions (also in the README):
+//! Decisions (also in docs/profiles.md):
 //! - **Union time axis by calendar year.** State variables are snapshots near
 //!   Jan 1, flux variables averages near Jul 1; both are binned to their year,
 //!   as the original pipeline did. The stored coordinate is Jan 1 of each year,

@@ -220,7 +220,7 @@ pub const INLINE_CHUNK_THRESHOLD_BYTES: u16 = u16::MAX;
 /// Steps of the dimension named `time` per manifest split, by default. An
 /// append rewrites only the split its new chunks fall in (and starts the next),
 /// so its bytes are bounded by one split whatever the series' length. The rule
-/// (README, "Manifest splitting"): a split should hold about 1,000 to 30,000
+/// (docs/appends-and-watch.md, "Manifest splitting"): a split should hold about 1,000 to 30,000
 /// chunk references (dynamical.org's reformatters found ≥ 1,000 references and
 /// ≤ 3 MiB a manifest best; icechunk#2381 shows the cost of hundreds of
 /// thousands of manifests). 1,000 steps suits arrays of one to thirty chunks a

@@ -38,7 +38,7 @@ pub struct EnqueueArgs {
     pub force: bool,
     /// Rebuild every changed group the store holds instead of appending to it. By default a
     /// group whose inputs are its stored ones, unchanged, plus new files travels as an append
-    /// of the new files only (README, "Appends"); an append the committer refuses lands in the
+    /// of the new files only (docs/appends-and-watch.md); an append the committer refuses lands in the
     /// results DLQ with its reason, and this flag rebuilds that group.
     #[arg(long)]
     pub no_append: bool,

@@ -53,7 +53,7 @@ pub struct LocalArgs {
     pub gcs: floe_fleet::GcsArgs,
     /// Rebuild every changed group instead of appending to it: by default a group the store
     /// holds whose inputs are its stored ones, unchanged, plus new files is extended by reading
-    /// only the new files (see the README, "Appends").
+    /// only the new files (see docs/appends-and-watch.md).
     #[arg(long)]
     pub no_append: bool,
     /// After writing, check every group the run wrote or found unchanged against its sources

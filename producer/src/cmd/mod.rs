@@ -54,8 +54,8 @@ pub enum Command {
     /// it: the planner waits for the store to hold it. A notification that cannot be read
     /// reaches the events DLQ with its reason (`producer dlq list --queue events`). Runs as a
     /// worker, or with --lambda (or when the Lambda runtime starts the binary bare) as the
-    /// function behind the events queue's event source mapping. See the README, "Continuous
-    /// indexing".
+    /// function behind the events queue's event source mapping. See docs/appends-and-watch.md,
+    /// "Continuous indexing".
     Watch(watch::WatchArgs),
     /// Queue depths (work, results and their DLQs), groups committed vs planned, recent commits.
     Status(status::StatusArgs),
