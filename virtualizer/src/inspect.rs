@@ -128,10 +128,7 @@ pub(crate) async fn read(
         .unwrap_or(floe_source::DEFAULT_BLOCK_SIZE);
     // Every answer is checked against what the listing (or the message) says the
     // object is: a file replaced since is named, never read under its old identity.
-    let listed = floe_source::Listed {
-        size: info.size,
-        etag: info.etag.clone(),
-    };
+    let listed = floe_source::Listed::from(&info);
     if info.size <= block as u64 {
         // A file that fits in one block costs one GET either way. Read whole, every later
         // read is in memory, so it is parsed right here without the blocking hand-offs the

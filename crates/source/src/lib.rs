@@ -448,6 +448,15 @@ pub struct Listed {
     pub etag: Option<String>,
 }
 
+impl From<&ObjectInfo> for Listed {
+    fn from(info: &ObjectInfo) -> Self {
+        Listed {
+            size: info.size,
+            etag: info.etag.clone(),
+        }
+    }
+}
+
 impl Listed {
     /// Whether an answer's object is the one listed: the same size, and the
     /// same ETag when both have one (quotes aside). The reason, when not.
