@@ -303,10 +303,8 @@ pub fn failure_key(batch_id: Option<&str>, message_id: &str) -> String {
     }
 }
 
-/// The longest failure reason a record keeps, in characters.
-pub const MAX_REASON_CHARS: usize = 2_000;
-
-/// A failure record made now; its reason is bounded ([`MAX_REASON_CHARS`]).
+/// A failure record made now; its reason is bounded
+/// ([`floe_wire::Limits::reason_chars`]).
 pub fn failure_record(
     batch_id: &str,
     group_path: &str,
@@ -320,7 +318,7 @@ pub fn failure_record(
         group_path: group_path.to_string(),
         file,
         // A reason quoting hostile input (a 100 KB calendar name) stays readable.
-        reason: floe_wire::bounded(reason, MAX_REASON_CHARS),
+        reason: floe_wire::bounded(reason, floe_wire::limits().reason_chars as usize),
         retryable,
         at: chrono::Utc::now().to_rfc3339(),
     }

@@ -44,15 +44,25 @@ pub enum FormatError {
     /// ETag changed since): never retried as it is; the batch is stale.
     #[error("{0}")]
     Changed(String),
+    /// Reading the file's header would pass a limit (the bytes read for one
+    /// header): the file is refused, never retried as it is.
+    #[error("{0}")]
+    OverLimit(String),
 }
 
 /// The I/O error kind a storage gives when the object it reads is no longer
 /// the one it was opened for (a file replaced since it was listed).
 pub const CHANGED_SINCE_LISTED: std::io::ErrorKind = std::io::ErrorKind::StaleNetworkFileHandle;
 
+/// The I/O error kind a storage gives when a read would pass one of floe's
+/// limits ([`floe_wire::Limits::header_bytes_per_file`]).
+pub const OVER_READ_LIMIT: std::io::ErrorKind = std::io::ErrorKind::FileTooLarge;
+
 fn from_io(e: &std::io::Error) -> FormatError {
     if e.kind() == CHANGED_SINCE_LISTED {
         FormatError::Changed(e.to_string())
+    } else if e.kind() == OVER_READ_LIMIT {
+        FormatError::OverLimit(e.to_string())
     } else {
         FormatError::Io(e.to_string())
     }
@@ -101,6 +111,12 @@ mod tests {
         let err = FormatError::from_hdf5(hdf5_reader::error::Error::Io(changed));
         assert!(
             matches!(err, FormatError::Changed(_)) && !err.is_retryable(),
+            "{err}"
+        );
+        let over = std::io::Error::new(OVER_READ_LIMIT, "s3://b/f.nc: header over 32 MiB");
+        let err = FormatError::from_hdf5(hdf5_reader::error::Error::Io(over));
+        assert!(
+            matches!(err, FormatError::OverLimit(_)) && !err.is_retryable(),
             "{err}"
         );
         let network = std::io::Error::other("connection reset");

@@ -35,13 +35,7 @@ use crate::values::{
     attr_json, attributes_json, encode_vlen_utf8, ElementType, Endian, Kind, VLEN_STRING_TYPESTR,
 };
 use crate::{FormatError, Result};
-
-/// The most chunk references floe reads for one file, all its variables
-/// together (and so for one variable): each costs about 230 bytes while the
-/// index is walked (`bench/hostile.py`: 1,000,000 one-byte chunks peak at 244
-/// MB), so this bounds a file's header at about 250 MB. Real files hold a few
-/// thousand (a year of hourly steps chunked per step: 8,760).
-pub const MAX_CHUNKS_PER_FILE: u64 = 1 << 20;
+use floe_wire::Limits;
 
 pub(crate) struct Hdf5Variables {
     pub attributes: Map<String, Value>,
@@ -57,7 +51,11 @@ fn open_options() -> OpenOptions {
         .with_max_object_header_bytes(4 * 1024 * 1024)
 }
 
-pub(crate) fn variables(storage: DynStorage, file_size: u64) -> Result<Hdf5Variables> {
+pub(crate) fn variables(
+    storage: DynStorage,
+    file_size: u64,
+    limits: &Limits,
+) -> Result<Hdf5Variables> {
     let h5 = Hdf5File::from_storage_with_options(storage, open_options())
         .map_err(FormatError::from_hdf5)?;
     let sb = h5.superblock();
@@ -91,6 +89,7 @@ pub(crate) fn variables(storage: DynStorage, file_size: u64) -> Result<Hdf5Varia
         offset_size: sb.offset_size,
         length_size: sb.length_size,
         file_size,
+        limits,
         chunks_read: std::cell::Cell::new(0),
     };
     let mut out = Hdf5Variables {
@@ -211,7 +210,8 @@ struct Ctx<'a> {
     offset_size: u8,
     length_size: u8,
     file_size: u64,
-    /// Chunk references read so far from this file ([`MAX_CHUNKS_PER_FILE`]).
+    limits: &'a Limits,
+    /// Chunk references read so far from this file ([`Limits::chunks_per_file`]).
     chunks_read: std::cell::Cell<u64>,
 }
 
@@ -265,7 +265,7 @@ fn variable(
         ));
     };
     if is_vlen_string(dataset.dtype()) {
-        return Ok(vlen_strings(path, var, &dataset));
+        return Ok(vlen_strings(path, var, &dataset, ctx.limits));
     }
     let element = match element_type(dataset.dtype()) {
         Ok(e) => e,
@@ -420,13 +420,10 @@ fn variable(
     Ok(Ok(manifest))
 }
 
-/// Most variable-length strings a variable may hold, and most bytes they may
-/// take: they have no byte range in the file to point at (each lives in a
-/// global heap), so floe reads them and stores them in the repository. Real
-/// ones are labels (ERA5's `expver`, station names): a few thousand at most.
-pub const MAX_INLINE_STRINGS: u64 = 1 << 16;
-/// See [`MAX_INLINE_STRINGS`].
-pub const MAX_INLINE_STRING_BYTES: usize = 4 << 20;
+// Variable-length strings have no byte range in the file to point at (each
+// lives in a global heap), so floe reads them and stores them in the
+// repository, bounded by `Limits::inline_strings` and `inline_string_bytes`.
+// Real ones are labels (ERA5's `expver`, station names): a few thousand at most.
 
 /// Variable-length strings, as h5py writes them (a string of variable size)
 /// and as netCDF-C writes NetCDF-4 `string` (a variable-length sequence of
@@ -450,23 +447,26 @@ fn vlen_strings(
     path: &str,
     var: &NcVariable,
     dataset: &hdf5_reader::Dataset,
+    limits: &Limits,
 ) -> Result<VariableManifest, String> {
     let count = dataset
         .num_elements()
         .map_err(|e| format!("variable-length strings: cannot count them: {e}"))?;
-    if count > MAX_INLINE_STRINGS {
+    if count > limits.inline_strings {
         return Err(format!(
-            "{count} variable-length strings, more than the {MAX_INLINE_STRINGS} floe stores inline"
+            "{count} variable-length strings, more than the {} floe stores inline (FLOE_MAX_INLINE_STRINGS)",
+            limits.inline_strings
         ));
     }
     let strings = dataset
         .read_strings()
         .map_err(|e| format!("variable-length strings cannot be read: {e}"))?;
     let data = encode_vlen_utf8(&strings);
-    if data.len() > MAX_INLINE_STRING_BYTES {
+    if data.len() as u64 > limits.inline_string_bytes {
         return Err(format!(
-            "variable-length strings of {} bytes, more than the {MAX_INLINE_STRING_BYTES} floe stores inline",
-            data.len()
+            "variable-length strings of {} bytes, more than the {} floe stores inline (FLOE_MAX_INLINE_STRING_BYTES)",
+            data.len(),
+            limits.inline_string_bytes
         ));
     }
     let shape = dataset.shape().to_vec();
@@ -489,9 +489,10 @@ impl Ctx<'_> {
     /// Takes `chunks` from the file's budget, or says why not.
     fn budget(&self, chunks: u64) -> Result<(), String> {
         let total = self.chunks_read.get().saturating_add(chunks);
-        if total > MAX_CHUNKS_PER_FILE {
+        if total > self.limits.chunks_per_file {
             return Err(format!(
-                "{chunks} chunks, which would take the file's chunk references to {total}, more than the {MAX_CHUNKS_PER_FILE} floe reads from one file"
+                "{chunks} chunks, which would take the file's chunk references to {total}, more than the {} floe reads from one file (FLOE_MAX_CHUNKS_PER_FILE)",
+                self.limits.chunks_per_file
             ));
         }
         self.chunks_read.set(total);

@@ -29,7 +29,7 @@ pub mod values;
 
 use std::sync::Arc;
 
-pub use error::{FormatError, Result, CHANGED_SINCE_LISTED};
+pub use error::{FormatError, Result, CHANGED_SINCE_LISTED, OVER_READ_LIMIT};
 pub use hdf5_reader::storage::{BytesStorage, DynStorage, Storage};
 pub use model::{
     Attributes, ChunkRef, Codec, FileManifest, SourceFormat, VariableManifest, VariableProblem,
@@ -82,11 +82,45 @@ pub fn detect_format(storage: &dyn Storage) -> Result<SourceFormat> {
 /// Zarr arrays. File-level corruption is an error; a variable that cannot be
 /// virtualized is listed in [`FileManifest::problems`] instead.
 pub fn read_file(storage: DynStorage) -> Result<FileManifest> {
+    read_file_within(storage, floe_wire::limits())
+}
+
+/// [`read_file`] under the given limits: what a header may make floe read and
+/// allocate. A variable over a limit is listed in [`FileManifest::problems`],
+/// naming the limit.
+pub fn read_file_within(storage: DynStorage, limits: &floe_wire::Limits) -> Result<FileManifest> {
+    let mut manifest = read_unbounded_arrays(storage, limits)?;
+    let (kept, over): (Vec<_>, Vec<_>) = std::mem::take(&mut manifest.variables)
+        .into_iter()
+        .partition(|v| elements(&v.shape) <= u128::from(limits.elements_per_array));
+    manifest.variables = kept;
+    for v in over {
+        manifest.problems.push(VariableProblem {
+            error: format!(
+                "shape {:?}: {} elements, more than the {} an array may have (FLOE_MAX_ELEMENTS_PER_ARRAY)",
+                v.shape,
+                elements(&v.shape),
+                limits.elements_per_array
+            ),
+            variable: v.variable,
+        });
+    }
+    Ok(manifest)
+}
+
+/// The number of elements of an array of `shape`, without overflow.
+fn elements(shape: &[u64]) -> u128 {
+    shape
+        .iter()
+        .fold(1u128, |n, d| n.saturating_mul(u128::from(*d)))
+}
+
+fn read_unbounded_arrays(storage: DynStorage, limits: &floe_wire::Limits) -> Result<FileManifest> {
     let file_size = storage.len();
     let format = detect_format(storage.as_ref())?;
     match format {
         SourceFormat::Hdf5 => {
-            let h = hdf5::variables(storage, file_size)?;
+            let h = hdf5::variables(storage, file_size, limits)?;
             Ok(FileManifest {
                 format,
                 file_size,
@@ -104,7 +138,7 @@ pub fn read_file(storage: DynStorage) -> Result<FileManifest> {
             };
             let file = netcdf_reader::classic::ClassicFile::from_storage(storage, nc_format)
                 .map_err(FormatError::from_netcdf)?;
-            let (variables, problems) = netcdf3::variables(&file, file_size)?;
+            let (variables, problems) = netcdf3::variables(&file, file_size, limits)?;
             for v in &variables {
                 for c in &v.chunks {
                     if c.offset

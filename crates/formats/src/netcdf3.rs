@@ -19,6 +19,7 @@ use crate::{FormatError, Result};
 pub(crate) fn variables(
     file: &ClassicFile,
     file_size: u64,
+    limits: &floe_wire::Limits,
 ) -> Result<(Vec<VariableManifest>, Vec<VariableProblem>)> {
     let root = file.root_group();
     let header = header_floor(file.format(), root);
@@ -55,8 +56,24 @@ pub(crate) fn variables(
     }
     let mut out = Vec::new();
     let mut problems = Vec::new();
+    // One reference per record: the count is bounded by the file's size above,
+    // and by the same per-file budget as an HDF5 file's chunks here.
+    let mut references = 0u64;
     for var in &root.variables {
         let holds_data = var.dimensions.iter().all(|d| d.size > 0 || d.is_unlimited);
+        let wanted = if var.is_record_var { numrecs } else { 1 };
+        if holds_data && references.saturating_add(wanted) > limits.chunks_per_file {
+            problems.push(VariableProblem {
+                variable: var.name.clone(),
+                error: format!(
+                    "{wanted} references, which would take the file's to {}, more than the {} floe reads from one file (FLOE_MAX_CHUNKS_PER_FILE)",
+                    references.saturating_add(wanted),
+                    limits.chunks_per_file
+                ),
+            });
+            continue;
+        }
+        references = references.saturating_add(wanted);
         if holds_data && var.data_offset < header {
             problems.push(VariableProblem {
                 variable: var.name.clone(),

@@ -393,9 +393,9 @@ fn steps_one_by_one(var: &VariableManifest) -> bool {
     (unfiltered_whole || var.chunk_shape.first() == Some(&1)) && var.inline_data.is_none()
 }
 
-/// The most steps contiguous data is split into: each is one reference, held in
-/// memory and written to a manifest (a header can declare a billion one-byte steps).
-pub const MAX_SPLIT_STEPS: u64 = 1_000_000;
+// Contiguous data is split into at most `Limits::split_steps` steps: each is one
+// reference, held in memory and written to a manifest (a header can declare a
+// billion one-byte steps).
 
 /// Every step at its own index of the union (gaps between them read as the fill
 /// value): the references and the chunk shape, one step long.
@@ -409,11 +409,12 @@ fn place_step_by_step(
     let mut chunk_shape = pieces[0].variable.chunk_shape.clone();
     for piece in pieces {
         let var = piece.variable;
-        if var.layout == "contiguous" && var.shape[0] > MAX_SPLIT_STEPS {
+        let max_steps = floe_wire::limits().split_steps;
+        if var.layout == "contiguous" && var.shape[0] > max_steps {
             return Err(SeriesError::File {
                 file: piece.file.to_string(),
                 reason: format!(
-                    "{name}: {} steps of contiguous data, more than the {MAX_SPLIT_STEPS} references floe splits an array into",
+                    "{name}: {} steps of contiguous data, more than the {max_steps} references floe splits an array into (FLOE_MAX_SPLIT_STEPS)",
                     var.shape[0]
                 ),
             });

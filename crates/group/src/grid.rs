@@ -6,11 +6,6 @@ pub const HALF_WIDTH_M: f64 = 3_040_000.0;
 /// Grid spacings seen in the archive, metres.
 pub const RESOLUTIONS_M: [f64; 6] = [32_000.0, 16_000.0, 8_000.0, 4_000.0, 2_000.0, 1_000.0];
 
-/// The most points a grid axis may have: a header declaring more is refused by
-/// name before anything is allocated for it (ISMIP6's 1 km grid has 6,081; a
-/// crafted header can declare 2^40, an 8.8 TB coordinate).
-pub const MAX_AXIS_POINTS: usize = 100_000;
-
 /// Whether a coordinate can be used as it is: finite, strictly monotonic.
 pub fn is_usable(values: &[f64], expected_len: usize) -> bool {
     values.len() == expected_len

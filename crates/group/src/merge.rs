@@ -464,7 +464,7 @@ pub(crate) fn finish(
     }
 }
 
-/// Source attributes too large to store ([`floe_wire::MAX_ATTRIBUTE_BYTES`]),
+/// Source attributes too large to store ([`floe_wire::Limits::attribute_bytes`]),
 /// of the group and of each array, taken out and named in the warnings (as
 /// not carried: no data is missing), never stored whole or cut.
 fn bound_attributes(
@@ -480,8 +480,8 @@ fn bound_attributes(
                 file,
                 owner,
                 format!(
-                    "attribute {key}: {size} bytes, more than the {} a stored attribute may take",
-                    floe_wire::MAX_ATTRIBUTE_BYTES
+                    "attribute {key}: {size} bytes, more than the {} a stored attribute may take (FLOE_MAX_ATTRIBUTE_BYTES)",
+                    floe_wire::limits().attribute_bytes
                 ),
             ));
         }
@@ -591,11 +591,11 @@ fn check_grid(
     let (ny, nx) = (var.shape[n - 2], var.shape[n - 1]);
     if let Some((axis, points)) = [("y", ny), ("x", nx)]
         .into_iter()
-        .find(|(_, p)| *p > grid::MAX_AXIS_POINTS as u64)
+        .find(|(_, p)| *p > floe_wire::limits().axis_points)
     {
         return Err(format!(
-            "grid {ny}x{nx}: {axis} has {points} points, more than the {} a grid axis may have",
-            grid::MAX_AXIS_POINTS
+            "grid {ny}x{nx}: {axis} has {points} points, more than the {} a grid axis may have (FLOE_MAX_AXIS_POINTS)",
+            floe_wire::limits().axis_points
         ));
     }
     let (ny, nx) = (ny as usize, nx as usize);

@@ -269,7 +269,7 @@ fn a_declared_grid_too_large_to_build_is_refused_before_anything_is_allocated() 
 #[test]
 fn an_attribute_too_large_to_store_is_named_not_stored() {
     let mut scans = vec![scan("lithk", &[2015, 2016], 0)];
-    let huge = "x".repeat(floe_wire::MAX_ATTRIBUTE_BYTES + 1);
+    let huge = "x".repeat(floe_wire::limits().attribute_bytes as usize + 1);
     let mut global = (*scans[0].manifest.attributes).clone();
     global.insert("history".into(), json!(huge));
     global.insert("title".into(), json!("kept"));

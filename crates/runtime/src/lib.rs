@@ -29,6 +29,11 @@ where
     } else {
         builder.init();
     }
+    // Before any work: a limit that cannot be used stops the binary, named.
+    if let Err(e) = floe_wire::limits::install_from_env() {
+        eprintln!("{name}: {e}");
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -44,23 +49,12 @@ where
         Err(e) => {
             // Bounded: an error quoting its input does not grow with it.
             let line = error_chain(e.as_ref());
-            let count = line.chars().count();
-            if count > MAX_ERROR_CHARS {
-                let kept: String = line.chars().take(MAX_ERROR_CHARS).collect();
-                eprintln!(
-                    "{name}: {kept}… ({} more characters)",
-                    count - MAX_ERROR_CHARS
-                );
-            } else {
-                eprintln!("{name}: {line}");
-            }
+            let max = floe_wire::limits().error_chars as usize;
+            eprintln!("{name}: {}", floe_wire::bounded(&line, max));
             ExitCode::FAILURE
         }
     }
 }
-
-/// The longest error line a binary prints, in characters.
-pub const MAX_ERROR_CHARS: usize = 4_000;
 
 /// The exit code of a command whose reader went away (128 + SIGPIPE, as a C
 /// tool killed by the signal reports).

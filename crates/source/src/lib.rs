@@ -304,17 +304,30 @@ impl Source {
         })
     }
 
-    /// Opens the object for ranged reads through a block cache. `size` comes
-    /// from a listing or [`Source::info`]; no request is made here.
+    /// Opens the object for ranged reads of its data through a block cache.
+    /// `size` comes from a listing or [`Source::info`]; no request is made
+    /// here. Unlike [`Source::open_listed`], no header limit applies.
     pub fn open(&self, size: u64, options: &SourceOptions) -> OpenedObject {
-        self.open_listed(&Listed { size, etag: None }, options)
+        self.opened(&Listed { size, etag: None }, options, None)
     }
 
     /// [`Source::open`] of the object as it was listed: every answer is checked
     /// against that identity ([`Listed::check`]), so an object that changed
     /// since (grew, was replaced) fails by name instead of being read under
-    /// its old identity.
+    /// its old identity. For reading its header: the bytes read are bounded
+    /// by [`floe_wire::Limits::header_bytes_per_file`], and past
+    /// [`floe_wire::Limits::header_bytes_unshared`] they wait for the
+    /// process's one large-header turn ([`LARGE_HEADER_TURN`]).
     pub fn open_listed(&self, listed: &Listed, options: &SourceOptions) -> OpenedObject {
+        self.opened(listed, options, Some(*floe_wire::limits()))
+    }
+
+    fn opened(
+        &self,
+        listed: &Listed,
+        options: &SourceOptions,
+        header_limits: Option<floe_wire::Limits>,
+    ) -> OpenedObject {
         let counters = Arc::new(ReadCounters::default());
         let raw = Arc::new(RangeReader {
             url: self.url.clone(),
@@ -323,6 +336,8 @@ impl Source {
             listed: listed.clone(),
             handle: tokio::runtime::Handle::current(),
             counters: counters.clone(),
+            header_limits,
+            large_header_turn: std::sync::Mutex::new(None),
         });
         let block = options.block_size.unwrap_or(DEFAULT_BLOCK_SIZE);
         let cached: DynStorage = Arc::new(BlockCacheStorage::new(raw, block, 4096));
@@ -524,6 +539,58 @@ struct RangeReader {
     listed: Listed,
     handle: tokio::runtime::Handle,
     counters: Arc<ReadCounters>,
+    /// When it reads a header: the limits on what that may read.
+    header_limits: Option<floe_wire::Limits>,
+    /// This file's hold on [`LARGE_HEADER_TURN`], once its header passes
+    /// [`floe_wire::Limits::header_bytes_unshared`]; released when the file's
+    /// reader is dropped (its header parsed).
+    large_header_turn: std::sync::Mutex<Option<tokio::sync::SemaphorePermit<'static>>>,
+}
+
+/// One file at a time may read a large header. A header's parse holds memory in
+/// proportion to the bytes it reads (an HDF5 B-tree of one-byte chunks: about
+/// 7 bytes for each byte of index), and a worker reads up to 32 files at once.
+/// Each reads [`floe_wire::Limits::header_bytes_unshared`] on its own (real
+/// headers: a few hundred kB); past that it waits for this turn, so that at
+/// most one header of up to [`floe_wire::Limits::header_bytes_per_file`] is in
+/// memory however many files are read. The holder never waits for anything
+/// else, so the wait always ends.
+static LARGE_HEADER_TURN: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
+impl RangeReader {
+    /// Refuses a read that would take this file's header past its limit, and
+    /// waits for the large-header turn when it passes the unshared part.
+    fn admit(&self, len: u64) -> std::io::Result<()> {
+        let Some(limits) = &self.header_limits else {
+            return Ok(());
+        };
+        let after = self.counters.bytes().saturating_add(len);
+        if after > limits.header_bytes_per_file {
+            return Err(std::io::Error::new(
+                // A kind of its own, so the readers refuse the file instead of retrying it.
+                std::io::ErrorKind::FileTooLarge,
+                format!(
+                    "{}: its header needs more than the {} bytes floe reads from one file for it (FLOE_MAX_HEADER_BYTES_PER_FILE)",
+                    self.url, limits.header_bytes_per_file
+                ),
+            ));
+        }
+        if after <= limits.header_bytes_unshared {
+            return Ok(());
+        }
+        let mut turn = self
+            .large_header_turn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if turn.is_none() {
+            let permit = self
+                .handle
+                .block_on(LARGE_HEADER_TURN.acquire())
+                .map_err(|e| std::io::Error::other(format!("{}: {e}", self.url)))?;
+            *turn = Some(permit);
+        }
+        Ok(())
+    }
 }
 
 impl Storage for RangeReader {
@@ -536,6 +603,7 @@ impl Storage for RangeReader {
         if offset >= end {
             return Ok(StorageBuffer::from_vec(Vec::new()));
         }
+        self.admit(end - offset)?;
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         // The size and ETag a message declares are checked on every answer: an
         // object that changed since is named, never read under its old identity.

@@ -58,35 +58,35 @@ pub async fn validate(
     Ok(locations)
 }
 
-/// The most virtual references one fragment may carry: icechunk 2.3 takes at
-/// most 50 M a commit, and a fragment is one group of it.
-pub const MAX_FRAGMENT_REFERENCES: usize = 50_000_000;
-
 /// Every array of a fragment checked against itself and its sources, before it
 /// touches a session: a plain name, a regular chunk grid, each reference and
 /// inline chunk inside that grid, each reference non-empty and inside its
 /// source's known size. What icechunk would refuse mid-commit (a zero-length
 /// reference, an index outside the grid) fails this fragment alone, by name.
 pub fn check_arrays(fragment: &ManifestFragment) -> std::result::Result<(), String> {
-    if fragment.ref_count() > MAX_FRAGMENT_REFERENCES {
+    let limits = floe_wire::limits();
+    // icechunk 2.3 takes at most 50 M references a commit, and a fragment is one group of it.
+    if fragment.ref_count() as u64 > limits.references_per_fragment {
         return Err(format!(
-            "{} references, more than the {MAX_FRAGMENT_REFERENCES} a commit may hold",
-            fragment.ref_count()
+            "{} references, more than the {} a fragment may hold (FLOE_MAX_REFERENCES_PER_FRAGMENT)",
+            fragment.ref_count(),
+            limits.references_per_fragment
         ));
     }
-    let oversized =
-        |owner: &str, attributes: Option<&serde_json::Map<String, Value>>| match attributes
+    let oversized = |owner: &str, attributes: Option<&serde_json::Map<String, Value>>| {
+        match attributes
             .map(floe_wire::oversized_attributes)
             .unwrap_or_default()
             .first()
         {
             Some((key, size)) => Err(format!(
-                "{owner}attribute {:?} of {size} bytes, more than the {} an attribute may take",
+                "{owner}attribute {:?} of {size} bytes, more than the {} an attribute may take (FLOE_MAX_ATTRIBUTE_BYTES)",
                 floe_wire::bounded(key, 100),
-                floe_wire::MAX_ATTRIBUTE_BYTES
+                limits.attribute_bytes
             )),
             None => Ok(()),
-        };
+        }
+    };
     oversized("group ", Some(&fragment.group_attributes))?;
     let metadata = Value::Object(fragment.group_attributes.clone())
         .to_string()
@@ -96,10 +96,10 @@ pub fn check_arrays(fragment: &ManifestFragment) -> std::result::Result<(), Stri
             .iter()
             .map(|a| a.zarr_json.to_string().len())
             .sum::<usize>();
-    if metadata > floe_wire::MAX_GROUP_METADATA_BYTES {
+    if metadata as u64 > limits.group_metadata_bytes {
         return Err(format!(
-            "{metadata} bytes of metadata, more than the {} a group's may take",
-            floe_wire::MAX_GROUP_METADATA_BYTES
+            "{metadata} bytes of metadata, more than the {} a group's may take (FLOE_MAX_GROUP_METADATA_BYTES)",
+            limits.group_metadata_bytes
         ));
     }
     for array in &fragment.arrays {
@@ -119,7 +119,14 @@ pub fn check_arrays(fragment: &ManifestFragment) -> std::result::Result<(), Stri
                 floe_wire::bounded(name, 100)
             ));
         }
-        let grid = chunk_grid(&array.zarr_json).map_err(|e| format!("array {name}: {e}"))?;
+        let (grid, elements) =
+            chunk_grid(&array.zarr_json).map_err(|e| format!("array {name}: {e}"))?;
+        if elements > u128::from(limits.elements_per_array) {
+            return Err(format!(
+                "array {name}: {elements} elements, more than the {} an array may have (FLOE_MAX_ELEMENTS_PER_ARRAY)",
+                limits.elements_per_array
+            ));
+        }
         let inline = array.inline_chunks.iter().map(|c| &c.index);
         for index in array.refs.iter().map(|r| &r.index).chain(inline) {
             if index.len() != grid.len()
@@ -155,8 +162,9 @@ pub fn check_arrays(fragment: &ManifestFragment) -> std::result::Result<(), Stri
     Ok(())
 }
 
-/// Chunks along each dimension of an array document's regular grid.
-fn chunk_grid(document: &Value) -> std::result::Result<Vec<u64>, String> {
+/// Chunks along each dimension of an array document's regular grid, and the
+/// array's number of elements.
+fn chunk_grid(document: &Value) -> std::result::Result<(Vec<u64>, u128), String> {
     let numbers = |key: &str, v: Option<&Value>| -> std::result::Result<Vec<u64>, String> {
         v.and_then(Value::as_array)
             .ok_or(format!("no {key}"))?
@@ -174,7 +182,10 @@ fn chunk_grid(document: &Value) -> std::result::Result<Vec<u64>, String> {
             "shape {shape:?} and chunk shape {chunks:?} differ in rank"
         ));
     }
-    shape
+    let elements = shape
+        .iter()
+        .fold(1u128, |n, d| n.saturating_mul(u128::from(*d)));
+    let grid = shape
         .iter()
         .zip(&chunks)
         .map(|(n, c)| {
@@ -184,7 +195,8 @@ fn chunk_grid(document: &Value) -> std::result::Result<Vec<u64>, String> {
                 Ok(n.div_ceil(*c))
             }
         })
-        .collect()
+        .collect::<std::result::Result<Vec<u64>, String>>()?;
+    Ok((grid, elements))
 }
 
 /// Writes one fragment (see the module doc for the idempotence rules).

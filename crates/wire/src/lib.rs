@@ -13,12 +13,14 @@
 #![warn(missing_docs)]
 
 pub mod fragment;
+pub mod limits;
 mod messages;
 pub mod names;
 
 pub use fragment::{
     ArrayFragment, InlineChunk, ManifestFragment, VirtualRef, DIFFERING_ATTRIBUTES,
 };
+pub use limits::{limits, Limits};
 pub use messages::{
     default_profile, AppendOf, BatchDescriptor, ConcatSpec, FailureRecord, GroupKey, ResultMessage,
     ShardOf, SourceFile, VariableSelection, VariableWarning, CONCAT_DIMENSION_ATTRIBUTE,
@@ -111,18 +113,8 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
-/// The most bytes one attribute's value may take, as JSON. CF attributes are
-/// words and short lists; the longest seen in real archives (a `history`) are
-/// a few tens of kB. A source attribute over it is not stored, named in the
-/// group's warnings; a fragment holding one is refused.
-pub const MAX_ATTRIBUTE_BYTES: usize = 1 << 20;
-
-/// The most bytes a group's metadata may take: its attributes and every
-/// array's `zarr.json`, as JSON. A fragment over it is refused.
-pub const MAX_GROUP_METADATA_BYTES: usize = 64 << 20;
-
 /// The attributes of `attributes` whose values take more than
-/// [`MAX_ATTRIBUTE_BYTES`] as JSON, with their sizes. floe's own (`floe_*`)
+/// [`Limits::attribute_bytes`] as JSON, with their sizes. floe's own (`floe_*`)
 /// are not counted: the group's warnings grow with what they name.
 pub fn oversized_attributes(
     attributes: &serde_json::Map<String, serde_json::Value>,
@@ -131,7 +123,7 @@ pub fn oversized_attributes(
         .iter()
         .filter(|(key, _)| !key.starts_with("floe_"))
         .map(|(key, value)| (key.clone(), value.to_string().len()))
-        .filter(|(_, size)| *size > MAX_ATTRIBUTE_BYTES)
+        .filter(|(_, size)| *size as u64 > limits().attribute_bytes)
         .collect()
 }
 

@@ -10,15 +10,12 @@
 //!   `/` (U+FF0F fullwidth solidus, U+2215 division slash, U+2044 fraction slash,
 //!   U+29F8 big solidus, U+1735, U+2571, U+27CB, U+3033);
 //! - Unicode in normalization form C, so that one name has one spelling;
-//! - at most [`MAX_GROUP_DEPTH`] segments and [`MAX_GROUP_PATH_BYTES`] bytes.
+//! - at most [`Limits::group_depth`](crate::Limits::group_depth) segments and
+//!   [`Limits::group_path_bytes`](crate::Limits::group_path_bytes) bytes.
 //!
 //! A batch id is the producer's own format: 32 lowercase hexadecimal digits
 //! (a SHA-256 prefix), and a shard's adds `-s` and its index.
 
-/// The most segments a group path may have.
-pub const MAX_GROUP_DEPTH: usize = 32;
-/// The longest group path, in bytes.
-pub const MAX_GROUP_PATH_BYTES: usize = 1024;
 /// The segment where floe keeps a group's own records (`_floe/inputs`).
 pub const RESERVED_SEGMENT: &str = "_floe";
 
@@ -49,17 +46,20 @@ pub fn check_group_path(path: &str) -> Result<(), NameError> {
         path: crate::bounded(path, 200),
         reason,
     };
-    if path.len() > MAX_GROUP_PATH_BYTES {
+    let limits = crate::limits();
+    if path.len() as u64 > limits.group_path_bytes {
         return Err(refuse(format!(
-            "{} bytes, more than {MAX_GROUP_PATH_BYTES}",
-            path.len()
+            "{} bytes, more than {} (FLOE_MAX_GROUP_PATH_BYTES)",
+            path.len(),
+            limits.group_path_bytes
         )));
     }
     let segments: Vec<&str> = path.split('/').collect();
-    if segments.len() > MAX_GROUP_DEPTH {
+    if segments.len() as u64 > limits.group_depth {
         return Err(refuse(format!(
-            "{} levels, more than {MAX_GROUP_DEPTH}",
-            segments.len()
+            "{} levels, more than {} (FLOE_MAX_GROUP_DEPTH)",
+            segments.len(),
+            limits.group_depth
         )));
     }
     for segment in segments {
@@ -129,8 +129,8 @@ mod tests {
 
     #[test]
     fn hostile_group_paths_are_refused_by_rule() {
-        let deep = vec!["a"; MAX_GROUP_DEPTH + 1].join("/");
-        let long = "a".repeat(MAX_GROUP_PATH_BYTES + 1);
+        let deep = vec!["a"; crate::limits().group_depth as usize + 1].join("/");
+        let long = "a".repeat(crate::limits().group_path_bytes as usize + 1);
         let cases: &[(&str, &str)] = &[
             ("a/../b", "not a plain name"),
             ("a//b", "not a plain name"),

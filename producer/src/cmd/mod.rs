@@ -87,6 +87,15 @@ pub enum Command {
     /// twice, its source range twice, and the source file's header, 1 to 2): about 2 x files + 26
     /// + 6 x N per ISMIP6 group, so about 90 per group with the default sample.
     Verify(verify::VerifyArgs),
+    /// Print the limits on outside input in force: each one's environment variable, value (set or
+    /// default), unit and what it bounds.
+    ///
+    /// The three binaries (producer, virtualizer, committer) read the same FLOE_MAX_* variables
+    /// when they start; a value that cannot be used (not a whole number above zero; KiB, MiB and
+    /// GiB are allowed) stops them with exit code 2, naming the variable. In Lambda, set them in
+    /// the function's environment. What each limit refuses, and how the refusal reads: see
+    /// docs/limits-and-security.md.
+    Limits,
     /// Print the resolved configuration as floe.toml (e.g. `producer config --stack floe > floe.toml`).
     Config {
         /// Where the settings come from.
@@ -121,6 +130,12 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::from(2)
             })
+        }
+        Command::Limits => {
+            for line in floe_wire::limits::describe(floe_wire::limits()) {
+                println!("{line}");
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Sample { out } => {
             let sample = crate::sample::write_archive(&out)?;
