@@ -159,3 +159,23 @@ def test_a_lowered_group_depth_skips_the_deeper_file_by_rule(tmp_path):
     assert summary["written_groups"] == ["a/b/shallow"], summary
     skipped = {u.rsplit("/", 1)[-1]: r for u, r in summary["skipped_files"]}
     assert "5 levels, more than 3 (FLOE_MAX_GROUP_DEPTH)" in skipped["deep.nc"], skipped
+
+
+def test_a_batch_over_the_fragment_reference_limit_fails_by_name_before_it_is_built(tmp_path):
+    path = tmp_path / "chunks.nc"  # the files profile takes *.nc
+    many_chunks(path, n=4000)
+    proc = run("virtualizer", "build-group", "--profile", "files", "--json", path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = run("virtualizer", "build-group", "--profile", "files", "--json", path,
+               env={"FLOE_MAX_REFERENCES_PER_FRAGMENT": "1000"})
+    assert proc.returncode != 0
+    assert str(path) in proc.stderr and "4001 chunk references, more than the 1000" in proc.stderr, proc.stderr
+    assert "FLOE_MAX_REFERENCES_PER_FRAGMENT" in proc.stderr and proc.stdout == ""
+
+
+def test_in_lambda_the_fragment_reference_limit_fits_the_functions_memory():
+    proc = run("producer", "limits", env={"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512"})
+    assert proc.returncode == 0, proc.stderr
+    [entry] = [line.split() for line in proc.stdout.splitlines()
+               if line.startswith("FLOE_MAX_REFERENCES_PER_FRAGMENT")]
+    assert entry[1] == str((512 << 20) // 4 // 256), entry

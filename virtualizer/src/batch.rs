@@ -196,6 +196,7 @@ pub(crate) async fn scan_files(
         .buffered(FILE_CONCURRENCY);
     let mut cost = ReadCost::default();
     let mut scans: Vec<FileScan> = Vec::with_capacity(files.len());
+    let mut references = 0u64;
     while let Some(joined) = scanned.next().await {
         let (file, next) = joined?;
         let (mut scan, requests, bytes) = match next {
@@ -209,6 +210,24 @@ pub(crate) async fn scan_files(
             }
             Err(e) => return Err(e),
         };
+        // Counted as they arrive: a batch holds its files' references until its fragment is
+        // written, so their number bounds its memory.
+        references += scan
+            .manifest
+            .variables
+            .iter()
+            .map(|v| v.chunks.len() as u64)
+            .sum::<u64>();
+        let limit = floe_wire::limits().references_per_fragment;
+        if references > limit {
+            return Err(BatchError {
+                file: Some(scan.source.url.clone()),
+                reason: format!(
+                    "with this file the batch holds {references} chunk references, more than the {limit} a fragment may (FLOE_MAX_REFERENCES_PER_FRAGMENT): plan the group in smaller shards, or raise the limit with the memory"
+                ),
+                retryable: false,
+            });
+        }
         // As they arrive, so a large group never holds every file's attributes at once.
         if let Some(previous) = scans.last() {
             scan.share_metadata_with(previous);

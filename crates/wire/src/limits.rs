@@ -67,7 +67,9 @@ limits_table! {
     header_bytes_unshared: "FLOE_MAX_HEADER_BYTES_UNSHARED" = 2 << 20, "bytes";
     /// Elements of one array (the product of its shape).
     elements_per_array: "FLOE_MAX_ELEMENTS_PER_ARRAY" = 1 << 50, "elements";
-    /// Virtual references in one fragment (icechunk 2.3 takes at most 50 M a commit).
+    /// Virtual references in one fragment, counted as a batch's files are read (icechunk
+    /// 2.3 takes at most 50 M a commit). In AWS Lambda, unless set, a quarter of the
+    /// function's memory at 256 bytes each (512 MB: 524,288).
     references_per_fragment: "FLOE_MAX_REFERENCES_PER_FRAGMENT" = 50_000_000, "references";
     /// Bytes of one attribute's value, as JSON.
     attribute_bytes: "FLOE_MAX_ATTRIBUTE_BYTES" = 1 << 20, "bytes";
@@ -141,6 +143,16 @@ impl Limits {
                 limits.set(spec.field, value);
             }
         }
+        // In AWS Lambda, unless set: a fragment's references fitted to a quarter of the
+        // function's memory, so that a batch's references, the one large header being read
+        // and the files read beside it stay under it together (bench/hostile.py).
+        let set = lookup("FLOE_MAX_REFERENCES_PER_FRAGMENT").is_some();
+        let lambda_mb =
+            lookup("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").and_then(|m| m.trim().parse::<u64>().ok());
+        if let (false, Some(mb)) = (set, lambda_mb) {
+            let fitted = (mb << 20) / 4 / BYTES_PER_REFERENCE;
+            limits.references_per_fragment = limits.references_per_fragment.min(fitted.max(1));
+        }
         Ok(limits)
     }
 
@@ -172,6 +184,11 @@ fn parse_value(raw: &str) -> Result<u64, String> {
     }
     Ok(value)
 }
+
+/// Memory a chunk reference takes at its peak in a virtualizer, in bytes: one
+/// file of 1,000,000 one-byte chunks is read, checked and built into a
+/// fragment at a peak of 244 MB (`bench/hostile.py`).
+pub const BYTES_PER_REFERENCE: u64 = 256;
 
 static INSTALLED: OnceLock<Limits> = OnceLock::new();
 
@@ -260,6 +277,20 @@ mod tests {
             assert_eq!(e.env, "FLOE_MAX_SPLIT_STEPS", "{bad:?}");
             assert!(e.to_string().starts_with("FLOE_MAX_SPLIT_STEPS="), "{e}");
         }
+    }
+
+    #[test]
+    fn in_lambda_a_fragments_references_fit_a_quarter_of_its_memory_unless_set() {
+        let lambda = from(&[("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")]).expect("512 MB");
+        assert_eq!(lambda.references_per_fragment, (512 << 20) / 4 / 256);
+        let set = from(&[
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512"),
+            ("FLOE_MAX_REFERENCES_PER_FRAGMENT", "3000000"),
+        ])
+        .expect("set");
+        assert_eq!(set.references_per_fragment, 3_000_000);
+        let large = from(&[("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1000000")]).expect("1 TB");
+        assert_eq!(large.references_per_fragment, 50_000_000);
     }
 
     #[test]
