@@ -205,14 +205,15 @@ pub fn within(root: &str, url: &str) -> bool {
     let Some(below) = rest.strip_prefix('/') else {
         return false;
     };
+    // Decoded once, as the object stores decode a URL's path (a doubly encoded `%252e` is a
+    // literal key, not a way out).
     !below.is_empty()
         && below.split('/').all(|segment| {
-            let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
-            !segment.is_empty()
+            let decoded = percent_encoding::percent_decode_str(segment).decode_utf8_lossy();
+            !decoded.is_empty()
                 && decoded != "."
                 && decoded != ".."
-                && !segment.to_ascii_lowercase().contains("%2f")
-                && !segment.to_ascii_lowercase().contains("%5c")
+                && !decoded.contains(['/', '\\'])
         })
 }
 
@@ -749,10 +750,16 @@ mod within_tests {
             "s3://archive/ismip6/a/..%2Fb.nc",
             "s3://archive/ismip6//a.nc",
             "s3://archive/ismip6/./a.nc",
+            "s3://archive/ismip6/%2e./secret/a.nc",
+            "s3://archive/ismip6/a%5C..%5Cb.nc",
+            "s3://archive/ismip6/%2F/a.nc",
         ] {
             assert!(!within(root, outside), "{outside}");
         }
         assert!(within("/data/archive", "file:///data/archive/x/y.nc"));
+        // Encoded once, as the stores decode: a doubly encoded dot is a literal key.
+        assert!(within(root, "s3://archive/ismip6/%252e%252e/a.nc"));
+        assert!(within(root, "s3://archive/ismip6/a%20b.nc"));
         assert!(!within(
             "/data/archive",
             "file:///data/archive/../../etc/passwd"
