@@ -1,82 +1,18 @@
 //! `committer`: writes manifest fragments into an Icechunk store; shows its history.
+//! The command line is [`floe_committer::cli`], which the Python wheel's `committer` runs too.
 
 use std::process::ExitCode;
-
-use clap::{Parser, Subcommand};
-use floe_committer::cmd;
 
 /// mimalloc: header scans and merges allocate many small values on many threads, where
 /// glibc's malloc spent about a third of the run (perf on 8,000 MUR-shaped files).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use floe_fleet::worker::WorkerSettings;
-use floe_fleet::FleetArgs;
-
-#[derive(Parser)]
-#[command(
-    name = "committer",
-    version,
-    about = "Commit floe manifest fragments into an Icechunk store"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Write fragments (local paths or s3:// URLs) into a store, all in one commit.
-    ///
-    /// A fragment that is missing, corrupt, of an unknown version, or that references sources
-    /// no virtual chunk container covers fails alone, with its name and the reason. A fragment
-    /// whose group is already committed from the same inputs is skipped.
-    Apply(cmd::apply::ApplyArgs),
-    /// Recent commits of `main` with the groups and batch ids they wrote.
-    Log(cmd::log::LogArgs),
-    /// Delete what failed commit attempts left behind: manifests, snapshots, transaction logs
-    /// and chunks that no branch or tag reaches.
-    ///
-    /// Only objects older than --older-than are candidates, so commits in flight keep theirs;
-    /// keep it above the committer's longest commit (its Lambda timeout). Without --delete this
-    /// is a dry run that reports what would go.
-    Gc(cmd::gc::GcArgs),
-    /// Consume the results queue: a long-polling SQS loop with Lambda's semantics.
-    ///
-    /// Each batch of result messages becomes one commit. Recommended for throughput:
-    /// --batch-size 100 --batching-window 5. --concurrency N runs N committers that rebase
-    /// on contention (object-storage stores only: a local-filesystem store is not safe
-    /// for concurrent commits). Stops on SIGTERM/Ctrl-C after committing the batch in hand.
-    Worker {
-        #[command(flatten)]
-        fleet: FleetArgs,
-        #[command(flatten)]
-        settings: WorkerSettings,
-    },
-    /// Serve AWS Lambda invocations (SQS event source mapping, ReportBatchItemFailures).
-    ///
-    /// Also what the binary does when started by the Lambda runtime (AWS_LAMBDA_RUNTIME_API
-    /// set, no arguments). Configuration from FLOE_* variables.
-    Lambda {
-        #[command(flatten)]
-        fleet: FleetArgs,
-    },
-}
 
 fn main() -> ExitCode {
-    let cli = if floe_fleet::entry::started_by_lambda() {
-        Cli::parse_from(["committer", "lambda"])
+    // The Lambda runtime starts the binary bare: it then serves invocations.
+    if floe_fleet::entry::started_by_lambda() {
+        floe_committer::cli::run(["committer", "lambda"])
     } else {
-        Cli::parse()
-    };
-    floe_runtime::run("committer", || async move {
-        match cli.command {
-            Command::Apply(args) => cmd::apply::run(args).await,
-            Command::Log(args) => cmd::log::run(args).await,
-            Command::Gc(args) => cmd::gc::run(args).await,
-            Command::Worker { fleet, settings } => {
-                cmd::serve::run(fleet, Some(settings.or_defaults(10, 1))).await
-            }
-            Command::Lambda { fleet } => cmd::serve::run(fleet, None).await,
-        }
-    })
+        floe_committer::cli::run(std::env::args_os())
+    }
 }

@@ -16,6 +16,7 @@
 
 pub mod batch;
 pub mod build_group;
+pub mod cli;
 pub mod cmd;
 pub mod handler;
 pub mod inspect;

@@ -1,79 +1,18 @@
 //! `virtualizer`: reads NetCDF headers by ranged reads and builds virtual Zarr manifests.
+//! The command line is [`floe_virtualizer::cli`], which the Python wheel's `virtualizer` runs too.
 
 use std::process::ExitCode;
-
-use clap::{Parser, Subcommand};
-use floe_fleet::worker::WorkerSettings;
-use floe_fleet::FleetArgs;
-use floe_virtualizer::cmd;
 
 /// mimalloc: header scans and merges allocate many small values on many threads, where
 /// glibc's malloc spent about a third of the run (perf on 8,000 MUR-shaped files).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[derive(Parser)]
-#[command(
-    name = "virtualizer",
-    version,
-    about = "Read NetCDF headers by ranged reads and turn them into virtual Zarr references"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Print every variable of each file with its chunk references (raw view, no normalization).
-    ///
-    /// URLs: local paths, file://, s3://bucket/key (AWS_ENDPOINT_URL honoured), gs://bucket/key
-    /// (anonymous), https://host/path.
-    Inspect(cmd::inspect::InspectArgs),
-    /// Merge files of one group and print the group as the committer would write it.
-    ///
-    /// The files are grouped by `--profile` (ismip6, cmip6, files, or a TOML file), as
-    /// `producer local` groups them; without it by ISMIP6's path rules.
-    BuildGroup(cmd::build_group::BuildGroupArgs),
-    /// Consume the work queue: a long-polling SQS loop with Lambda's semantics.
-    ///
-    /// Needs the work queue, the results queue and the fragments prefix (see the
-    /// configuration flags). AWS access follows the SDK chain (AWS_ENDPOINT_URL for LocalStack).
-    /// Stops on SIGTERM/Ctrl-C after finishing the batch in hand.
-    Worker {
-        #[command(flatten)]
-        fleet: FleetArgs,
-        #[command(flatten)]
-        settings: WorkerSettings,
-    },
-    /// Serve AWS Lambda invocations (SQS event source mapping, ReportBatchItemFailures).
-    ///
-    /// This is also what the binary does when started by the Lambda runtime
-    /// (AWS_LAMBDA_RUNTIME_API set, no arguments). Configuration from FLOE_* variables.
-    Lambda {
-        #[command(flatten)]
-        fleet: FleetArgs,
-    },
-}
-
 fn main() -> ExitCode {
-    let cli = if floe_fleet::entry::started_by_lambda() {
-        Cli::parse_from(["virtualizer", "lambda"])
+    // The Lambda runtime starts the binary bare: it then serves invocations.
+    if floe_fleet::entry::started_by_lambda() {
+        floe_virtualizer::cli::run(["virtualizer", "lambda"])
     } else {
-        Cli::parse()
-    };
-    floe_runtime::run("virtualizer", || async move {
-        match cli.command {
-            Command::Inspect(args) => Ok(cmd::inspect::run(args).await),
-            Command::BuildGroup(args) => Ok(cmd::build_group::run(args).await),
-            Command::Worker { fleet, settings } => {
-                // One message a receive, four loops: a worker takes a batch only when it
-                // has room for it, so the shards of a large group spread over the workers.
-                let settings =
-                    settings.or_defaults(1, floe_virtualizer::handler::BATCH_CONCURRENCY);
-                cmd::serve::run(fleet, Some(settings)).await
-            }
-            Command::Lambda { fleet } => cmd::serve::run(fleet, None).await,
-        }
-    })
+        floe_virtualizer::cli::run(std::env::args_os())
+    }
 }

@@ -56,6 +56,26 @@ where
     }
 }
 
+/// What a command line that clap refused (or answered: `--help`, `--version`) exits with:
+/// the message printed as clap prints it (help on stdout, errors on stderr) and clap's code
+/// (2 for a usage error, 0 for help). Unlike `clap::Error::exit` it returns rather than ending
+/// the process, so a command line run from Python hands its code back to the interpreter.
+pub fn parse_failed(error: &clap::Error) -> ExitCode {
+    use std::io::Write;
+    // Nowhere left to report a failed print: the exit code still says what happened.
+    let _ = error.print();
+    let _ = std::io::stdout().flush();
+    ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(1))
+}
+
+/// The number behind an [`ExitCode`] (which the standard library does not expose), for a
+/// caller that needs it as a value, such as a Python `sys.exit`.
+pub fn exit_code_value(code: ExitCode) -> u8 {
+    (0..=u8::MAX)
+        .find(|n| ExitCode::from(*n) == code)
+        .unwrap_or(1)
+}
+
 /// The exit code of a command whose reader went away (128 + SIGPIPE, as a C
 /// tool killed by the signal reports).
 pub const BROKEN_PIPE_EXIT: i32 = 141;
@@ -112,6 +132,15 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exit_codes_read_back() {
+        for n in [0u8, 1, 2, 141, 255] {
+            assert_eq!(exit_code_value(ExitCode::from(n)), n);
+        }
+        assert_eq!(exit_code_value(ExitCode::SUCCESS), 0);
+        assert_eq!(exit_code_value(ExitCode::FAILURE), 1);
+    }
 
     #[derive(Debug, thiserror::Error)]
     #[error("listing s3://b/archive: {inner}")]
