@@ -67,4 +67,15 @@ if [ ! -f "$stamp" ]; then
   "$TOOLS_VENV/bin/pip" install -q -r tests/tools-requirements.txt
   touch "$stamp"
 fi
+# Maturin venv: builds the floe-icechunk wheel (python/; tests/oracle/test_wheel.py). Apart
+# from the oracle venv, whose pins it has no business moving.
+MATURIN_VENV=.ci/.maturin-venv
+MATURIN_VERSION=1.16.0
+if [ ! -f "$MATURIN_VENV/.stamp-$MATURIN_VERSION" ]; then
+  echo "setup: maturin venv"
+  [ -x "$MATURIN_VENV/bin/python" ] || "$PY313" -m venv "$MATURIN_VENV"
+  rm -f "$MATURIN_VENV"/.stamp-*
+  "$MATURIN_VENV/bin/pip" install -q "maturin==$MATURIN_VERSION"
+  touch "$MATURIN_VENV/.stamp-$MATURIN_VERSION"
+fi
 echo "setup: done"
