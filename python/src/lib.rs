@@ -2,7 +2,8 @@
 //!
 //! One shared library serves the wheel's three console scripts (maturin cannot ship binaries
 //! beside a PyO3 module in one wheel): [`run_cli`] runs the same command-line functions as the
-//! `producer`, `virtualizer` and `committer` binaries.
+//! `producer`, `virtualizer` and `committer` binaries. [`parser`] is the Rust half of
+//! `FloeParser`, the VirtualiZarr parser.
 
 #![warn(missing_docs)]
 
@@ -12,6 +13,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+
+pub mod parser;
 
 /// The binaries' allocator, for the same reason (header scans and merges allocate many small
 /// values on many threads, where glibc's malloc spent about a third of the run).
@@ -53,5 +56,6 @@ fn run_cli(py: Python<'_>, program: &str, argv: Vec<OsString>) -> PyResult<u8> {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run_cli, m)?)?;
+    m.add_function(wrap_pyfunction!(parser::read_header, m)?)?;
     Ok(())
 }

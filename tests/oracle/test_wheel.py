@@ -6,7 +6,8 @@ back equal to the one the binary writes.
 
 The wheel is built with the dev profile into the workspace's target directory, so it reuses
 the debug artifacts `cargo build --workspace --bins` left (only the PyO3 crates and the module
-itself compile); users build it with `maturin build --release` (docs/python.md).
+itself compile); users build it with `maturin build --release` (docs/python.md). The build is
+conftest.py's `wheel` fixture, shared with test_parser.py.
 """
 import json
 import os
@@ -21,28 +22,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cargo_target import target_directory
 from conftest import binary
 
 ROOT = Path(__file__).resolve().parents[2]
-MATURIN = Path(os.environ.get("FLOE_MATURIN") or ROOT / ".ci/.maturin-venv/bin/maturin")
 SAMPLE_GROUPS = ["AWI_PISM1/ctrl_proj", "AWI_PISM1/exp05", "JPL1_ISSM/exp05", "ULB_fETISh_32km/exp05"]
-
-
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory):
-    if not MATURIN.exists():
-        pytest.fail(f"{MATURIN} is missing: bash .ci/setup.sh installs it")
-    out = tmp_path_factory.mktemp("wheel")
-    env = {**os.environ, "CARGO_TARGET_DIR": str(target_directory())}
-    started = time.monotonic()
-    proc = subprocess.run([str(MATURIN), "build", "--out", str(out), "--interpreter", sys.executable],
-                          cwd=ROOT / "python", env=env, capture_output=True, text=True, timeout=1800)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    wheels = list(out.glob("floe_icechunk-*.whl"))
-    assert len(wheels) == 1, wheels
-    print(f"maturin build (dev profile): {time.monotonic() - started:.1f} s", file=sys.stderr)
-    return wheels[0]
 
 
 def path_without_rust():

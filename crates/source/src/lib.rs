@@ -285,6 +285,16 @@ impl Source {
         Err(bad("use file://, s3://, gs:// or https://".into()))
     }
 
+    /// An object of a store built elsewhere (the Python parser's, resolved by a VirtualiZarr
+    /// registry), read with the same block cache and identity checks as a resolved URL.
+    pub fn from_store(url: &str, store: Arc<dyn ObjectStore>, path: Path) -> Source {
+        Source {
+            url: url.to_string(),
+            store,
+            path,
+        }
+    }
+
     /// The URL, normalized.
     pub fn url(&self) -> &str {
         &self.url
