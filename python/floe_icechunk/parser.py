@@ -104,6 +104,20 @@ def _manifest(url, offsets, lengths, present, inline, trimmed_length):
     return ChunkManifest.from_arrays(paths=paths, offsets=offsets, lengths=lengths, validate_paths=False)
 
 
+# The registry's stores as rebuilt in Rust, by identity; each entry keeps its store alive so
+# that its id is not reused. A registry holds a few stores.
+_NATIVE_STORES: dict[int, tuple[object, object]] = {}
+
+
+def _native_store(store):
+    entry = _NATIVE_STORES.get(id(store))
+    if entry is None:
+        if len(_NATIVE_STORES) >= 64:
+            _NATIVE_STORES.clear()
+        entry = _NATIVE_STORES[id(store)] = (store, _native.NativeStore(store))
+    return entry[1]
+
+
 class FloeParser:
     """Create a ManifestStore from a NetCDF-3 or NetCDF-4/HDF5 file with floe's readers.
 
@@ -121,7 +135,7 @@ class FloeParser:
 
     def __call__(self, url: str, registry) -> ManifestStore:
         store, path = registry.resolve(url)
-        _, attributes, arrays, problems = _native.read_header(store, path, url)
+        _, attributes, arrays, problems = _native.read_header(_native_store(store), path, url)
         prefix = f"{self.group}/" if self.group else ""
         for variable, reason in problems:
             if variable.startswith(prefix) and variable[len(prefix):] not in self.drop_variables:

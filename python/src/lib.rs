@@ -57,5 +57,6 @@ fn run_cli(py: Python<'_>, program: &str, argv: Vec<OsString>) -> PyResult<u8> {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run_cli, m)?)?;
     m.add_function(wrap_pyfunction!(parser::read_header, m)?)?;
+    m.add_class::<parser::NativeStore>()?;
     Ok(())
 }

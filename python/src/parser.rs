@@ -68,6 +68,19 @@ struct Prepared {
     inline: Option<Vec<u8>>,
 }
 
+/// A registry's store, rebuilt in Rust once: rebuilding one from another library's Python
+/// object (obstore's) costs a call into Python and a new client each time.
+#[pyclass(frozen, module = "floe_icechunk._native")]
+pub struct NativeStore(Arc<dyn object_store::ObjectStore>);
+
+#[pymethods]
+impl NativeStore {
+    #[new]
+    fn new(store: AnyObjectStore) -> Self {
+        NativeStore(store.into_dyn())
+    }
+}
+
 fn runtime() -> PyResult<&'static tokio::runtime::Runtime> {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     if let Some(rt) = RUNTIME.get() {
@@ -88,11 +101,11 @@ fn runtime() -> PyResult<&'static tokio::runtime::Runtime> {
 #[allow(clippy::type_complexity)]
 pub fn read_header<'py>(
     py: Python<'py>,
-    store: AnyObjectStore,
+    store: &NativeStore,
     path: &str,
     url: &str,
 ) -> PyResult<(String, String, Vec<ArrayOut<'py>>, Vec<(String, String)>)> {
-    let store = store.into_dyn();
+    let store = Arc::clone(&store.0);
     let path = Path::parse(path).map_err(|e| PyValueError::new_err(format!("{url}: {e}")))?;
     let rt = runtime()?;
     let (manifest, prepared) = py
