@@ -140,7 +140,8 @@ class FloeParser:
         for variable, reason in problems:
             if variable.startswith(prefix) and variable[len(prefix):] not in self.drop_variables:
                 raise NotImplementedError(f"{url}: variable {variable!r}: {reason}")
-        root = {"arrays": {}, "groups": {}, "attributes": json.loads(attributes)}
+        # floe's readers give the file's global attributes, not a sub-group's (docs/status.md).
+        root = {"arrays": {}, "groups": {}, "attributes": {} if self.group else json.loads(attributes)}
         for name, description, offsets, lengths, present, inline in arrays:
             if not name.startswith(prefix) or name[len(prefix):] in self.drop_variables:
                 continue
