@@ -40,6 +40,8 @@ fn envelope_prefix() -> &'static [u8] {
             group_attributes: Default::default(),
             sources: Vec::new(),
             arrays: Vec::new(),
+            append: None,
+            replaces: None,
         };
         empty.encode().expect("an empty fragment encodes")[..12].to_vec()
     })
