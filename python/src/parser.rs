@@ -105,6 +105,9 @@ pub fn read_header<'py>(
     path: &str,
     url: &str,
 ) -> PyResult<(String, String, Vec<ArrayOut<'py>>, Vec<(String, String)>)> {
+    // The limits on outside input (`FLOE_MAX_*`), read from the environment as a binary reads
+    // them when it starts (the command lines read them in `floe_runtime::run`).
+    floe_wire::limits::install_from_env().map_err(|e| PyValueError::new_err(e.to_string()))?;
     let store = Arc::clone(&store.0);
     let path = Path::parse(path).map_err(|e| PyValueError::new_err(format!("{url}: {e}")))?;
     let rt = runtime()?;
@@ -153,21 +156,47 @@ fn read(
         reason: e.to_string(),
     })?;
     // The readers block on the runtime for each ranged read: opened inside it, read outside.
+    // As a virtualizer opens a header: every answer checked against this size and ETag, and
+    // the bytes read bounded by the header limits.
     let opened = {
         let _entered = rt.enter();
-        source.open(info.size, &SourceOptions::default())
+        source.open_listed(&floe_source::Listed::from(&info), &SourceOptions::default())
     };
     let manifest =
         floe_formats::read_file(opened.storage).map_err(|source| ParseError::Format {
             url: url.to_string(),
             source,
         })?;
+    let mut manifest = manifest;
+    // VirtualiZarr's manifests are dense over the chunk grid: a grid is bounded before three
+    // arrays of its size are allocated (a header can declare 2^40 points in chunks of 5).
+    let limit = floe_wire::limits().chunks_per_file;
+    let (kept, over): (Vec<_>, Vec<_>) = std::mem::take(&mut manifest.variables)
+        .into_iter()
+        .partition(|v| grid_cells(v) <= u128::from(limit));
+    manifest.variables = kept;
+    for v in over {
+        manifest.problems.push(floe_formats::VariableProblem {
+            error: format!(
+                "a chunk grid of {} cells, more than the {limit} a manifest may hold (FLOE_MAX_CHUNKS_PER_FILE)",
+                grid_cells(&v)
+            ),
+            variable: v.variable,
+        });
+    }
     let prepared = manifest
         .variables
         .iter()
         .map(|v| prepare(v, url))
         .collect::<Result<Vec<_>, _>>()?;
     Ok((manifest, prepared))
+}
+
+/// Cells of a variable's chunk grid, without overflow.
+fn grid_cells(v: &VariableManifest) -> u128 {
+    grid_shape(v)
+        .iter()
+        .fold(1u128, |n, g| n.saturating_mul(u128::from(*g)))
 }
 
 /// The chunk grid's shape: chunks along each axis (a zero-length axis has none).

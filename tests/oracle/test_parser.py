@@ -14,6 +14,7 @@ floe's answer against netCDF4 reading the file:
 """
 import json
 import math
+import os
 import subprocess
 import sys
 import warnings
@@ -258,3 +259,53 @@ def test_what_cannot_be_referenced_is_refused_naming_the_file_and_variable(floe_
         f.create_virtual_dataset("v", layout)
     with pytest.raises(ValueError, match="'v'.*unsupported layout"):
         floe_parser()(f"file://{virtual}", registry())
+
+
+def test_a_hostile_chunk_grid_is_refused_by_name_before_its_manifest_is_allocated(floe_parser, tmp_path):
+    """A dataspace of 2^40 points in chunks of 5 (nothing written): VirtualiZarr's manifests are
+    dense over the grid, 2^38 cells. The variable is refused, naming FLOE_MAX_CHUNKS_PER_FILE,
+    instead of three arrays of 2 TiB each; the variable beside it is read."""
+    import h5py
+    path = tmp_path / "huge.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("huge", shape=(2 ** 40,), chunks=(5,), dtype="<f4")
+        f["ok"] = np.arange(3.0)
+    url = f"file://{path}"
+    with pytest.raises(NotImplementedError) as refused:
+        floe_parser()(url, registry())
+    message = str(refused.value)
+    assert message.startswith(f"{url}: variable 'huge': ") and "FLOE_MAX_CHUNKS_PER_FILE" in message, message
+    assert f"{2 ** 40 // 5 + 1} cells" in message or f"{-(-2 ** 40 // 5)} cells" in message, message
+    store = floe_parser(drop_variables=["huge"])(url, registry())
+    assert sorted(store._group.arrays) == ["ok"]
+
+
+def test_the_limits_come_from_the_environment_as_in_the_binaries(wheel, tmp_path):
+    """In a process of its own (limits are read once per process): FLOE_MAX_CHUNKS_PER_FILE
+    lowered refuses a variable of 4,000 chunks by name; unusable, it is a ValueError naming it."""
+    import h5py
+    path = tmp_path / "chunks.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("v", data=np.arange(16000, dtype="<i4"), chunks=(4,))
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target",
+                    str(target), str(wheel)], check=True, timeout=300)
+    script = (f"import sys; sys.path.insert(0, {str(target)!r})\n"
+              "from obstore.store import LocalStore\n"
+              "from virtualizarr.registry import ObjectStoreRegistry\n"
+              "from floe_icechunk import FloeParser\n"
+              "try:\n"
+              f"    FloeParser()('file://{path}', ObjectStoreRegistry({{'file://': LocalStore()}}))\n"
+              "    print('read')\n"
+              "except (NotImplementedError, ValueError) as e:\n"
+              "    print(type(e).__name__, e)\n")
+    def run(value):
+        env = dict(os.environ, FLOE_MAX_CHUNKS_PER_FILE=value)
+        return subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                              timeout=120).stdout.strip()
+    assert run("1MiB") == "read"
+    lowered = run("1000")
+    assert lowered.startswith("NotImplementedError") and "4000 chunks" in lowered, lowered
+    assert "FLOE_MAX_CHUNKS_PER_FILE" in lowered
+    unusable = run("lots")
+    assert unusable.startswith('ValueError FLOE_MAX_CHUNKS_PER_FILE="lots"'), unusable
