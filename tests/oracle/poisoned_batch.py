@@ -14,36 +14,20 @@ import json
 import time
 from urllib.parse import urlparse
 
-import netCDF4
 import numcodecs
-import numpy as np
 
 from fleet import Fleet
 from localstack import client
+from test_hostile import ismip6_file
 
 GROUPS = [f"INST_MODEL/exp{i:02d}" for i in range(1, 11)]
 POISONED = "INST_MODEL/exp04"
 
 
-def ismip6_file(path, year_offset):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with netCDF4.Dataset(path, "w") as ds:
-        ds.createDimension("time", 1)
-        ds.createDimension("y", 4)
-        ds.createDimension("x", 5)
-        t = ds.createVariable("time", "f8", ("time",))
-        t.units, t.calendar = "days since 2015-01-01", "365_day"
-        t[:] = [0.0]
-        for name, n in (("y", 4), ("x", 5)):
-            ds.createVariable(name, "f8", (name,))[:] = np.linspace(-3040000.0, 3040000.0, 191)[:n]
-        v = ds.createVariable("lithk", "f4", ("time", "y", "x"))
-        v[:] = np.arange(20, dtype="f4").reshape(1, 4, 5) + year_offset
-
-
 def write_archive(root):
     for i, group in enumerate(GROUPS):
         exp = group.split("/")[1]
-        ismip6_file(root / "INST" / "MODEL" / exp / f"lithk_AIS_INST_MODEL_{exp}.nc", i)
+        ismip6_file(root / "INST" / "MODEL" / exp / f"lithk_AIS_INST_MODEL_{exp}.nc", "lithk", offset=i)
 
 
 def reseal_with_a_zero_length_reference(blob):

@@ -24,7 +24,8 @@ def producer(*args):
     return subprocess.run([binary("producer"), *map(str, args)], capture_output=True, text=True, timeout=600)
 
 
-def ismip6_file(path, var, nx=5, x_coordinate=True):
+def ismip6_file(path, var, nx=5, x_coordinate=True, offset=0):
+    """One ISMIP6 file of VAR: one year of a 4 x 5 grid, values OFFSET + 0..19."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with netCDF4.Dataset(path, "w") as ds:
         ds.createDimension("time", 1)
@@ -39,7 +40,7 @@ def ismip6_file(path, var, nx=5, x_coordinate=True):
             c = ds.createVariable(name, "f8", (name,))
             c[:] = np.linspace(-3040000.0, 3040000.0, 191)[:n]
         v = ds.createVariable(var, "f4", ("time", "y", "x"))
-        v[:] = np.ones((1, 4, 5), dtype="f4")
+        v[:] = np.arange(20, dtype="f4").reshape(1, 4, 5) + offset
 
 
 def huge_x(path):
