@@ -161,3 +161,17 @@ def test_attributes_behind_a_broken_index_fail_the_file_by_name_never_vanish(tmp
                           text=True, timeout=120)
     assert proc.returncode != 0 and proc.stdout == "", proc.stdout[-2000:]
     assert str(path) in proc.stderr and "'v'" in proc.stderr, proc.stderr
+
+
+def test_a_dataset_that_is_not_a_netcdf_variable_is_named_never_vanishes(tmp_path):
+    """A dataset of object references (the NetCDF view does not list it) and one in a sub-group:
+    each is named with its kind; the variable beside them is kept."""
+    path = tmp_path / "refs.h5"
+    with h5py.File(path, "w") as f:
+        with_witness(f)
+        f.create_dataset("refs", (1,), dtype=h5py.ref_dtype)[0] = f["witness"].ref
+        f.create_group("g").create_dataset("refs", (1,), dtype=h5py.ref_dtype)[0] = f["witness"].ref
+    found = inspect(path)
+    for name in ("refs", "g/refs"):
+        assert "not a NetCDF variable (object or region reference data)" in found[name]["error"], found[name]
+    assert "error" not in found["witness"]

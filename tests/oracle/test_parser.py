@@ -224,14 +224,14 @@ REFUSED = {
     "compound": "compound data types are not supported",
     "vlen_int": "variable-length data cannot be referenced",
     "external": "external raw files",
+    "refs": "an HDF5 dataset that is not a NetCDF variable (object or region reference data)",
 }
 
 
 def test_what_cannot_be_referenced_is_refused_naming_the_file_and_variable(floe_parser, tmp_path):
     """Each refusal names the URL, the variable and why; dropping the variable reads the rest.
-    Two gaps, stated here so that a change shows (docs/status.md): a dataset of object
-    references is left out without a word (floe's reader does not list it), and a virtual
-    dataset fails the whole file (named, as an unsupported layout)."""
+    One gap, stated here so that a change shows (docs/status.md): a virtual dataset fails the
+    whole file (named, as an unsupported layout)."""
     import h5py
     path = tmp_path / "refused.h5"
     (tmp_path / "ext.bin").write_bytes(np.arange(4, dtype="<i4").tobytes())
@@ -247,7 +247,7 @@ def test_what_cannot_be_referenced_is_refused_naming_the_file_and_variable(floe_
             floe_parser(drop_variables=[n for n in REFUSED if n != name])(url, registry())
         assert str(refused.value).startswith(f"{url}: variable '{name}': ") and reason in str(refused.value)
     store = floe_parser(drop_variables=list(REFUSED))(url, registry())
-    assert sorted(store._group.arrays) == ["ok"]  # "refs": left out unnamed, the first gap
+    assert sorted(store._group.arrays) == ["ok"]
 
     source = tmp_path / "source.h5"
     with h5py.File(source, "w") as f:

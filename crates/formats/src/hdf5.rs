@@ -99,6 +99,7 @@ pub(crate) fn variables(
         unlimited: crate::unlimited_dimensions(root),
     };
     walk_group(&ctx, root, "", &mut out)?;
+    name_unlisted_datasets(&h5, &mut out)?;
     // netcdf-reader reads plain HDF5 (no dimension scales) in lossy mode and
     // names every dimension `dim_{size}`; that pattern everywhere marks it.
     let all_phony = out.variables.iter().all(|v| {
@@ -113,6 +114,68 @@ pub(crate) fn variables(
         name_phony_dimensions(&mut out.variables);
     }
     Ok(out)
+}
+
+/// Names each HDF5 dataset that the NetCDF view does not list (netcdf-reader
+/// skips types it cannot represent, such as object references) as a problem,
+/// so that no dataset of the file vanishes without a word. Dimension scales
+/// that are only a netCDF dimension are not data. The group tree was checked
+/// by [`check_group_tree`] (no cycle, bounded), so this walk ends.
+fn name_unlisted_datasets(h5: &Hdf5File, out: &mut Hdf5Variables) -> Result<()> {
+    let listed: std::collections::HashSet<String> = out
+        .variables
+        .iter()
+        .map(|v| v.variable.clone())
+        .chain(out.problems.iter().map(|p| p.variable.clone()))
+        .collect();
+    let mut stack = vec![(
+        h5.root_group().map_err(FormatError::from_hdf5)?,
+        String::new(),
+    )];
+    while let Some((group, prefix)) = stack.pop() {
+        let (groups, datasets) = group.members().map_err(FormatError::from_hdf5)?;
+        for dataset in datasets {
+            let path = format!("{prefix}{}", dataset.name());
+            if listed.contains(&path) || is_dimension_only(&dataset) {
+                continue;
+            }
+            out.problems.push(VariableProblem {
+                variable: path,
+                error: format!(
+                    "an HDF5 dataset that is not a NetCDF variable ({} data), which floe cannot reference",
+                    type_class(dataset.dtype())
+                ),
+            });
+        }
+        for sub in groups {
+            let prefix = format!("{prefix}{}/", sub.name());
+            stack.push((sub, prefix));
+        }
+    }
+    Ok(())
+}
+
+/// A dimension scale that netCDF-C wrote for a dimension with no coordinate
+/// variable: its `NAME` says so.
+fn is_dimension_only(dataset: &hdf5_reader::Dataset) -> bool {
+    dataset
+        .attribute("NAME")
+        .and_then(|a| a.read_string())
+        .is_ok_and(|name| name.starts_with("This is a netCDF dimension but not a netCDF variable"))
+}
+
+/// The kind of an HDF5 type, in a word or two, for a message.
+fn type_class(dtype: &Datatype) -> &'static str {
+    match dtype {
+        Datatype::Reference { .. } => "object or region reference",
+        Datatype::Compound { .. } => "compound",
+        Datatype::VarLen { .. } => "variable-length",
+        Datatype::Opaque { .. } => "opaque",
+        Datatype::Array { .. } => "array-typed",
+        Datatype::Enum { .. } => "enumerated",
+        Datatype::String { .. } => "string",
+        _ => "numeric",
+    }
 }
 
 /// Deepest group nesting accepted; netCDF-C files nest a few levels at most.
