@@ -36,6 +36,10 @@ pub async fn validate(
         fragment: name.to_string(),
         reason,
     };
+    // The names a fragment carries are checked here too, not only in the message that pointed
+    // at it: `committer apply` reads fragments from files, and a batch id names records.
+    floe_wire::check_group_path(&fragment.group_path).map_err(|e| bad(e.to_string()))?;
+    floe_wire::check_batch_id(&fragment.batch_id).map_err(|e| bad(e.to_string()))?;
     Path::new(&format!("/{}", fragment.group_path))
         .map_err(|e| bad(format!("invalid group path {:?}: {e}", fragment.group_path)))?;
     let session = store.session();
