@@ -168,22 +168,28 @@ fn read(
             source,
         })?;
     let mut manifest = manifest;
-    // VirtualiZarr's manifests are dense over the chunk grid: a grid is bounded before three
-    // arrays of its size are allocated (a header can declare 2^40 points in chunks of 5).
-    let limit = floe_wire::limits().chunks_per_file;
-    let (kept, over): (Vec<_>, Vec<_>) = std::mem::take(&mut manifest.variables)
-        .into_iter()
-        .partition(|v| grid_cells(v) <= u128::from(limit));
-    manifest.variables = kept;
-    for v in over {
+    // VirtualiZarr's manifests are dense over the chunk grid: the file's grids together are
+    // bounded before three arrays of their size are allocated (a header can declare 2^40
+    // points in chunks of 5, or a thousand grids of a million unwritten chunks).
+    let limit = u128::from(floe_wire::limits().chunks_per_file);
+    let mut cells_so_far = 0u128;
+    let mut kept = Vec::new();
+    for v in std::mem::take(&mut manifest.variables) {
+        let cells = grid_cells(&v);
+        if cells_so_far.saturating_add(cells) <= limit {
+            cells_so_far += cells;
+            kept.push(v);
+            continue;
+        }
         manifest.problems.push(floe_formats::VariableProblem {
             error: format!(
-                "a chunk grid of {} cells, more than the {limit} a manifest may hold (FLOE_MAX_CHUNKS_PER_FILE)",
-                grid_cells(&v)
+                "a chunk grid of {cells} cells, which would take the file's to {}, more than the {limit} its manifests may hold (FLOE_MAX_CHUNKS_PER_FILE)",
+                cells_so_far.saturating_add(cells)
             ),
             variable: v.variable,
         });
     }
+    manifest.variables = kept;
     let prepared = manifest
         .variables
         .iter()
@@ -192,11 +198,13 @@ fn read(
     Ok((manifest, prepared))
 }
 
-/// Cells of a variable's chunk grid, without overflow.
+/// Cells of a variable's chunk grid, without overflow, each axis counted at least once: a
+/// zero-length axis makes no cell, but the others' product must still fit what `ndarray` can
+/// allocate (it refuses a shape whose non-zero axes overflow, with a panic).
 fn grid_cells(v: &VariableManifest) -> u128 {
     grid_shape(v)
         .iter()
-        .fold(1u128, |n, g| n.saturating_mul(u128::from(*g)))
+        .fold(1u128, |n, g| n.saturating_mul(u128::from((*g).max(1))))
 }
 
 /// The chunk grid's shape: chunks along each axis (a zero-length axis has none).

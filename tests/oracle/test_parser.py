@@ -309,3 +309,28 @@ def test_the_limits_come_from_the_environment_as_in_the_binaries(wheel, tmp_path
     assert "FLOE_MAX_CHUNKS_PER_FILE" in lowered
     unusable = run("lots")
     assert unusable.startswith('ValueError FLOE_MAX_CHUNKS_PER_FILE="lots"'), unusable
+
+
+def test_grids_are_bounded_together_and_a_zero_length_axis_does_not_hide_one(floe_parser, tmp_path):
+    """Chunk grids of unwritten chunks cost no index read but a dense manifest each: three grids
+    of 600,000 cells pass the 1,048,576 of FLOE_MAX_CHUNKS_PER_FILE together, so the second is
+    refused by name. A grid of (0, 2^32, 2^31) cells is empty, but its other axes still count
+    (no panic allocating it)."""
+    import h5py
+    path = tmp_path / "grids.h5"
+    with h5py.File(path, "w") as f:
+        for i in range(3):
+            f.create_dataset(f"v{i}", shape=(600_000,), chunks=(1,), dtype="i1")
+        f.create_dataset("flat", shape=(0, 2 ** 32, 2 ** 31), maxshape=(None, 2 ** 32, 2 ** 31),
+                         chunks=(1, 1, 1), dtype="i1")
+    url = f"file://{path}"
+    with pytest.raises(NotImplementedError) as refused:
+        floe_parser(drop_variables=["flat"])(url, registry())
+    assert str(refused.value).startswith(f"{url}: variable 'v1': "), refused.value
+    assert "600000 cells, which would take the file's to 1200000" in str(refused.value), refused.value
+    with pytest.raises(NotImplementedError) as refused:
+        floe_parser(drop_variables=["v0", "v1", "v2"])(url, registry())
+    assert str(refused.value).startswith(f"{url}: variable 'flat': ") and "FLOE_MAX_CHUNKS_PER_FILE" in str(
+        refused.value), refused.value
+    store = floe_parser(drop_variables=["v1", "v2", "flat"])(url, registry())
+    assert sorted(store._group.arrays) == ["v0"]

@@ -310,11 +310,30 @@ pub(crate) async fn build_from_current_scans(
     options: &SourceOptions,
 ) -> Result<GroupBuild, BatchError> {
     let err = match build_from_scans(&batch, scans) {
-        Ok(build) => return Ok(build),
+        Ok(build) => return within_reference_limit(build),
         Err(e) => e,
     };
     let Some(current) = rescan_changed(&batch, scans, options).await? else {
         return Err(err);
     };
-    build_from_scans(&current, scans)
+    within_reference_limit(build_from_scans(&current, scans)?)
+}
+
+/// The built group, or why its fragment holds too many references. The files' references
+/// were counted as they were read ([`scan_files`]); building can add more (contiguous data
+/// split one reference per step), so the fragment is counted again before it is written.
+fn within_reference_limit(build: GroupBuild) -> Result<GroupBuild, BatchError> {
+    let references = build.fragment.ref_count() as u64;
+    let limit = floe_wire::limits().references_per_fragment;
+    if references > limit {
+        return Err(BatchError {
+            file: None,
+            reason: format!(
+                "group {}: its fragment holds {references} chunk references, more than the {limit} a fragment may (FLOE_MAX_REFERENCES_PER_FRAGMENT): plan the group in smaller shards, or raise the limit with the memory",
+                build.fragment.group_path
+            ),
+            retryable: false,
+        });
+    }
+    Ok(build)
 }

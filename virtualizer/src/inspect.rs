@@ -129,7 +129,9 @@ pub(crate) async fn read(
     // Every answer is checked against what the listing (or the message) says the
     // object is: a file replaced since is named, never read under its old identity.
     let listed = floe_source::Listed::from(&info);
-    if info.size <= block as u64 {
+    // Never above the header bytes a file reads on its own: a large FLOE_BLOCK_SIZE does not
+    // lift the header limits.
+    if info.size <= (block as u64).min(floe_wire::limits().header_bytes_unshared) {
         // A file that fits in one block costs one GET either way. Read whole, every later
         // read is in memory, so it is parsed right here without the blocking hand-offs the
         // ranged path needs (ISMIP6's scalar time series are files of a few kB).
