@@ -8,41 +8,15 @@
 //! checks behind the digest. Other inputs go to the envelope checks as they are.
 #![no_main]
 
-use std::sync::OnceLock;
-
 use floe_wire::ManifestFragment;
 use libfuzzer_sys::fuzz_target;
-use sha2::Digest;
 
-/// Magic and schema version, taken from a fragment this build encodes.
-fn envelope_prefix() -> &'static [u8] {
-    static PREFIX: OnceLock<Vec<u8>> = OnceLock::new();
-    PREFIX.get_or_init(|| {
-        let empty = ManifestFragment {
-            schema_version: floe_wire::SCHEMA_VERSION,
-            batch_id: String::new(),
-            group_path: String::new(),
-            group_attributes: Default::default(),
-            sources: Vec::new(),
-            arrays: Vec::new(),
-            append: None,
-            replaces: None,
-        };
-        empty.encode().expect("an empty fragment encodes")[..12].to_vec()
-    })
-}
-
-fn wrap(json: &[u8]) -> Vec<u8> {
-    let payload = zstd::encode_all(json, 1).expect("zstd compresses any bytes");
-    let mut out = envelope_prefix().to_vec();
-    out.extend_from_slice(&sha2::Sha256::digest(&payload));
-    out.extend_from_slice(&payload);
-    out
-}
+#[path = "envelope.rs"]
+mod envelope;
 
 fuzz_target!(|data: &[u8]| {
     let bytes = match data.split_first() {
-        Some((1, json)) => wrap(json),
+        Some((1, json)) => envelope::wrap(json),
         _ => data.to_vec(),
     };
     if let Ok(fragment) = ManifestFragment::decode(&bytes) {

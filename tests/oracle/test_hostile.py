@@ -24,23 +24,24 @@ def producer(*args):
     return subprocess.run([binary("producer"), *map(str, args)], capture_output=True, text=True, timeout=600)
 
 
-def ismip6_file(path, var, nx=5, x_coordinate=True, offset=0):
-    """One ISMIP6 file of VAR: one year of a 4 x 5 grid, values OFFSET + 0..19."""
+def ismip6_file(path, var, x_coordinate=True, offset=0, ny=4, nx=5, steps=1, **variable_options):
+    """One ISMIP6 file of VAR: STEPS yearly steps of an NY x NX grid (32 km spacing), values
+    OFFSET + 0, 1, ...; VARIABLE_OPTIONS go to netCDF4's createVariable (chunksizes, contiguous)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with netCDF4.Dataset(path, "w") as ds:
-        ds.createDimension("time", 1)
-        ds.createDimension("y", 4)
-        ds.createDimension("x", 5)
+        ds.createDimension("time", steps)
+        ds.createDimension("y", ny)
+        ds.createDimension("x", nx)
         t = ds.createVariable("time", "f8", ("time",))
         t.units, t.calendar = "days since 2015-01-01", "365_day"
-        t[:] = [0.0]
-        for name, n in (("y", 4), ("x", 5)):
+        t[:] = np.arange(steps) * 365.0
+        for name, n in (("y", ny), ("x", nx)):
             if name == "x" and not x_coordinate:
                 continue
             c = ds.createVariable(name, "f8", (name,))
             c[:] = np.linspace(-3040000.0, 3040000.0, 191)[:n]
-        v = ds.createVariable(var, "f4", ("time", "y", "x"))
-        v[:] = np.arange(20, dtype="f4").reshape(1, 4, 5) + offset
+        v = ds.createVariable(var, "f4", ("time", "y", "x"), **variable_options)
+        v[:] = np.arange(steps * ny * nx, dtype="f4").reshape(steps, ny, nx) + offset
 
 
 def huge_x(path):

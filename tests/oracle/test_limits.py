@@ -9,7 +9,6 @@ import os
 import subprocess
 
 import h5py
-import netCDF4
 import numpy as np
 import pytest
 import xarray as xr
@@ -17,6 +16,7 @@ import zarr
 import icechunk
 
 from conftest import binary
+from test_hostile import ismip6_file
 
 LIMIT_VARIABLES = [
     "FLOE_MAX_CHUNKS_PER_FILE", "FLOE_MAX_HEADER_BYTES_PER_FILE", "FLOE_MAX_HEADER_BYTES_UNSHARED",
@@ -188,17 +188,7 @@ def test_files_read_at_once_take_the_large_header_turn_one_after_another(tmp_pat
     paths = []
     for var in ("lithk", "acabf", "orog"):
         path = exp / f"{var}_AIS_INST_MODEL_exp05.nc"
-        with netCDF4.Dataset(path, "w") as ds:
-            ds.createDimension("time", 1)
-            ds.createDimension("y", 40)
-            ds.createDimension("x", 50)
-            t = ds.createVariable("time", "f8", ("time",))
-            t.units, t.calendar = "days since 2015-01-01", "365_day"
-            t[:] = [0.0]
-            for name, n in (("y", 40), ("x", 50)):
-                ds.createVariable(name, "f8", (name,))[:] = np.linspace(-3040000.0, 3040000.0, 191)[:n]
-            v = ds.createVariable(var, "f4", ("time", "y", "x"), chunksizes=(1, 1, 1))
-            v[:] = np.arange(2000, dtype="f4").reshape(1, 40, 50)
+        ismip6_file(path, var, ny=40, nx=50, chunksizes=(1, 1, 1))
         assert path.stat().st_size > 64 * 1024
         paths.append(path)
     built = {}
@@ -216,19 +206,8 @@ def test_references_added_by_the_build_are_counted_before_the_fragment_is_writte
     """Contiguous data is split into one reference per step when the group is built: ten steps
     read as one reference, so the count taken while reading passes and the count of the built
     fragment does not. The batch is refused by name, naming the group."""
-    exp = tmp_path / "INST" / "MODEL" / "exp05"
-    exp.mkdir(parents=True)
-    path = exp / "lithk_AIS_INST_MODEL_exp05.nc"
-    with netCDF4.Dataset(path, "w") as ds:
-        ds.createDimension("time", 10)
-        ds.createDimension("y", 4)
-        ds.createDimension("x", 5)
-        t = ds.createVariable("time", "f8", ("time",))
-        t.units, t.calendar = "days since 2015-01-01", "365_day"
-        t[:] = np.arange(10) * 365.0
-        for name, n in (("y", 4), ("x", 5)):
-            ds.createVariable(name, "f8", (name,))[:] = np.linspace(-3040000.0, 3040000.0, 191)[:n]
-        ds.createVariable("lithk", "f4", ("time", "y", "x"), contiguous=True)[:] = np.ones((10, 4, 5))
+    path = tmp_path / "INST" / "MODEL" / "exp05" / "lithk_AIS_INST_MODEL_exp05.nc"
+    ismip6_file(path, "lithk", steps=10, contiguous=True)
     proc = run("virtualizer", "build-group", "--json", path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     built = sum(len(a.get("refs", a.get("chunks", []))) for a in map(json.loads, proc.stdout.splitlines()[:-1]))
