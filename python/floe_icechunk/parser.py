@@ -2,8 +2,10 @@
 
 Reads NetCDF-3 (CDF-1, CDF-2, CDF-5) and NetCDF-4/HDF5 (a user block included), chosen by the
 file's signature, through the object store the registry resolves. The header is parsed in Rust
-(`_native.read_header`), which hands back each array's description and grid-shaped numpy
-arrays of chunk offsets and lengths: the manifests are built without a per-chunk Python loop.
+(`_native.read_header`), which hands back each array's Zarr v3 metadata as JSON (the document
+VirtualiZarr's own parser would give, see `floe_formats::zarr_v3`) and grid-shaped numpy arrays
+of chunk offsets and lengths: the manifests are built without a per-chunk Python loop, and the
+metadata once per distinct JSON text.
 """
 from __future__ import annotations
 
@@ -14,17 +16,11 @@ from collections.abc import Iterable
 import numpy as np
 from virtualizarr.manifests import ChunkManifest, ManifestArray, ManifestGroup, ManifestStore
 from virtualizarr.manifests.manifest import INLINED_CHUNK_PATH
-from virtualizarr.manifests.utils import create_v3_array_metadata
-from virtualizarr.parsers.utils import encode_cf_fill_value
+from zarr.core.metadata import ArrayV3Metadata
 
 from floe_icechunk import _native
 
 __all__ = ["FloeParser"]
-
-# What HDFParser leaves out of attributes: HDF5 and netCDF-4 bookkeeping.
-_HIDDEN_ATTRS = {"REFERENCE_LIST", "CLASS", "DIMENSION_LIST", "NAME", "_Netcdf4Dimid",
-                 "_Netcdf4Coordinates", "_nc3_strict", "_NCProperties"}
-
 
 _NON_FINITE = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
 
@@ -39,55 +35,26 @@ def _number(value):
     return value
 
 
-def _trimmed(d):
-    """The chunk shape to report and, when trimmed, each chunk's length in bytes.
-
-    An HDF5 chunk longer than its dataset along an unlimited dimension (512 steps holding 4) is
-    trimmed to the array, as HDFParser trims it, where the in-bounds region stays one byte range:
-    unfiltered data, trimmed along the first axis only. Otherwise it is kept (zarr crops it).
-    """
-    stored = tuple(d["chunk_shape"])
-    shape = tuple(d["shape"])
-    chunks = tuple(min(c, max(s, 1)) for c, s in zip(stored, shape))
-    unfiltered = all(c["name"] == "bytes" for c in d["codecs"])
-    if chunks == stored or not unfiltered or chunks[1:] != stored[1:] or d["layout"] != "chunked":
-        return tuple(max(c, 1) for c in stored), None
-    return chunks, int(np.prod(chunks)) * np.dtype(d["dtype"]).itemsize
+def _attributes(text: str) -> dict:
+    attributes = json.loads(text)
+    if '"NaN"' in text or 'Infinity"' in text:
+        attributes = {k: _number(v) for k, v in attributes.items()}
+    return attributes
 
 
 @functools.lru_cache(maxsize=4096)
-def _metadata(description: str):
-    """An array's Zarr v3 metadata, built once per distinct description (building one costs
-    about 0.1 ms; the variables of a series' files mostly share theirs)."""
-    d = json.loads(description)
-    dtype = np.dtype(d["dtype"])
-    codecs = [c for c in d["codecs"] if c["name"] != "bytes"]
-    attributes = {k: _number(v) for k, v in d["attributes"].items() if k not in _HIDDEN_ATTRS}
-    fill_value = _number(d["fill_value"])
-    if d["layout"] == "strings":
-        # Variable-length strings, inlined and encoded by vlen-utf8, which the pipeline adds.
-        dtype, codecs = np.dtypes.StringDType(), []
-    elif "_FillValue" in attributes and dtype.kind not in ("S", "U", "O", "T"):
-        attributes["_FillValue"] = encode_cf_fill_value(_number(attributes["_FillValue"]), dtype)
-    if dtype.kind == "S" and fill_value == 0:
-        fill_value = b""
-    return create_v3_array_metadata(
-        shape=tuple(d["shape"]),
-        data_type=dtype,
-        chunk_shape=_trimmed(d)[0],
-        fill_value=fill_value,
-        codecs=codecs,
-        attributes=attributes,
-        dimension_names=tuple(d["dimensions"]),
-    )
+def _metadata(text: str) -> ArrayV3Metadata:
+    """An array's Zarr v3 metadata from the JSON floe's Rust half wrote, built once per distinct
+    text (building one costs about 0.1 ms; the variables of a series' files mostly share
+    theirs). The metadata is shared between arrays, as VirtualiZarr's own parsers never
+    change it in place."""
+    document = json.loads(text)
+    if '"NaN"' in text or 'Infinity"' in text:
+        document["attributes"] = {k: _number(v) for k, v in document["attributes"].items()}
+    return ArrayV3Metadata.from_dict(document)
 
 
-@functools.lru_cache(maxsize=4096)
-def _trimmed_length(description: str):
-    return _trimmed(json.loads(description))[1]
-
-
-def _manifest(url, offsets, lengths, present, inline, trimmed_length):
+def _manifest(url, offsets, lengths, present, inline):
     if inline is not None:
         grid = (1,) * offsets.ndim
         return ChunkManifest.from_arrays(
@@ -98,8 +65,6 @@ def _manifest(url, offsets, lengths, present, inline, trimmed_length):
         )
     if not present.any():
         return ChunkManifest(entries={}, shape=offsets.shape)
-    if trimmed_length is not None:
-        lengths = np.where(present, np.uint64(trimmed_length), lengths)
     paths = np.where(present, url, "").astype(np.dtypes.StringDType())
     return ChunkManifest.from_arrays(paths=paths, offsets=offsets, lengths=lengths, validate_paths=False)
 
@@ -135,29 +100,33 @@ class FloeParser:
 
     def __call__(self, url: str, registry) -> ManifestStore:
         store, path = registry.resolve(url)
-        _, attributes, arrays, problems = _native.read_header(_native_store(store), path, url)
-        prefix = f"{self.group}/" if self.group else ""
+        attributes, groups, arrays, problems = _native.read_header(
+            _native_store(store), path, url, self.group or None, sorted(self.drop_variables))
         for variable, reason in problems:
-            if variable.startswith(prefix) and variable[len(prefix):] not in self.drop_variables:
-                raise NotImplementedError(f"{url}: variable {variable!r}: {reason}")
-        # floe's readers give the file's global attributes, not a sub-group's (docs/status.md).
-        root = {"arrays": {}, "groups": {}, "attributes": {} if self.group else json.loads(attributes)}
-        for name, description, offsets, lengths, present, inline in arrays:
-            if not name.startswith(prefix) or name[len(prefix):] in self.drop_variables:
-                continue
-            *parents, leaf = name[len(prefix):].split("/")
-            node = root
-            for part in parents:
-                node = node["groups"].setdefault(part, {"arrays": {}, "groups": {}, "attributes": {}})
-            node["arrays"][leaf] = ManifestArray(
-                metadata=_metadata(description),
-                chunkmanifest=_manifest(url, offsets, lengths, present, inline, _trimmed_length(description)))
-        if self.group and not root["arrays"] and not root["groups"]:
-            raise ValueError(f"{url}: no group {self.group!r}")
-        return ManifestStore(group=_group(root), registry=registry)
+            raise NotImplementedError(f"{url}: variable {variable!r}: {reason}")
+        nodes = {"": _node(attributes)}
+        for group_path, group_attributes in groups:
+            _at(nodes, group_path)["attributes"] = group_attributes
+        for name, metadata, offsets, lengths, present, inline in arrays:
+            parent, _, leaf = name.rpartition("/")
+            _at(nodes, parent)["arrays"][leaf] = ManifestArray(
+                metadata=_metadata(metadata), chunkmanifest=_manifest(url, offsets, lengths, present, inline))
+        return ManifestStore(group=_group(nodes[""]), registry=registry)
+
+
+def _at(nodes: dict, path: str) -> dict:
+    """The node of a group path, made with its parents when new."""
+    node = nodes.get(path)
+    if node is None:
+        parent, _, leaf = path.rpartition("/")
+        node = nodes[path] = _at(nodes, parent)["groups"][leaf] = _node("{}")
+    return node
+
+
+def _node(attributes: str) -> dict:
+    return {"arrays": {}, "groups": {}, "attributes": attributes}
 
 
 def _group(node) -> ManifestGroup:
-    attributes = {k: _number(v) for k, v in node["attributes"].items() if k not in _HIDDEN_ATTRS}
     return ManifestGroup(arrays=node["arrays"], groups={k: _group(v) for k, v in node["groups"].items()},
-                         attributes=attributes)
+                         attributes=_attributes(node["attributes"]))

@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+use floe_formats::zarr_v3::{array_metadata, visible_attributes, ZarrArray};
 use floe_formats::{FileManifest, VariableManifest};
 use floe_source::{Source, SourceOptions};
 use numpy::ndarray::{ArrayD, IxDyn};
@@ -13,7 +14,6 @@ use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use pyo3_object_store::AnyObjectStore;
-use serde_json::json;
 
 /// Why a header could not be turned into arrays.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +34,14 @@ pub enum ParseError {
         /// The reader's error.
         source: floe_formats::FormatError,
     },
+    /// The group asked for is not in the file.
+    #[error("{url}: no group {group:?}")]
+    NoGroup {
+        /// The file.
+        url: String,
+        /// The group.
+        group: String,
+    },
     /// A chunk reference outside the variable's chunk grid.
     #[error("{url}: variable {variable}: chunk {index:?} is outside its grid {grid:?}")]
     Grid {
@@ -48,7 +56,8 @@ pub enum ParseError {
     },
 }
 
-/// One array as Python receives it.
+/// One array as Python receives it: name (relative to the group read), Zarr v3 metadata JSON,
+/// grid-shaped offsets, lengths and presence, and the inlined bytes of data with no byte range.
 type ArrayOut<'py> = (
     String,
     String,
@@ -58,14 +67,59 @@ type ArrayOut<'py> = (
     Option<Bound<'py, PyBytes>>,
 );
 
-/// One array before the GIL is taken back: description, offsets, lengths, presence, inline bytes.
+/// What `read_header` hands Python: the group's attributes (JSON), each sub-group below it
+/// `(path, attributes JSON)`, its arrays, and the problems of the variables asked for
+/// `(variable, reason)`.
+type HeaderOut<'py> = (
+    String,
+    Vec<(String, String)>,
+    Vec<ArrayOut<'py>>,
+    Vec<(String, String)>,
+);
+
+/// One array before the GIL is taken back.
 struct Prepared {
     name: String,
-    description: String,
+    metadata: String,
     offsets: ArrayD<u64>,
     lengths: ArrayD<u64>,
     present: ArrayD<bool>,
     inline: Option<Vec<u8>>,
+}
+
+/// The part of a file asked for: a group (`""` for the root) without some of its variables.
+struct Selection {
+    prefix: String,
+    drop: std::collections::HashSet<String>,
+}
+
+impl Selection {
+    fn new(group: Option<&str>, drop: Vec<String>) -> Selection {
+        let group = group.unwrap_or("").trim_matches('/');
+        Selection {
+            prefix: if group.is_empty() {
+                String::new()
+            } else {
+                format!("{group}/")
+            },
+            drop: drop.into_iter().collect(),
+        }
+    }
+
+    /// A variable's name relative to the group, when it is asked for.
+    fn relative<'a>(&self, variable: &'a str) -> Option<&'a str> {
+        variable
+            .strip_prefix(&self.prefix)
+            .filter(|name| !self.drop.contains(*name))
+    }
+}
+
+/// What the header gave for the part asked: attributes, sub-groups, arrays, problems.
+struct Header {
+    attributes: String,
+    groups: Vec<(String, String)>,
+    arrays: Vec<Prepared>,
+    problems: Vec<(String, String)>,
 }
 
 /// A registry's store, rebuilt in Rust once: rebuilding one from another library's Python
@@ -94,41 +148,38 @@ fn runtime() -> PyResult<&'static tokio::runtime::Runtime> {
     Ok(RUNTIME.get_or_init(|| rt))
 }
 
-/// Reads one file's header: `(format, global attributes JSON, arrays, problems)`, each array
-/// `(name, description JSON, offsets, lengths, present, inline bytes)` with grid-shaped arrays,
-/// each problem `(variable, reason)`.
+/// Reads one file's header, or the part of it under `group`, without `drop_variables` (names
+/// relative to the group): see [`HeaderOut`].
 #[pyfunction]
-#[allow(clippy::type_complexity)]
+#[pyo3(signature = (store, path, url, group=None, drop_variables=Vec::new()))]
 pub fn read_header<'py>(
     py: Python<'py>,
     store: &NativeStore,
     path: &str,
     url: &str,
-) -> PyResult<(String, String, Vec<ArrayOut<'py>>, Vec<(String, String)>)> {
+    group: Option<&str>,
+    drop_variables: Vec<String>,
+) -> PyResult<HeaderOut<'py>> {
     // The limits on outside input (`FLOE_MAX_*`), read from the environment as a binary reads
     // them when it starts (the command lines read them in `floe_runtime::run`).
     floe_wire::limits::install_from_env().map_err(|e| PyValueError::new_err(e.to_string()))?;
     let store = Arc::clone(&store.0);
     let path = Path::parse(path).map_err(|e| PyValueError::new_err(format!("{url}: {e}")))?;
+    let selection = Selection::new(group, drop_variables);
     let rt = runtime()?;
-    let (manifest, prepared) = py
-        .detach(|| read(rt, store, path, url))
+    let header = py
+        .detach(|| read(rt, store, path, url, &selection))
         .map_err(|e| match e {
             ParseError::Store { .. } => PyOSError::new_err(e.to_string()),
             _ => PyValueError::new_err(e.to_string()),
         })?;
-    let format = serde_json::to_value(manifest.format)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
-    let attributes = serde_json::to_string(&*manifest.attributes)
-        .map_err(|e| PyValueError::new_err(format!("{url}: {e}")))?;
-    let arrays = prepared
+    let arrays = header
+        .arrays
         .into_iter()
         .map(|p| {
             (
                 p.name,
-                p.description,
+                p.metadata,
                 p.offsets.into_pyarray(py),
                 p.lengths.into_pyarray(py),
                 p.present.into_pyarray(py),
@@ -136,12 +187,7 @@ pub fn read_header<'py>(
             )
         })
         .collect();
-    let problems = manifest
-        .problems
-        .iter()
-        .map(|p| (p.variable.clone(), p.error.clone()))
-        .collect();
-    Ok((format, attributes, arrays, problems))
+    Ok((header.attributes, header.groups, arrays, header.problems))
 }
 
 fn read(
@@ -149,28 +195,87 @@ fn read(
     store: Arc<dyn object_store::ObjectStore>,
     path: Path,
     url: &str,
-) -> Result<(FileManifest, Vec<Prepared>), ParseError> {
+    selection: &Selection,
+) -> Result<Header, ParseError> {
     let source = Source::from_store(url, store, path);
-    let info = rt.block_on(source.info()).map_err(|e| ParseError::Store {
-        url: url.to_string(),
-        reason: e.to_string(),
-    })?;
-    // The readers block on the runtime for each ranged read: opened inside it, read outside.
-    // As a virtualizer opens a header: every answer checked against this size and ETag, and
-    // the bytes read bounded by the header limits.
-    let opened = {
-        let _entered = rt.enter();
-        source.open_listed(&floe_source::Listed::from(&info), &SourceOptions::default())
-    };
-    let manifest =
+    // One GET for a file that fits in a block (its size and ETag come with it); a larger one
+    // is read by ranges, every answer checked against that identity and the bytes read
+    // bounded by the header limits, as a virtualizer reads a header.
+    let opened = rt
+        .block_on(source.open_header(&SourceOptions::default()))
+        .map_err(|e| ParseError::Store {
+            url: url.to_string(),
+            reason: e.to_string(),
+        })?;
+    // The ranged reads block on the runtime: they run here, outside it.
+    let mut manifest =
         floe_formats::read_file(opened.storage).map_err(|source| ParseError::Format {
             url: url.to_string(),
             source,
         })?;
-    let mut manifest = manifest;
-    // VirtualiZarr's manifests are dense over the chunk grid: the file's grids together are
-    // bounded before three arrays of their size are allocated (a header can declare 2^40
-    // points in chunks of 5, or a thousand grids of a million unwritten chunks).
+    let group = selection.prefix.trim_end_matches('/');
+    let attributes = if group.is_empty() {
+        manifest.attributes.clone()
+    } else {
+        manifest
+            .groups
+            .get(group)
+            .cloned()
+            .ok_or_else(|| ParseError::NoGroup {
+                url: url.to_string(),
+                group: group.to_string(),
+            })?
+    };
+    let groups = manifest
+        .groups
+        .iter()
+        .filter_map(|(path, attributes)| {
+            let relative = path.strip_prefix(&selection.prefix)?;
+            Some((
+                relative.to_string(),
+                json_text(&visible_attributes(attributes)),
+            ))
+        })
+        .collect();
+    manifest
+        .variables
+        .retain(|v| selection.relative(&v.variable).is_some());
+    bound_grids(&mut manifest);
+    let mut problems: Vec<(String, String)> = manifest
+        .problems
+        .iter()
+        .filter_map(|p| {
+            Some((
+                selection.relative(&p.variable)?.to_string(),
+                p.error.clone(),
+            ))
+        })
+        .collect();
+    let mut arrays = Vec::with_capacity(manifest.variables.len());
+    for v in &manifest.variables {
+        let name = selection.relative(&v.variable).unwrap_or(&v.variable);
+        match array_metadata(v) {
+            Ok(zarr) => arrays.push(prepare(v, name, zarr, url)?),
+            // No Zarr data type for it: that variable is refused by name, not the file.
+            Err(reason) => problems.push((name.to_string(), reason)),
+        }
+    }
+    Ok(Header {
+        attributes: json_text(&visible_attributes(&attributes)),
+        groups,
+        arrays,
+        problems,
+    })
+}
+
+fn json_text(attributes: &serde_json::Map<String, serde_json::Value>) -> String {
+    serde_json::Value::Object(attributes.clone()).to_string()
+}
+
+/// VirtualiZarr's manifests are dense over the chunk grid: the grids of the variables asked
+/// for are bounded together before three arrays of their size are allocated (a header can
+/// declare 2^40 points in chunks of 5, or a thousand grids of a million unwritten chunks).
+fn bound_grids(manifest: &mut FileManifest) {
     let limit = u128::from(floe_wire::limits().chunks_per_file);
     let mut cells_so_far = 0u128;
     let mut kept = Vec::new();
@@ -190,14 +295,7 @@ fn read(
         });
     }
     manifest.variables = kept;
-    let prepared = manifest
-        .variables
-        .iter()
-        .map(|v| prepare(v, url))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((manifest, prepared))
 }
-
 /// Cells of a variable's chunk grid, without overflow, each axis counted at least once: a
 /// zero-length axis makes no cell, but the others' product must still fit what `ndarray` can
 /// allocate (it refuses a shape whose non-zero axes overflow, with a panic).
@@ -216,7 +314,12 @@ fn grid_shape(v: &VariableManifest) -> Vec<u64> {
         .collect()
 }
 
-fn prepare(v: &VariableManifest, url: &str) -> Result<Prepared, ParseError> {
+fn prepare(
+    v: &VariableManifest,
+    name: &str,
+    zarr: ZarrArray,
+    url: &str,
+) -> Result<Prepared, ParseError> {
     let grid = grid_shape(v);
     let dims: Vec<usize> = grid.iter().map(|g| *g as usize).collect();
     let mut offsets = ArrayD::<u64>::zeros(IxDyn(&dims));
@@ -235,23 +338,13 @@ fn prepare(v: &VariableManifest, url: &str) -> Result<Prepared, ParseError> {
         let at: Vec<usize> = chunk.index.iter().map(|i| *i as usize).collect();
         let at = IxDyn(&at);
         offsets[&at] = chunk.offset;
-        lengths[&at] = chunk.length;
+        // A chunk trimmed to its array (unfiltered, along the first axis) is a shorter range.
+        lengths[&at] = zarr.trimmed_chunk_bytes.unwrap_or(chunk.length);
         present[&at] = true;
     }
-    let description = json!({
-        "dtype": v.dtype,
-        "shape": v.shape,
-        "chunk_shape": v.chunk_shape,
-        "dimensions": v.dimensions,
-        "fill_value": v.fill_value,
-        "codecs": *v.codecs,
-        "attributes": *v.attributes,
-        "layout": v.layout,
-    })
-    .to_string();
     Ok(Prepared {
-        name: v.variable.clone(),
-        description,
+        name: name.to_string(),
+        metadata: zarr.metadata.to_string(),
         offsets,
         lengths,
         present,

@@ -301,6 +301,7 @@ mod tests {
             variables,
             problems: vec![],
             unlimited: Vec::new(),
+            groups: Default::default(),
         }
     }
 

@@ -78,6 +78,13 @@ impl FormatError {
             E::UnexpectedEof { .. } => {
                 FormatError::Hdf5(format!("structure points past the end of the file ({err})"))
             }
+            // A virtual dataset (layout class 3): hdf5-reader cannot parse its object header,
+            // so the group walk stops there and the whole file with it. Said in those words.
+            E::Context { path, source } if matches!(*source, E::UnsupportedLayoutClass(3)) => {
+                FormatError::Hdf5(format!(
+                    "{path} is an HDF5 virtual dataset (its data lives in other datasets, which cannot be referenced); the HDF5 reader cannot step past it, so the whole file is refused"
+                ))
+            }
             other => FormatError::Hdf5(other.to_string()),
         }
     }

@@ -42,6 +42,7 @@ pub(crate) struct Hdf5Variables {
     pub variables: Vec<VariableManifest>,
     pub problems: Vec<VariableProblem>,
     pub unlimited: Vec<String>,
+    pub groups: std::collections::BTreeMap<String, crate::Attributes>,
 }
 
 fn open_options() -> OpenOptions {
@@ -97,6 +98,7 @@ pub(crate) fn variables(
         variables: Vec::new(),
         problems: Vec::new(),
         unlimited: crate::unlimited_dimensions(root),
+        groups: Default::default(),
     };
     walk_group(&ctx, root, "", &mut out)?;
     name_unlisted_datasets(&h5, &mut out)?;
@@ -291,7 +293,10 @@ fn walk_group(ctx: &Ctx<'_>, group: &NcGroup, prefix: &str, out: &mut Hdf5Variab
         }
     }
     for sub in &group.groups {
-        walk_group(ctx, sub, &format!("{prefix}{}/", sub.name), out)?;
+        let path = format!("{prefix}{}", sub.name);
+        out.groups
+            .insert(path.clone(), attributes_json(&sub.attributes).into());
+        walk_group(ctx, sub, &format!("{path}/"), out)?;
     }
     Ok(())
 }

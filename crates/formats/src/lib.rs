@@ -26,6 +26,7 @@ mod hdf5;
 mod model;
 mod netcdf3;
 pub mod values;
+pub mod zarr_v3;
 
 use std::sync::Arc;
 
@@ -128,6 +129,7 @@ fn read_unbounded_arrays(storage: DynStorage, limits: &floe_wire::Limits) -> Res
                 variables: h.variables,
                 problems: h.problems,
                 unlimited: h.unlimited,
+                groups: h.groups,
             })
         }
         _ => {
@@ -160,6 +162,7 @@ fn read_unbounded_arrays(storage: DynStorage, limits: &floe_wire::Limits) -> Res
                 variables,
                 problems,
                 unlimited: unlimited_dimensions(file.root_group()),
+                groups: Default::default(),
             })
         }
     }

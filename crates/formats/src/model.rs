@@ -2,6 +2,7 @@
 //! and what the group builder normalizes. Serializable so that it is also the
 //! JSON contract of `inspect --json`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -132,6 +133,11 @@ pub struct FileManifest {
     /// `concat = "@unlimited"` concatenates along.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unlimited: Vec<String>,
+    /// Every sub-group of a NetCDF-4 file, by its path from the root (`"a"`, `"a/b"`), with its
+    /// own attributes (empty for a group without any): a reader that keeps the file's tree
+    /// (`FloeParser`) needs them, and an empty group is still a group.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub groups: BTreeMap<String, Attributes>,
 }
 
 impl FileManifest {
@@ -149,6 +155,7 @@ impl FileManifest {
                 error: format!("file cannot be read: {reason}"),
             }],
             unlimited: Vec::new(),
+            groups: Default::default(),
         }
     }
 
@@ -234,6 +241,7 @@ mod tests {
             variables,
             problems: Vec::new(),
             unlimited: Vec::new(),
+            groups: Default::default(),
         }
     }
 

@@ -340,6 +340,7 @@ mod tests {
                     variables: Vec::new(),
                     problems: Vec::new(),
                     unlimited: Vec::new(),
+                    groups: Default::default(),
                 },
                 coords: BTreeMap::from([(
                     "time".to_string(),

@@ -110,6 +110,7 @@ fn day(day: u64, time_units: &str) -> FileScan {
             variables: vars,
             problems: vec![],
             unlimited: Vec::new(),
+            groups: Default::default(),
         },
         coords: [
             ("time".to_string(), vec![day as f64 * seconds]),

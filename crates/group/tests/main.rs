@@ -81,6 +81,7 @@ fn scan(variable: &str, years: &[i32], file_index: usize) -> FileScan {
             variables: vec![time, data],
             problems: vec![],
             unlimited: Vec::new(),
+            groups: Default::default(),
         },
         coords,
     }

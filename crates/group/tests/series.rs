@@ -71,6 +71,7 @@ fn file(index: usize, first: u64, n: u64, chunk: u64, calendar: &str) -> FileSca
             variables: vec![time, data],
             problems: vec![],
             unlimited: Vec::new(),
+            groups: Default::default(),
         },
         coords: [
             (

@@ -333,6 +333,65 @@ impl Source {
         self.opened(listed, options, Some(*floe_wire::limits()))
     }
 
+    /// Opens an object nobody listed, for reading its header, with one request when it is
+    /// small: a GET of its first block answers with the object's size and ETag too (no HEAD).
+    /// A file that fits in that block (never more than
+    /// [`floe_wire::Limits::header_bytes_unshared`]) is parsed from memory; a larger one is
+    /// read by ranges under the identity that first answer gave, as
+    /// [`Source::open_listed`] reads it.
+    pub async fn open_header(&self, options: &SourceOptions) -> Result<OpenedHeader> {
+        let block = options.block_size.unwrap_or(DEFAULT_BLOCK_SIZE) as u64;
+        let first = block.min(floe_wire::limits().header_bytes_unshared).max(1);
+        let answer = self
+            .store
+            .get_opts(
+                &self.path,
+                object_store::GetOptions {
+                    range: Some((0..first).into()),
+                    ..Default::default()
+                },
+            )
+            .await;
+        let answer = match answer {
+            Ok(answer) => answer,
+            // An empty object has no byte 0 to start a range at: its HEAD says what it is.
+            Err(_) if self.info().await.is_ok_and(|info| info.size == 0) => {
+                let info = self.info().await?;
+                return Ok(OpenedHeader::in_memory(info, bytes::Bytes::new(), 0));
+            }
+            Err(e) => return Err(SourceError::store(&self.url, e)),
+        };
+        let info = ObjectInfo {
+            url: self.url.clone(),
+            size: answer.meta.size,
+            etag: answer.meta.e_tag.clone(),
+            last_modified: answer.meta.last_modified.to_rfc3339(),
+        };
+        if info.size > first {
+            let opened = self.open_listed(&Listed::from(&info), options);
+            return Ok(OpenedHeader {
+                info,
+                storage: opened.storage,
+                counters: opened.counters,
+            });
+        }
+        let bytes = answer
+            .bytes()
+            .await
+            .map_err(|e| SourceError::store(&self.url, e))?;
+        if (bytes.len() as u64) != info.size {
+            return Err(SourceError::Changed {
+                url: self.url.clone(),
+                reason: format!(
+                    "{} bytes returned of an object of {}: it changed while it was read",
+                    bytes.len(),
+                    info.size
+                ),
+            });
+        }
+        Ok(OpenedHeader::in_memory(info, bytes, 1))
+    }
+
     fn opened(
         &self,
         listed: &Listed,
@@ -463,6 +522,30 @@ pub struct OpenedObject {
     pub storage: DynStorage,
     /// What the reads cost.
     pub counters: Arc<ReadCounters>,
+}
+
+/// An object opened for its header by [`Source::open_header`].
+pub struct OpenedHeader {
+    /// What the object is (size and ETag from the first answer).
+    pub info: ObjectInfo,
+    /// Its bytes in memory, or block-cached ranged reads (which block on the runtime: read
+    /// them outside it).
+    pub storage: DynStorage,
+    /// What the reads cost.
+    pub counters: Arc<ReadCounters>,
+}
+
+impl OpenedHeader {
+    fn in_memory(info: ObjectInfo, bytes: bytes::Bytes, requests: u64) -> OpenedHeader {
+        let counters = ReadCounters::default();
+        counters.requests.store(requests, Ordering::Relaxed);
+        counters.bytes.store(bytes.len() as u64, Ordering::Relaxed);
+        OpenedHeader {
+            info,
+            storage: Arc::new(hdf5_reader::storage::BytesStorage::new(bytes.to_vec())),
+            counters: Arc::new(counters),
+        }
+    }
 }
 
 /// What a listing (or a message, from one) says an object is.

@@ -1,0 +1,390 @@
+//! Zarr v3 array metadata (a `zarr.json` document) for a [`VariableManifest`], written as
+//! VirtualiZarr's own parsers (`HDFParser`, `NetCDF3Parser`) describe the same variable, so that
+//! `FloeParser` gives the same `ManifestStore`: zarr-python's names for the data types, its JSON
+//! for fill values, the netCDF bookkeeping attributes left out, `_FillValue` encoded as xarray's
+//! Zarr backend encodes it, and a chunk longer than its array along an unlimited dimension
+//! trimmed as `HDFParser` trims it.
+//!
+//! Pure: the Python side builds `ArrayV3Metadata.from_dict` from this JSON (cached by its text:
+//! the variables of a series' files mostly share theirs).
+
+use base64::Engine;
+use serde_json::{json, Map, Value};
+
+use crate::VariableManifest;
+
+/// Attributes of HDF5 and netCDF-4 bookkeeping that VirtualiZarr's `HDFParser` leaves out.
+pub const HIDDEN_ATTRIBUTES: [&str; 8] = [
+    "REFERENCE_LIST",
+    "CLASS",
+    "DIMENSION_LIST",
+    "NAME",
+    "_Netcdf4Dimid",
+    "_Netcdf4Coordinates",
+    "_nc3_strict",
+    "_NCProperties",
+];
+
+/// One array's Zarr v3 metadata and, when its chunk is trimmed to the array, the byte length
+/// each of its chunk references must take.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZarrArray {
+    /// The `zarr.json` document of the array.
+    pub metadata: Value,
+    /// The length of every chunk reference, when the chunk shape was trimmed (unfiltered data
+    /// trimmed along its first axis stays one byte range, shorter than the stored chunk).
+    pub trimmed_chunk_bytes: Option<u64>,
+}
+
+/// A group's attributes without the bookkeeping ones ([`HIDDEN_ATTRIBUTES`]).
+pub fn visible_attributes(attributes: &Map<String, Value>) -> Map<String, Value> {
+    attributes
+        .iter()
+        .filter(|(k, _)| !HIDDEN_ATTRIBUTES.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// The Zarr v3 metadata of `v`, or why zarr-python has no data type for it.
+pub fn array_metadata(v: &VariableManifest) -> Result<ZarrArray, String> {
+    let strings = v.layout == "strings";
+    let element = Element::parse(&v.dtype, strings)?;
+    let (chunk_shape, trimmed_chunk_bytes) = chunk_shape(v, element.size);
+    let codecs: Value = if strings {
+        // Inlined variable-length strings: zarr-python's vlen-utf8, as for `StringDType`.
+        json!([{"name": "vlen-utf8", "configuration": {}}])
+    } else {
+        serde_json::to_value(&*v.codecs).map_err(|e| e.to_string())?
+    };
+    let mut attributes = visible_attributes(&v.attributes);
+    if let Some(fill) = attributes.get_mut("_FillValue") {
+        *fill = element.cf_fill_value(fill)?;
+    }
+    Ok(ZarrArray {
+        metadata: json!({
+            "zarr_format": 3,
+            "node_type": "array",
+            "shape": v.shape,
+            "data_type": element.data_type(),
+            "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": chunk_shape}},
+            "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+            "fill_value": element.fill_value(&v.fill_value)?,
+            "codecs": codecs,
+            "attributes": attributes,
+            "dimension_names": v.dimensions,
+            "storage_transformers": [],
+        }),
+        trimmed_chunk_bytes,
+    })
+}
+
+/// The chunk shape to report and, when trimmed, each chunk's length in bytes: an HDF5 chunk
+/// longer than its dataset along an unlimited dimension (512 steps holding 4) is trimmed to the
+/// array where the in-bounds region stays one byte range (unfiltered data, trimmed along the
+/// first axis only); otherwise it is kept (zarr crops it). A zero-length axis has chunks of 1.
+fn chunk_shape(v: &VariableManifest, item_size: u64) -> (Vec<u64>, Option<u64>) {
+    let stored: Vec<u64> = v.chunk_shape.iter().map(|c| (*c).max(1)).collect();
+    let trimmed: Vec<u64> = stored
+        .iter()
+        .zip(&v.shape)
+        .map(|(c, s)| (*c).min((*s).max(1)))
+        .collect();
+    let trimmable = v.layout == "chunked"
+        && v.is_uncompressed()
+        && trimmed.get(1..) == stored.get(1..)
+        && trimmed != stored;
+    if !trimmable {
+        return (stored, None);
+    }
+    let bytes = trimmed.iter().fold(item_size, |n, c| n.saturating_mul(*c));
+    (trimmed, Some(bytes))
+}
+
+/// The kinds of element zarr-python has a data type for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Int,
+    UInt,
+    Float,
+    Bool,
+    /// Fixed-length byte strings (`|S4`): zarr-python's `null_terminated_bytes`.
+    Bytes,
+    /// Variable-length strings, read and inlined: zarr-python's `string`.
+    Text,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Element {
+    kind: Kind,
+    size: u64,
+}
+
+impl Element {
+    /// From a numpy type string (`<f4`, `|S3`, `|b1`).
+    fn parse(dtype: &str, strings: bool) -> Result<Element, String> {
+        if strings {
+            return Ok(Element {
+                kind: Kind::Text,
+                size: 0,
+            });
+        }
+        let unknown = || format!("no Zarr data type for {dtype:?}");
+        let code = dtype.get(1..2).ok_or_else(unknown)?;
+        let size: u64 = dtype
+            .get(2..)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(unknown)?;
+        let kind = match (code, size) {
+            ("i", 1 | 2 | 4 | 8) => Kind::Int,
+            ("u", 1 | 2 | 4 | 8) => Kind::UInt,
+            ("f", 2 | 4 | 8) => Kind::Float,
+            ("b", 1) => Kind::Bool,
+            ("S", 1..) => Kind::Bytes,
+            _ => return Err(unknown()),
+        };
+        Ok(Element { kind, size })
+    }
+
+    /// zarr-python's name (and configuration) of the data type.
+    fn data_type(&self) -> Value {
+        let bits = self.size * 8;
+        match self.kind {
+            Kind::Int => Value::from(format!("int{bits}")),
+            Kind::UInt => Value::from(format!("uint{bits}")),
+            Kind::Float => Value::from(format!("float{bits}")),
+            Kind::Bool => Value::from("bool"),
+            Kind::Text => Value::from("string"),
+            Kind::Bytes => json!({
+                "name": "null_terminated_bytes",
+                "configuration": {"length_bytes": self.size},
+            }),
+        }
+    }
+
+    /// The Zarr fill value in zarr-python's JSON for the type. floe's readers give a number
+    /// (a byte string's bytes as a little-endian integer), `"NaN"`/`"Infinity"`/`"-Infinity"`,
+    /// a string for variable-length strings, or a bool.
+    fn fill_value(&self, fill: &Value) -> Result<Value, String> {
+        let bad = || {
+            format!(
+                "fill value {fill} does not fit the data type {:?}",
+                self.kind
+            )
+        };
+        Ok(match self.kind {
+            Kind::Int | Kind::UInt if fill.is_i64() || fill.is_u64() => fill.clone(),
+            Kind::Float => match fill {
+                Value::String(s) if matches!(s.as_str(), "NaN" | "Infinity" | "-Infinity") => {
+                    fill.clone()
+                }
+                _ => Value::from(fill.as_f64().ok_or_else(bad)?),
+            },
+            Kind::Bool => Value::from(truthy(fill).ok_or_else(bad)?),
+            Kind::Bytes => {
+                let bits = fill.as_u64().ok_or_else(bad)?;
+                let bytes = little_endian_bytes(bits, self.size);
+                Value::from(base64::engine::general_purpose::STANDARD.encode(bytes))
+            }
+            Kind::Text => match fill {
+                Value::String(_) => fill.clone(),
+                Value::Null => Value::from(""),
+                _ => return Err(bad()),
+            },
+            Kind::Int | Kind::UInt => return Err(bad()),
+        })
+    }
+
+    /// A `_FillValue` attribute as xarray's Zarr backend encodes it (`FillValueCoder`):
+    /// integers as integers, floats as the base64 of their little-endian `float64` bytes, bools
+    /// as bools; left alone on strings, whose attribute xarray keeps as it is.
+    fn cf_fill_value(&self, fill: &Value) -> Result<Value, String> {
+        let bad = || {
+            format!(
+                "_FillValue {fill} does not fit the data type {:?}",
+                self.kind
+            )
+        };
+        let one = match fill {
+            // An attribute of one value may be written as a list of one.
+            Value::Array(values) if values.len() == 1 => &values[0],
+            other => other,
+        };
+        Ok(match self.kind {
+            Kind::Int | Kind::UInt => match one.as_i64().map(Value::from) {
+                Some(v) => v,
+                None => Value::from(one.as_u64().ok_or_else(bad)?),
+            },
+            Kind::Float => {
+                let value = match one {
+                    Value::String(s) => non_finite(s).ok_or_else(bad)?,
+                    other => other.as_f64().ok_or_else(bad)?,
+                };
+                Value::from(base64::engine::general_purpose::STANDARD.encode(value.to_le_bytes()))
+            }
+            Kind::Bool => Value::from(truthy(one).ok_or_else(bad)?),
+            Kind::Bytes | Kind::Text => fill.clone(),
+        })
+    }
+}
+
+fn truthy(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        other => other.as_f64().map(|n| n != 0.0),
+    }
+}
+
+fn non_finite(text: &str) -> Option<f64> {
+    match text {
+        "NaN" => Some(f64::NAN),
+        "Infinity" => Some(f64::INFINITY),
+        "-Infinity" => Some(f64::NEG_INFINITY),
+        _ => None,
+    }
+}
+
+/// A byte string's value as numpy holds it: the first `size` bytes of `bits` in little-endian
+/// order, without trailing NULs (numpy's `bytes_` drops them, and zarr-python writes what
+/// remains).
+fn little_endian_bytes(bits: u64, size: u64) -> Vec<u8> {
+    let mut bytes = bits.to_le_bytes().to_vec();
+    bytes.truncate(usize::try_from(size).unwrap_or(usize::MAX));
+    while bytes.last() == Some(&0) {
+        bytes.pop();
+    }
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Codec;
+    use std::sync::Arc;
+
+    fn variable(dtype: &str, shape: &[u64], chunks: &[u64], layout: &str) -> VariableManifest {
+        VariableManifest {
+            variable: "v".into(),
+            dtype: dtype.into(),
+            shape: shape.to_vec(),
+            chunk_shape: chunks.to_vec(),
+            dimensions: (0..shape.len()).map(|i| format!("d{i}")).collect(),
+            fill_value: Value::from(0),
+            codecs: Arc::new(vec![Codec {
+                name: "bytes".into(),
+                configuration: Map::from_iter([("endian".to_string(), json!("little"))]),
+            }]),
+            attributes: Default::default(),
+            chunks: Vec::new(),
+            inline_data: None,
+            layout: layout.into(),
+        }
+    }
+
+    #[test]
+    fn data_types_take_zarr_python_s_names() {
+        let name = |dtype: &str| {
+            array_metadata(&variable(dtype, &[2], &[2], "contiguous"))
+                .map(|a| a.metadata["data_type"].clone())
+        };
+        assert_eq!(name("<f4"), Ok(json!("float32")));
+        assert_eq!(name(">i2"), Ok(json!("int16")));
+        assert_eq!(name("|u1"), Ok(json!("uint8")));
+        assert_eq!(name("|b1"), Ok(json!("bool")));
+        assert_eq!(
+            name("|S3"),
+            Ok(json!({"name": "null_terminated_bytes", "configuration": {"length_bytes": 3}}))
+        );
+        assert!(name("<c8")
+            .expect_err("refused")
+            .contains("no Zarr data type"));
+        assert!(name("").is_err());
+    }
+
+    #[test]
+    fn fill_values_are_zarr_json_of_their_type() {
+        let fill = |dtype: &str, value: Value| {
+            let mut v = variable(dtype, &[2], &[2], "contiguous");
+            v.fill_value = value;
+            array_metadata(&v).map(|a| a.metadata["fill_value"].clone())
+        };
+        assert_eq!(fill("<f8", json!(0)), Ok(json!(0.0)));
+        assert_eq!(fill("<f4", json!("NaN")), Ok(json!("NaN")));
+        assert_eq!(fill("|b1", json!(1)), Ok(json!(true)));
+        assert_eq!(fill("|S1", json!(0)), Ok(json!("")));
+        assert_eq!(fill("|S2", json!(0x4241)), Ok(json!("QUI=")));
+        assert_eq!(fill("<i4", json!(-7)), Ok(json!(-7)));
+        assert!(fill("<i4", json!(1.5)).is_err());
+    }
+
+    #[test]
+    fn fill_value_attributes_are_encoded_as_xarray_encodes_them() {
+        let attribute = |dtype: &str, value: Value| {
+            let mut v = variable(dtype, &[2], &[2], "contiguous");
+            v.attributes = Arc::new(Map::from_iter([("_FillValue".to_string(), value)]));
+            array_metadata(&v).map(|a| a.metadata["attributes"]["_FillValue"].clone())
+        };
+        // base64 of struct.pack("<d", 9.969209968386869e36), as xarray writes it.
+        assert_eq!(
+            attribute("<f4", json!(9.969209968386869e36)),
+            Ok(json!("AAAAAAAAnkc="))
+        );
+        assert_eq!(attribute("<f8", json!("NaN")), Ok(json!("AAAAAAAA+H8=")));
+        assert_eq!(attribute("<i2", json!([-32767])), Ok(json!(-32767)));
+        assert_eq!(attribute("|S1", json!("x")), Ok(json!("x")));
+    }
+
+    #[test]
+    fn bookkeeping_attributes_are_left_out() {
+        let mut v = variable("<f4", &[2], &[2], "contiguous");
+        v.attributes = Arc::new(Map::from_iter([
+            ("units".to_string(), json!("m")),
+            ("DIMENSION_LIST".to_string(), json!([])),
+            ("_Netcdf4Dimid".to_string(), json!(0)),
+        ]));
+        let metadata = array_metadata(&v).expect("metadata").metadata;
+        assert_eq!(metadata["attributes"], json!({"units": "m"}));
+    }
+
+    #[test]
+    fn a_chunk_past_its_array_is_trimmed_only_where_it_stays_one_byte_range() {
+        let trim = |shape: &[u64], chunks: &[u64], layout: &str| {
+            let a = array_metadata(&variable("<f8", shape, chunks, layout)).expect("metadata");
+            (
+                a.metadata["chunk_grid"]["configuration"]["chunk_shape"].clone(),
+                a.trimmed_chunk_bytes,
+            )
+        };
+        assert_eq!(trim(&[4], &[512], "chunked"), (json!([4]), Some(32)));
+        assert_eq!(
+            trim(&[4, 3], &[512, 3], "chunked"),
+            (json!([4, 3]), Some(96))
+        );
+        // Trimming a later axis would leave gaps in the chunk's bytes: kept.
+        assert_eq!(trim(&[4, 3], &[8, 8], "chunked"), (json!([8, 8]), None));
+        assert_eq!(trim(&[4], &[4], "chunked"), (json!([4]), None));
+        // A zero-length axis: chunks of one along it.
+        assert_eq!(trim(&[0, 3], &[0, 3], "contiguous"), (json!([1, 3]), None));
+        let mut filtered = variable("<f8", &[4], &[512], "chunked");
+        filtered.codecs = Arc::new(vec![
+            filtered.codecs[0].clone(),
+            Codec {
+                name: "numcodecs.zlib".into(),
+                configuration: Map::from_iter([("level".to_string(), json!(4))]),
+            },
+        ]);
+        let a = array_metadata(&filtered).expect("metadata");
+        assert_eq!(a.trimmed_chunk_bytes, None);
+    }
+
+    #[test]
+    fn inlined_strings_are_zarr_python_strings() {
+        let mut v = variable("|O", &[3], &[3], "strings");
+        v.fill_value = json!("");
+        let metadata = array_metadata(&v).expect("metadata").metadata;
+        assert_eq!(metadata["data_type"], json!("string"));
+        assert_eq!(
+            metadata["codecs"],
+            json!([{"name": "vlen-utf8", "configuration": {}}])
+        );
+    }
+}
