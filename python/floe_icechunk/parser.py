@@ -54,7 +54,7 @@ def _metadata(text: str) -> ArrayV3Metadata:
     return ArrayV3Metadata.from_dict(document)
 
 
-def _manifest(url, offsets, lengths, present, inline):
+def _manifest(url, offsets, lengths, present, chunks, inline):
     if inline is not None:
         grid = (1,) * offsets.ndim
         return ChunkManifest.from_arrays(
@@ -63,9 +63,12 @@ def _manifest(url, offsets, lengths, present, inline):
             lengths=np.full(grid, len(inline), dtype=np.uint64),
             inlined={(0,) * offsets.ndim: inline},
         )
-    if not present.any():
+    if chunks == 0:
         return ChunkManifest(entries={}, shape=offsets.shape)
-    paths = np.where(present, url, "").astype(np.dtypes.StringDType())
+    if chunks == present.size:
+        paths = np.full(present.shape, url, dtype=np.dtypes.StringDType())
+    else:
+        paths = np.where(present, url, "").astype(np.dtypes.StringDType())
     return ChunkManifest.from_arrays(paths=paths, offsets=offsets, lengths=lengths, validate_paths=False)
 
 
@@ -107,10 +110,10 @@ class FloeParser:
         nodes = {"": _node(attributes)}
         for group_path, group_attributes in groups:
             _at(nodes, group_path)["attributes"] = group_attributes
-        for name, metadata, offsets, lengths, present, inline in arrays:
+        for name, metadata, offsets, lengths, present, chunks, inline in arrays:
             parent, _, leaf = name.rpartition("/")
             _at(nodes, parent)["arrays"][leaf] = ManifestArray(
-                metadata=_metadata(metadata), chunkmanifest=_manifest(url, offsets, lengths, present, inline))
+                metadata=_metadata(metadata), chunkmanifest=_manifest(url, offsets, lengths, present, chunks, inline))
         return ManifestStore(group=_group(nodes[""]), registry=registry)
 
 

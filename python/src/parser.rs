@@ -57,13 +57,15 @@ pub enum ParseError {
 }
 
 /// One array as Python receives it: name (relative to the group read), Zarr v3 metadata JSON,
-/// grid-shaped offsets, lengths and presence, and the inlined bytes of data with no byte range.
+/// grid-shaped offsets, lengths and presence, how many chunks are present (so that Python
+/// need not count them), and the inlined bytes of data with no byte range.
 type ArrayOut<'py> = (
     String,
     String,
     Bound<'py, PyArrayDyn<u64>>,
     Bound<'py, PyArrayDyn<u64>>,
     Bound<'py, PyArrayDyn<bool>>,
+    usize,
     Option<Bound<'py, PyBytes>>,
 );
 
@@ -84,6 +86,7 @@ struct Prepared {
     offsets: ArrayD<u64>,
     lengths: ArrayD<u64>,
     present: ArrayD<bool>,
+    chunks: usize,
     inline: Option<Vec<u8>>,
 }
 
@@ -183,6 +186,7 @@ pub fn read_header<'py>(
                 p.offsets.into_pyarray(py),
                 p.lengths.into_pyarray(py),
                 p.present.into_pyarray(py),
+                p.chunks,
                 p.inline.map(|b| PyBytes::new(py, &b)),
             )
         })
@@ -325,6 +329,7 @@ fn prepare(
     let mut offsets = ArrayD::<u64>::zeros(IxDyn(&dims));
     let mut lengths = ArrayD::<u64>::zeros(IxDyn(&dims));
     let mut present = ArrayD::<bool>::from_elem(IxDyn(&dims), false);
+    let mut chunks = 0;
     for chunk in &v.chunks {
         let outside = || ParseError::Grid {
             url: url.to_string(),
@@ -340,7 +345,10 @@ fn prepare(
         offsets[&at] = chunk.offset;
         // A chunk trimmed to its array (unfiltered, along the first axis) is a shorter range.
         lengths[&at] = zarr.trimmed_chunk_bytes.unwrap_or(chunk.length);
-        present[&at] = true;
+        if !present[&at] {
+            present[&at] = true;
+            chunks += 1;
+        }
     }
     Ok(Prepared {
         name: name.to_string(),
@@ -348,6 +356,7 @@ fn prepare(
         offsets,
         lengths,
         present,
+        chunks,
         inline: v.inline_data.clone(),
     })
 }
