@@ -76,13 +76,17 @@ pub async fn inspect(
     Ok(file)
 }
 
-/// The manifest and, when asked, the coordinate values of one file.
+/// The manifest and, when asked (a group's scan), the coordinate values of one file, its
+/// records then set aside as problems ([`floe_group::zarr::set_aside_records`]).
 fn parse(
     storage: floe_formats::DynStorage,
     with_coordinates: bool,
 ) -> Result<(FileManifest, BTreeMap<String, Vec<f64>>), FormatError> {
-    let manifest = floe_formats::read_file(storage.clone())?;
+    let mut manifest = floe_formats::read_file(storage.clone())?;
     let coords = if with_coordinates {
+        // A group's scan (`inspect` keeps every variable the reader describes): records are
+        // set aside as problems before anything reads them as coordinates or builds arrays.
+        floe_group::zarr::set_aside_records(&mut manifest);
         let coordinates = manifest
             .variables
             .iter()
@@ -189,8 +193,13 @@ pub fn json_lines(file: &InspectedFile) -> Vec<Value> {
             "requests": file.requests,
             "bytes_read": file.bytes_read,
         });
-        if let (Some(data), Some(obj)) = (&v.inline_data, line.as_object_mut()) {
-            obj.insert("inline_data".into(), Value::from(hex::encode(data)));
+        if let Some(obj) = line.as_object_mut() {
+            if !v.fields.is_empty() {
+                obj.insert("fields".into(), json!(v.fields));
+            }
+            if let Some(data) = &v.inline_data {
+                obj.insert("inline_data".into(), Value::from(hex::encode(data)));
+            }
         }
         lines.push(line);
     }
@@ -217,11 +226,22 @@ pub fn summary(file: &InspectedFile) -> String {
     );
     for v in &m.variables {
         let codecs: Vec<&str> = v.codecs.iter().map(|c| c.name.as_str()).collect();
+        // A record's type is its fields: `|V16 {a <i4, b <f8, s |S3, u |u1}`.
+        let dtype = if v.fields.is_empty() {
+            v.dtype.clone()
+        } else {
+            let fields: Vec<String> = v
+                .fields
+                .iter()
+                .map(|f| format!("{} {}", f.name, f.dtype))
+                .collect();
+            format!("{} {{{}}}", v.dtype, fields.join(", "))
+        };
         let _ = writeln!(
             s,
             "  {:<16} {:<5} shape {:?} chunks {:?} dims {:?} {} refs [{}] {}",
             v.variable,
-            v.dtype,
+            dtype,
             v.shape,
             v.chunk_shape,
             v.dimensions,

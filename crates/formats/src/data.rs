@@ -274,6 +274,7 @@ mod tests {
         VariableManifest {
             variable: name.into(),
             dtype: "<f4".into(),
+            fields: Vec::new(),
             shape: shape.to_vec(),
             chunk_shape: chunk.to_vec(),
             dimensions: vec![],

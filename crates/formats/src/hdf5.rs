@@ -29,7 +29,8 @@ use netcdf_reader::{NcGroup, NcMetadataMode, NcVariable};
 use serde_json::{Map, Value};
 
 use crate::checks;
-use crate::model::{ChunkRef, Codec, VariableManifest, VariableProblem};
+use crate::compound::{Member, Record};
+use crate::model::{ChunkRef, Codec, StructField, VariableManifest, VariableProblem};
 use crate::netcdf3::bytes_codec;
 use crate::values::{
     attr_json, attributes_json, encode_vlen_utf8, ElementType, Endian, Kind, VLEN_STRING_TYPESTR,
@@ -141,10 +142,17 @@ fn name_unlisted_datasets(h5: &Hdf5File, out: &mut Hdf5Variables) -> Result<()> 
             if listed.contains(&path) || is_dimension_only(&dataset) {
                 continue;
             }
+            // netcdf-reader leaves out records with a reference field: say what is wrong.
+            let why = match Elements::of(dataset.dtype()) {
+                Err(reason) if matches!(dataset.dtype(), Datatype::Compound { .. }) => {
+                    format!(": {reason}")
+                }
+                _ => String::new(),
+            };
             out.problems.push(VariableProblem {
                 variable: path,
                 error: format!(
-                    "an HDF5 dataset that is not a NetCDF variable ({} data), which floe cannot reference",
+                    "an HDF5 dataset that is not a NetCDF variable ({} data), which floe cannot reference{why}",
                     type_class(dataset.dtype())
                 ),
             });
@@ -335,13 +343,13 @@ fn variable(
     if is_vlen_string(dataset.dtype()) {
         return Ok(vlen_strings(path, var, &dataset, ctx.limits));
     }
-    let element = match element_type(dataset.dtype()) {
+    let element = match Elements::of(dataset.dtype()) {
         Ok(e) => e,
         Err(reason) => return Ok(Err(reason)),
     };
-    let mut codecs = vec![bytes_codec(element.size, element.endian)];
+    let mut codecs = vec![element.bytes_codec()];
     for f in &filters {
-        match filter_codec(f.id, &f.client_data, element.size) {
+        match filter_codec(f.id, &f.client_data, element.size()) {
             Ok(c) => codecs.push(c),
             Err(reason) => return Ok(Err(reason)),
         }
@@ -350,15 +358,11 @@ fn variable(
     if let Err(reason) = checks::dimensions_within_maximum(&shape, dataset.max_dims()) {
         return Ok(Err(reason));
     }
-    let fill_value = dataset
-        .fill_value()
-        .and_then(|f| f.value.as_deref())
-        .and_then(|raw| element.decode(raw))
-        .or_else(|| var.attribute("_FillValue").map(|a| attr_json(&a.value)))
-        .unwrap_or(Value::from(0));
+    let fill_value = element.fill_value(&dataset, var);
     let mut manifest = VariableManifest {
         variable: path.to_string(),
         dtype: element.typestr(),
+        fields: element.fields(),
         shape: shape.clone(),
         chunk_shape: shape.clone(),
         dimensions: var.dimensions.iter().map(|d| d.name.clone()).collect(),
@@ -382,7 +386,7 @@ fn variable(
             manifest.layout = "compact".into();
             if filters.is_empty() {
                 let stored = data.len() as u64;
-                if let Err(reason) = checks::exact_size("compact", &shape, element.size, stored) {
+                if let Err(reason) = checks::exact_size("compact", &shape, element.size(), stored) {
                     return Ok(Err(reason));
                 }
             }
@@ -391,7 +395,8 @@ fn variable(
         DataLayout::Contiguous { address, size } => {
             manifest.layout = "contiguous".into();
             if !empty && size > 0 && !Cursor::is_undefined_offset(address, ctx.offset_size) {
-                if let Err(reason) = checks::exact_size("contiguous", &shape, element.size, size) {
+                if let Err(reason) = checks::exact_size("contiguous", &shape, element.size(), size)
+                {
                     return Ok(Err(reason));
                 }
                 manifest
@@ -436,7 +441,7 @@ fn variable(
                     dataset.max_dims(),
                     &chunk_dims,
                     chunk_indexing.as_ref(),
-                    element.size,
+                    element.size(),
                 ) {
                     Ok(e) => e,
                     Err(e) => return Err(FormatError::from_hdf5(e)),
@@ -446,7 +451,7 @@ fn variable(
                         return Ok(Err(reason));
                     }
                 }
-                let full_chunk = chunk_dims.iter().fold(u64::from(element.size), |a, &d| {
+                let full_chunk = chunk_dims.iter().fold(u64::from(element.size()), |a, &d| {
                     a.saturating_mul(u64::from(d))
                 });
                 for entry in entries {
@@ -541,6 +546,7 @@ fn vlen_strings(
     Ok(VariableManifest {
         variable: path.to_string(),
         dtype: VLEN_STRING_TYPESTR.to_string(),
+        fields: Vec::new(),
         chunk_shape: shape.clone(),
         shape,
         dimensions: var.dimensions.iter().map(|d| d.name.clone()).collect(),
@@ -737,8 +743,116 @@ fn element_type(dtype: &Datatype) -> Result<ElementType, String> {
             }
             Ok(base)
         }
-        Datatype::Compound { .. } => Err("compound data types are not supported".into()),
+        // Records are described by `Elements::of`; a compound here is one inside another type.
+        Datatype::Compound { .. } => Err("compound type inside another type".into()),
         other => Err(format!("unsupported data type {other:?}")),
+    }
+}
+
+/// What one element of a variable is: a single value, or a record of named fields (an HDF5
+/// compound type, which Zarr calls `struct`). Both are fixed-size, so chunks are referenced
+/// alike; they differ in how the type, the byte order and the fill value are written.
+enum Elements {
+    One(ElementType),
+    Record(Record),
+}
+
+impl Elements {
+    /// The elements of a dataset of `dtype`, or why floe cannot reference them.
+    fn of(dtype: &Datatype) -> Result<Elements, String> {
+        match dtype {
+            Datatype::Compound { size, fields } => {
+                compound_record(*size, fields).map(Elements::Record)
+            }
+            other => element_type(other).map(Elements::One),
+        }
+    }
+
+    /// Size of one element (one record) in bytes.
+    fn size(&self) -> u32 {
+        match self {
+            Elements::One(e) => e.size,
+            Elements::Record(r) => r.size,
+        }
+    }
+
+    fn typestr(&self) -> String {
+        match self {
+            Elements::One(e) => e.typestr(),
+            Elements::Record(r) => r.typestr(),
+        }
+    }
+
+    fn fields(&self) -> Vec<StructField> {
+        match self {
+            Elements::One(_) => Vec::new(),
+            Elements::Record(r) => r.fields(),
+        }
+    }
+
+    fn bytes_codec(&self) -> Codec {
+        match self {
+            Elements::One(e) => bytes_codec(e.size, e.endian),
+            Elements::Record(r) => r.bytes_codec(),
+        }
+    }
+
+    /// The dataset's HDF5 fill value, decoded. Absent, a value falls back to the NetCDF
+    /// `_FillValue` attribute, then 0; a record to Zarr's default (every field zero), as
+    /// HDF5's default fill is zero bytes.
+    fn fill_value(&self, dataset: &hdf5_reader::Dataset, var: &NcVariable) -> Value {
+        let raw = dataset.fill_value().and_then(|f| f.value.as_deref());
+        match self {
+            Elements::One(e) => raw
+                .and_then(|raw| e.decode(raw))
+                .or_else(|| var.attribute("_FillValue").map(|a| attr_json(&a.value)))
+                .unwrap_or(Value::from(0)),
+            Elements::Record(r) => raw
+                .and_then(|raw| r.fill_value(raw))
+                .unwrap_or_else(|| r.default_fill()),
+        }
+    }
+}
+
+/// A compound type as a packed record, or why not: each member must be a fixed-size value
+/// ([`element_type`]); members that are themselves records, arrays, variable-length data or
+/// references are refused by name, as is a layout Zarr's packed struct cannot describe.
+fn compound_record(size: u32, fields: &[hdf5_reader::CompoundField]) -> Result<Record, String> {
+    let members = fields
+        .iter()
+        .map(|field| {
+            Ok(Member {
+                name: field.name.clone(),
+                offset: field.byte_offset,
+                element: member_type(field)?,
+            })
+        })
+        .collect::<Result<Vec<Member>, String>>()?;
+    Record::new(size, members)
+}
+
+/// The type of one member of a compound, or why floe cannot reference it, naming the field.
+fn member_type(field: &hdf5_reader::CompoundField) -> Result<ElementType, String> {
+    let name = &field.name;
+    match &field.datatype {
+        Datatype::Compound { .. } => Err(format!(
+            "compound type with a nested compound field {name:?}: nested structs are not supported"
+        )),
+        Datatype::Array { dims, .. } => Err(format!(
+            "compound type with an array-typed field {name:?} (shape {dims:?}): Zarr's struct data type has no subarray fields"
+        )),
+        Datatype::VarLen { .. }
+        | Datatype::String {
+            size: hdf5_reader::StringSize::Variable,
+            ..
+        } => Err(format!(
+            "compound type with a variable-length field {name:?}: variable-length data cannot be referenced as fixed-size chunks"
+        )),
+        Datatype::Reference { .. } => Err(format!(
+            "compound type with a reference field {name:?}: object and region references are addresses in the file, not data"
+        )),
+        other => element_type(other)
+            .map_err(|reason| format!("compound type with field {name:?} of a type floe cannot reference: {reason}")),
     }
 }
 

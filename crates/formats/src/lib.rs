@@ -18,6 +18,7 @@
 #![warn(missing_docs)]
 
 pub mod checks;
+mod compound;
 pub mod data;
 mod error;
 #[cfg(feature = "filters")]
@@ -33,7 +34,8 @@ use std::sync::Arc;
 pub use error::{FormatError, Result, CHANGED_SINCE_LISTED, OVER_READ_LIMIT};
 pub use hdf5_reader::storage::{BytesStorage, DynStorage, Storage};
 pub use model::{
-    Attributes, ChunkRef, Codec, FileManifest, SourceFormat, VariableManifest, VariableProblem,
+    Attributes, ChunkRef, Codec, FileManifest, SourceFormat, StructField, VariableManifest,
+    VariableProblem,
 };
 
 const HDF5_MAGIC: [u8; 8] = [0x89, b'H', b'D', b'F', 0x0D, 0x0A, 0x1A, 0x0A];

@@ -63,20 +63,37 @@ impl Codec {
     }
 }
 
+/// One field of a record (an HDF5 compound type), as Zarr's `struct` data type lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StructField {
+    /// Field name.
+    pub name: String,
+    /// numpy typestr of the field, e.g. `<i4`, `|S3`, `|b1`.
+    pub dtype: String,
+}
+
 /// Everything needed to describe one variable as a virtual Zarr array.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VariableManifest {
     /// Variable name (path for variables in sub-groups).
     pub variable: String,
-    /// numpy typestr with byte order, e.g. `<f4`, `>f8`, `|S1`.
+    /// numpy typestr with byte order, e.g. `<f4`, `>f8`, `|S1`; `|V{size}` for records,
+    /// whose fields are in `fields`.
     pub dtype: String,
+    /// The fields of a record (an HDF5 compound type), end to end in this order with no
+    /// padding, as Zarr's packed `struct` data type lays them out; empty for other types.
+    /// Left out of the JSON when empty, so manifests and fragments written before read alike.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<StructField>,
     /// Array shape.
     pub shape: Vec<u64>,
     /// Chunk shape (the array's shape for contiguous data).
     pub chunk_shape: Vec<u64>,
     /// Dimension names.
     pub dimensions: Vec<String>,
-    /// Value that unwritten chunks read as (JSON number, `"NaN"`, or null).
+    /// Value that unwritten chunks read as (JSON number, `"NaN"`, or null); for a record, an
+    /// object of its fields' values as Zarr v3 writes a `struct` fill value (byte strings in
+    /// base64).
     pub fill_value: Value,
     /// Zarr v3 codec pipeline, `bytes` first (shared like the attributes).
     pub codecs: Arc<Vec<Codec>>,
@@ -221,6 +238,7 @@ mod tests {
         VariableManifest {
             variable: name.into(),
             dtype: "<f4".into(),
+            fields: Vec::new(),
             shape: vec![1],
             chunk_shape: vec![1],
             dimensions: vec!["time".into()],

@@ -146,6 +146,7 @@ fn variable(var: &NcVariable, numrecs: u64, stride: u64) -> Result<VariableManif
     Ok(VariableManifest {
         variable: var.name.clone(),
         dtype: element.typestr(),
+        fields: Vec::new(),
         shape,
         chunk_shape,
         dimensions,

@@ -344,6 +344,7 @@ mod tests {
         VariableManifest {
             variable: "tas".into(),
             dtype: "int16".into(),
+            fields: Vec::new(),
             shape: vec![steps, 4, 5],
             chunk_shape: vec![chunk, 4, 5],
             dimensions: vec!["time".into(), "lat".into(), "lon".into()],

@@ -111,6 +111,7 @@ mod tests {
         VariableManifest {
             variable: "expver".into(),
             dtype: VLEN_STRING_TYPESTR.into(),
+            fields: Vec::new(),
             shape: vec![values.len() as u64],
             chunk_shape: vec![values.len() as u64],
             dimensions: vec!["valid_time".into()],

@@ -27,6 +27,7 @@ fn variable(name: &str, dtype: &str, dims: &[&str], shape: &[u64], a: Value) -> 
     VariableManifest {
         variable: name.into(),
         dtype: dtype.into(),
+        fields: Vec::new(),
         shape: shape.to_vec(),
         chunk_shape: shape.to_vec(),
         dimensions: dims.iter().map(|d| d.to_string()).collect(),

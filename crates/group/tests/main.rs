@@ -20,6 +20,7 @@ fn scan(variable: &str, years: &[i32], file_index: usize) -> FileScan {
     let time = VariableManifest {
         variable: "time".into(),
         dtype: "<f8".into(),
+        fields: Vec::new(),
         shape: vec![nt],
         chunk_shape: vec![nt],
         dimensions: vec!["time".into()],
@@ -33,6 +34,7 @@ fn scan(variable: &str, years: &[i32], file_index: usize) -> FileScan {
     let data = VariableManifest {
         variable: variable.into(),
         dtype: "<f4".into(),
+        fields: Vec::new(),
         shape: vec![nt, 4, 5],
         chunk_shape: vec![1, 4, 5],
         dimensions: vec!["time".into(), "y".into(), "x".into()],

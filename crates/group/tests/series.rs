@@ -26,6 +26,7 @@ fn file(index: usize, first: u64, n: u64, chunk: u64, calendar: &str) -> FileSca
     let time = VariableManifest {
         variable: "time".into(),
         dtype: "<f8".into(),
+        fields: Vec::new(),
         shape: vec![n],
         chunk_shape: vec![n],
         dimensions: vec!["time".into()],
@@ -39,6 +40,7 @@ fn file(index: usize, first: u64, n: u64, chunk: u64, calendar: &str) -> FileSca
     let data = VariableManifest {
         variable: "tas".into(),
         dtype: "<f4".into(),
+        fields: Vec::new(),
         shape: vec![n, 2, 3],
         chunk_shape: vec![chunk, 2, 3],
         dimensions: vec!["time".into(), "lat".into(), "lon".into()],
@@ -217,6 +219,7 @@ fn cmip6_file(index: usize, first: u64, n: u64, units: &str, epoch_days: f64) ->
         |name: &str, dims: &[&str], shape: Vec<u64>, attrs: Value, offset: u64| VariableManifest {
             variable: name.into(),
             dtype: "<f8".into(),
+            fields: Vec::new(),
             chunk_shape: shape.clone(),
             chunks: vec![ChunkRef {
                 index: vec![0; shape.len()],

@@ -1,0 +1,130 @@
+"""HDF5 compound (record) datasets, as `virtualizer inspect` describes them and as the pipeline
+refuses them.
+
+- Packed records (tests/fixtures/make_fixtures.py `compound_files`, both HDF5 generations): the
+  chunk table equals h5py's (`get_chunk_info`, `get_offset`); the fields, read as a packed numpy
+  dtype, are h5py's dtype; decoding the referenced bytes with the listed codecs gives h5py's
+  records; zarr-python reads the fill value as its `struct` JSON and gets h5py's fill value.
+- Records Zarr's packed struct cannot describe are refused by name, one reason each.
+- `producer local`: zarrs has no struct data type, so a record is left out of its group once,
+  by name, with "compound data type" in the reason; the file's other variables are written.
+"""
+import json
+import subprocess
+
+import h5py
+import numpy as np
+import pytest
+from zarr.core.dtype import get_data_type_from_native_dtype
+
+from conftest import FIXTURES, binary, run_inspect
+from decode import decode_chunk
+
+COMPOUND = FIXTURES / "compound"
+GOOD = sorted(COMPOUND.glob("*_compound.h5")) if COMPOUND.exists() else []
+REFUSED = sorted(COMPOUND.glob("*_compound_refused.h5")) if COMPOUND.exists() else []
+
+
+def by_variable(path):
+    records, proc = run_inspect(path)
+    assert proc.returncode == 0, proc.stderr
+    return {r["variable"]: r for r in records}
+
+
+def h5py_chunks(dset):
+    dsid = dset.id
+    layout = dsid.get_create_plist().get_layout()
+    if layout == h5py.h5d.CONTIGUOUS:
+        return [((0,) * dset.ndim, dsid.get_offset(), dsid.get_storage_size())]
+    if layout == h5py.h5d.COMPACT:
+        return []
+    infos = (dsid.get_chunk_info(i) for i in range(dsid.get_num_chunks()))
+    return sorted((tuple(o // c for o, c in zip(i.chunk_offset, dset.chunks)), i.byte_offset, i.size) for i in infos)
+
+
+def packed(rec):
+    return np.dtype([(f["name"], f["dtype"]) for f in rec["fields"]])
+
+
+def records_from_refs(path, rec):
+    dtype, shape, chunk_shape = packed(rec), tuple(rec["shape"]), tuple(rec["chunk_shape"])
+    if "inline_data" in rec:
+        return np.frombuffer(bytes.fromhex(rec["inline_data"]), dtype=dtype).reshape(shape)
+    out = np.zeros(shape, dtype)
+    with open(path, "rb") as f:
+        for ref in rec["chunks"]:
+            f.seek(ref["offset"])
+            chunk = decode_chunk(f.read(ref["length"]), dtype, chunk_shape, rec["codecs"])
+            region = tuple(slice(i * c, min((i + 1) * c, s)) for i, c, s in zip(ref["index"], chunk_shape, shape))
+            out[region] = chunk[tuple(slice(0, r.stop - r.start) for r in region)]
+    return out
+
+
+def test_both_generations_are_generated():
+    assert len(GOOD) >= 2 and len(REFUSED) >= 2, f"run tests/fixtures/make_fixtures.py into {FIXTURES}"
+
+
+@pytest.mark.parametrize("path", GOOD, ids=lambda p: p.name)
+def test_packed_records_are_referenced_as_h5py_reads_them(path):
+    records = by_variable(path)
+    with h5py.File(path, "r") as f:
+        assert sorted(records) == sorted(f), records
+        for name, rec in records.items():
+            dset = f[name]
+            assert "error" not in rec, rec
+            assert rec["dtype"] == dset.dtype.str == f"|V{dset.dtype.itemsize}", name
+            # Packed, in declared order: the fields alone rebuild h5py's dtype exactly.
+            assert packed(rec) == dset.dtype, (name, rec["fields"], dset.dtype)
+            got = sorted((tuple(c["index"]), c["offset"], c["length"]) for c in rec["chunks"])
+            assert got == h5py_chunks(dset), name
+            np.testing.assert_array_equal(records_from_refs(path, rec), dset[...], err_msg=name)
+            struct = get_data_type_from_native_dtype(packed(rec))
+            assert struct.to_json(zarr_format=3)["name"] == "struct"
+            fill = struct.from_json_scalar(rec["fill_value"], zarr_format=3)
+            expected = np.zeros(1, dset.dtype)
+            dset.id.get_create_plist().get_fill_value(expected)
+            assert fill.tobytes() == expected[0].tobytes() or (
+                name == "records" and np.isnan(fill["b"]) and np.isnan(expected[0]["b"])
+                and [fill[k] for k in "asu"] == [expected[0][k] for k in "asu"]), (name, rec["fill_value"])
+
+
+REASONS = {
+    "padded": "compound type with padding (fields at offsets [0, 8], record of 16 bytes): Zarr's struct data type is packed",
+    "trailing_padding": "compound type with padding",
+    "out_of_order": "out of declared order",
+    "nested": 'nested compound field "inner"',
+    "array_member": 'array-typed field "v"',
+    "vlen_member": 'variable-length field "name": variable-length data cannot be referenced as fixed-size chunks',
+    "reference_member": 'reference field "r"',
+    "mixed_order": 'mixed byte order ("a" little-endian, "b" big-endian)',
+}
+
+
+@pytest.mark.parametrize("path", REFUSED, ids=lambda p: p.name)
+def test_records_zarr_cannot_describe_are_refused_by_name(path):
+    records = by_variable(path)
+    assert sorted(records) == sorted(REASONS), records
+    for name, reason in REASONS.items():
+        assert reason in records[name].get("error", ""), (name, records[name])
+
+
+def test_the_pipeline_leaves_a_record_out_once_by_name_and_writes_the_rest(tmp_path):
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    with h5py.File(archive / "stations.nc", "w") as f:
+        f["orog"] = np.arange(12, dtype="f4").reshape(3, 4)
+        f["stations"] = np.zeros(5, np.dtype([("id", "<i4"), ("height", "<f8")]))
+    store = tmp_path / "store"
+    proc = subprocess.run([binary("producer"), "local", "--profile", "files", "--source", str(archive),
+                           "--store", str(store), "--json"], capture_output=True, text=True, timeout=600)
+    summary = json.loads(proc.stdout)
+    assert summary["written_groups"] == ["stations"], proc.stdout + proc.stderr
+    assert summary["partial_groups"] == {"stations": ["stations"]}, summary
+    import icechunk
+    import zarr
+    repo = icechunk.Repository.open(icechunk.local_filesystem_storage(str(store)))
+    group = zarr.open_group(repo.readonly_session("main").store, path="stations", mode="r", zarr_format=3)
+    warnings = [w for w in group.attrs["floe_warnings"] if w["variable"] == "stations"]
+    assert len(warnings) == 1, group.attrs["floe_warnings"]
+    assert warnings[0]["reason"].startswith("compound data type (id <i4, height <f8)"), warnings
+    assert "orog" in group and "stations" not in group
