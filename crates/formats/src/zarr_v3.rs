@@ -49,6 +49,11 @@ pub fn visible_attributes(attributes: &Map<String, Value>) -> Map<String, Value>
 pub fn array_metadata(v: &VariableManifest) -> Result<ZarrArray, String> {
     let strings = v.layout == "strings";
     let element = Element::parse(&v.dtype, strings)?;
+    let (data_type, fill_value) = if element.kind == Kind::Record {
+        record_type(v)?
+    } else {
+        (element.data_type(), element.fill_value(&v.fill_value)?)
+    };
     let (chunk_shape, trimmed_chunk_bytes) = chunk_shape(v, element.size);
     let codecs: Value = if strings {
         // Inlined variable-length strings: zarr-python's vlen-utf8, as for `StringDType`.
@@ -65,10 +70,10 @@ pub fn array_metadata(v: &VariableManifest) -> Result<ZarrArray, String> {
             "zarr_format": 3,
             "node_type": "array",
             "shape": v.shape,
-            "data_type": element.data_type(),
+            "data_type": data_type,
             "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": chunk_shape}},
             "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
-            "fill_value": element.fill_value(&v.fill_value)?,
+            "fill_value": fill_value,
             "codecs": codecs,
             "attributes": attributes,
             "dimension_names": v.dimensions,
@@ -76,6 +81,39 @@ pub fn array_metadata(v: &VariableManifest) -> Result<ZarrArray, String> {
         }),
         trimmed_chunk_bytes,
     })
+}
+
+/// A record's (an HDF5 compound's) zarr-python `struct` data type, its fields' types in order,
+/// and its fill value, which floe's reader gives already in zarr-python's JSON for a struct (an
+/// object of each field's JSON scalar).
+fn record_type(v: &VariableManifest) -> Result<(Value, Value), String> {
+    let fields = v
+        .fields
+        .iter()
+        .map(|f| {
+            let member = Element::parse(&f.dtype, false)?;
+            if member.kind == Kind::Record {
+                return Err(format!(
+                    "field {:?}: nested records have no Zarr data type",
+                    f.name
+                ));
+            }
+            Ok(json!({"name": f.name, "data_type": member.data_type()}))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let fill_names_fields = v.fill_value.as_object().is_some_and(|fill| {
+        fill.len() == v.fields.len() && v.fields.iter().all(|f| fill.contains_key(&f.name))
+    });
+    if !fill_names_fields {
+        return Err(format!(
+            "fill value {} does not name each field of the record once",
+            v.fill_value
+        ));
+    }
+    Ok((
+        json!({"name": "struct", "configuration": {"fields": fields}}),
+        v.fill_value.clone(),
+    ))
 }
 
 /// The chunk shape to report and, when trimmed, each chunk's length in bytes: an HDF5 chunk
@@ -111,6 +149,8 @@ enum Kind {
     Bytes,
     /// Variable-length strings, read and inlined: zarr-python's `string`.
     Text,
+    /// Records (`|V16` with fields): zarr-python's `struct`.
+    Record,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -140,6 +180,7 @@ impl Element {
             ("f", 2 | 4 | 8) => Kind::Float,
             ("b", 1) => Kind::Bool,
             ("S", 1..) => Kind::Bytes,
+            ("V", 1..) => Kind::Record,
             _ => return Err(unknown()),
         };
         Ok(Element { kind, size })
@@ -158,6 +199,8 @@ impl Element {
                 "name": "null_terminated_bytes",
                 "configuration": {"length_bytes": self.size},
             }),
+            // Named with its fields by `record_type`.
+            Kind::Record => Value::Null,
         }
     }
 
@@ -190,7 +233,7 @@ impl Element {
                 Value::Null => Value::from(""),
                 _ => return Err(bad()),
             },
-            Kind::Int | Kind::UInt => return Err(bad()),
+            Kind::Int | Kind::UInt | Kind::Record => return Err(bad()),
         })
     }
 
@@ -222,7 +265,9 @@ impl Element {
                 Value::from(base64::engine::general_purpose::STANDARD.encode(value.to_le_bytes()))
             }
             Kind::Bool => Value::from(truthy(one).ok_or_else(bad)?),
-            Kind::Bytes | Kind::Text => fill.clone(),
+            // xarray encodes no `_FillValue` of these (of a record it refuses one, as
+            // HDFParser then does): kept as the file has it.
+            Kind::Bytes | Kind::Text | Kind::Record => fill.clone(),
         })
     }
 }
@@ -277,6 +322,7 @@ mod tests {
             chunks: Vec::new(),
             inline_data: None,
             layout: layout.into(),
+            fields: Vec::new(),
         }
     }
 
@@ -374,6 +420,48 @@ mod tests {
         ]);
         let a = array_metadata(&filtered).expect("metadata");
         assert_eq!(a.trimmed_chunk_bytes, None);
+    }
+
+    #[test]
+    fn records_are_zarr_python_structs_of_their_fields() {
+        let mut v = variable("|V13", &[4], &[2], "chunked");
+        v.fields = vec![
+            crate::StructField {
+                name: "a".into(),
+                dtype: "<i4".into(),
+            },
+            crate::StructField {
+                name: "b".into(),
+                dtype: "<f8".into(),
+            },
+            crate::StructField {
+                name: "ok".into(),
+                dtype: "|b1".into(),
+            },
+        ];
+        v.fill_value = json!({"a": -1, "b": "NaN", "ok": false});
+        let metadata = array_metadata(&v).expect("metadata").metadata;
+        assert_eq!(
+            metadata["data_type"],
+            json!({"name": "struct", "configuration": {"fields": [
+                {"name": "a", "data_type": "int32"},
+                {"name": "b", "data_type": "float64"},
+                {"name": "ok", "data_type": "bool"},
+            ]}})
+        );
+        assert_eq!(
+            metadata["fill_value"],
+            json!({"a": -1, "b": "NaN", "ok": false})
+        );
+        v.fill_value = json!({"a": -1});
+        assert!(array_metadata(&v)
+            .expect_err("a fill value without every field")
+            .contains("does not name each field"));
+        v.fill_value = json!({"a": 0, "b": 0.0, "ok": false});
+        v.fields[1].dtype = "|V8".into();
+        assert!(array_metadata(&v)
+            .expect_err("nested")
+            .contains("nested records"));
     }
 
     #[test]
