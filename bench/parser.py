@@ -74,6 +74,21 @@ def measure(path, repeat):
     return row
 
 
+def below_target(both):
+    """Which files miss the 15× target, and what bounds them: VirtualiZarr's own time."""
+    below = [r for r in both if r["vz_parse"] / r["floe_parse"] < 15]
+    if not below:
+        return "Every file meets the 15× target."
+    slowest_theirs = max(r["vz_parse"] for r in below)
+    fastest_ours = min(r["floe_parse"] for r in both)
+    above = [r for r in both if r["vz_parse"] > slowest_theirs]
+    return (f"Under 15×: {len(below)} of {len(both)} files, each one VirtualiZarr parses in at most "
+            f"{slowest_theirs * 1e3:.2f} ms, where floe's fixed cost per call (at least {fastest_ours * 1e3:.2f} ms here: "
+            "a ranged read through the store's runtime, the header parse, and VirtualiZarr's own ManifestStore objects) "
+            f"is more than a fifteenth; the {len(above)} files VirtualiZarr takes longer on are all at or above "
+            f"{min((r['vz_parse'] / r['floe_parse'] for r in above), default=float('nan')):.1f}×.")
+
+
 def cell(value):
     return f"{value * 1e3:.2f}" if isinstance(value, float) else f"fails ({value})"
 
@@ -93,6 +108,7 @@ def main():
     install(args.wheel or release_wheel())
     fixtures = Path(os.environ.get("FLOE_FIXTURES") or ROOT / "tests/fixtures/generated")
     files = sorted(p for p in fixtures.iterdir() if p.suffix in (".nc", ".h5") and not p.name.startswith("bad_"))
+    files += sorted((fixtures / "compound").glob("*_compound.h5"))  # records (HDF5 compounds)
     import esmvaltool_sample_data
     sample = Path(esmvaltool_sample_data.__file__).parent / "data/timeseries/CMIP6"
     real = sorted(sample.rglob("*.nc"))
@@ -112,6 +128,7 @@ def main():
         f"(geometric mean {statistics.geometric_mean(parse_speedups):.1f}×, min {min(parse_speedups):.1f}×, "
         f"max {max(parse_speedups):.1f}×); whole `open_virtual_dataset`, over the {len(opened)} both open: median "
         f"{statistics.median(open_speedups):.1f}× (min {min(open_speedups):.1f}×).", "",
+        below_target(both), "",
         "| file | VirtualiZarr's parser | parse: floe | parse: VirtualiZarr | × | open: floe | open: VirtualiZarr | × |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]

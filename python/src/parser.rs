@@ -128,14 +128,38 @@ struct Header {
 /// A registry's store, rebuilt in Rust once: rebuilding one from another library's Python
 /// object (obstore's) costs a call into Python and a new client each time.
 #[pyclass(frozen, module = "floe_icechunk._native")]
-pub struct NativeStore(Arc<dyn object_store::ObjectStore>);
+pub struct NativeStore {
+    store: Arc<dyn object_store::ObjectStore>,
+    /// obstore's `LocalStore`: a local file system, which reads on the calling thread when no
+    /// runtime is current. Its first read skips the two thread hand-offs of a read through the
+    /// runtime (about a third of a small file's call).
+    local: bool,
+}
 
 #[pymethods]
 impl NativeStore {
     #[new]
-    fn new(store: AnyObjectStore) -> Self {
-        NativeStore(store.into_dyn())
+    fn new(store: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let local = store.get_type().name()?.to_str()? == "LocalStore";
+        Ok(NativeStore {
+            store: store.extract::<AnyObjectStore>()?.into_dyn(),
+            local,
+        })
     }
+}
+
+/// The limits on outside input (`FLOE_MAX_*`), read from the environment once per process, as
+/// a binary reads them when it starts (the command lines read them in `floe_runtime::run`); an
+/// unusable value fails every call, naming the variable.
+fn limits_from_env() -> PyResult<()> {
+    static READ: OnceLock<Result<(), String>> = OnceLock::new();
+    READ.get_or_init(|| {
+        floe_wire::limits::install_from_env()
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .clone()
+    .map_err(PyValueError::new_err)
 }
 
 fn runtime() -> PyResult<&'static tokio::runtime::Runtime> {
@@ -163,15 +187,14 @@ pub fn read_header<'py>(
     group: Option<&str>,
     drop_variables: Vec<String>,
 ) -> PyResult<HeaderOut<'py>> {
-    // The limits on outside input (`FLOE_MAX_*`), read from the environment as a binary reads
-    // them when it starts (the command lines read them in `floe_runtime::run`).
-    floe_wire::limits::install_from_env().map_err(|e| PyValueError::new_err(e.to_string()))?;
-    let store = Arc::clone(&store.0);
+    limits_from_env()?;
+    let local = store.local;
+    let store = Arc::clone(&store.store);
     let path = Path::parse(path).map_err(|e| PyValueError::new_err(format!("{url}: {e}")))?;
     let selection = Selection::new(group, drop_variables);
     let rt = runtime()?;
     let header = py
-        .detach(|| read(rt, store, path, url, &selection))
+        .detach(|| read(rt, store, local, path, url, &selection))
         .map_err(|e| match e {
             ParseError::Store { .. } => PyOSError::new_err(e.to_string()),
             _ => PyValueError::new_err(e.to_string()),
@@ -197,6 +220,7 @@ pub fn read_header<'py>(
 fn read(
     rt: &tokio::runtime::Runtime,
     store: Arc<dyn object_store::ObjectStore>,
+    local: bool,
     path: Path,
     url: &str,
     selection: &Selection,
@@ -205,12 +229,20 @@ fn read(
     // One GET for a file that fits in a block (its size and ETag come with it); a larger one
     // is read by ranges, every answer checked against that identity and the bytes read
     // bounded by the header limits, as a virtualizer reads a header.
-    let opened = rt
-        .block_on(source.open_header(&SourceOptions::default()))
-        .map_err(|e| ParseError::Store {
-            url: url.to_string(),
-            reason: e.to_string(),
-        })?;
+    let options = SourceOptions::default();
+    let first = if local {
+        futures::executor::block_on(source.first_block(&options))
+    } else {
+        rt.block_on(source.first_block(&options))
+    }
+    .map_err(|e| ParseError::Store {
+        url: url.to_string(),
+        reason: e.to_string(),
+    })?;
+    let opened = {
+        let _entered = rt.enter();
+        source.header_from(first, &options)
+    };
     // The ranged reads block on the runtime: they run here, outside it.
     let mut manifest =
         floe_formats::read_file(opened.storage).map_err(|source| ParseError::Format {

@@ -340,6 +340,14 @@ impl Source {
     /// read by ranges under the identity that first answer gave, as
     /// [`Source::open_listed`] reads it.
     pub async fn open_header(&self, options: &SourceOptions) -> Result<OpenedHeader> {
+        let first = self.first_block(options).await?;
+        Ok(self.header_from(first, options))
+    }
+
+    /// The first request of [`Source::open_header`]. Its future needs no runtime of its own
+    /// where the store needs none (a local file system reads on the calling thread when no
+    /// runtime is current, without a hand-off to a blocking thread).
+    pub async fn first_block(&self, options: &SourceOptions) -> Result<FirstBlock> {
         let block = options.block_size.unwrap_or(DEFAULT_BLOCK_SIZE) as u64;
         let first = block.min(floe_wire::limits().header_bytes_unshared).max(1);
         let answer = self
@@ -356,8 +364,7 @@ impl Source {
             Ok(answer) => answer,
             // An empty object has no byte 0 to start a range at: its HEAD says what it is.
             Err(_) if self.info().await.is_ok_and(|info| info.size == 0) => {
-                let info = self.info().await?;
-                return Ok(OpenedHeader::in_memory(info, bytes::Bytes::new(), 0));
+                return Ok(FirstBlock::Whole(self.info().await?, bytes::Bytes::new()));
             }
             Err(e) => return Err(SourceError::store(&self.url, e)),
         };
@@ -368,12 +375,7 @@ impl Source {
             last_modified: answer.meta.last_modified.to_rfc3339(),
         };
         if info.size > first {
-            let opened = self.open_listed(&Listed::from(&info), options);
-            return Ok(OpenedHeader {
-                info,
-                storage: opened.storage,
-                counters: opened.counters,
-            });
+            return Ok(FirstBlock::Larger(info));
         }
         let bytes = answer
             .bytes()
@@ -389,7 +391,23 @@ impl Source {
                 ),
             });
         }
-        Ok(OpenedHeader::in_memory(info, bytes, 1))
+        Ok(FirstBlock::Whole(info, bytes))
+    }
+
+    /// The header storage after [`Source::first_block`]: in memory, or ranged reads of a larger
+    /// object, which take the current runtime's handle (call within one).
+    pub fn header_from(&self, first: FirstBlock, options: &SourceOptions) -> OpenedHeader {
+        match first {
+            FirstBlock::Whole(info, bytes) => OpenedHeader::in_memory(info, bytes),
+            FirstBlock::Larger(info) => {
+                let opened = self.open_listed(&Listed::from(&info), options);
+                OpenedHeader {
+                    info,
+                    storage: opened.storage,
+                    counters: opened.counters,
+                }
+            }
+        }
     }
 
     fn opened(
@@ -535,10 +553,19 @@ pub struct OpenedHeader {
     pub counters: Arc<ReadCounters>,
 }
 
+/// What the first request of a header read found: the whole object, or that it is larger than
+/// one block.
+pub enum FirstBlock {
+    /// The whole object, read.
+    Whole(ObjectInfo, bytes::Bytes),
+    /// An object larger than the first block (nothing kept of the answer).
+    Larger(ObjectInfo),
+}
+
 impl OpenedHeader {
-    fn in_memory(info: ObjectInfo, bytes: bytes::Bytes, requests: u64) -> OpenedHeader {
+    fn in_memory(info: ObjectInfo, bytes: bytes::Bytes) -> OpenedHeader {
         let counters = ReadCounters::default();
-        counters.requests.store(requests, Ordering::Relaxed);
+        counters.requests.store(1, Ordering::Relaxed);
         counters.bytes.store(bytes.len() as u64, Ordering::Relaxed);
         OpenedHeader {
             info,
