@@ -5,9 +5,15 @@ refuses them.
   chunk table equals h5py's (`get_chunk_info`, `get_offset`); the fields, read as a packed numpy
   dtype, are h5py's dtype; decoding the referenced bytes with the listed codecs gives h5py's
   records; zarr-python reads the fill value as its `struct` JSON and gets h5py's fill value.
-- Records Zarr's packed struct cannot describe are refused by name, one reason each.
+  Nested records (a compound member that is a compound, one and two levels deep) too: their
+  fields nest in the listing, and the `struct` data type floe writes for them (a `struct` inside
+  a `struct`, rebuilt here from the listed fields as floe_formats::zarr_v3 builds it) is
+  zarr-python's own for h5py's dtype, which `Struct.from_json` reads back.
+- Records Zarr's packed struct cannot describe are refused by name, one reason each; inside a
+  nested record the reason names the field's path (`inner.v`).
 - `producer local`: zarrs has no struct data type, so a record is left out of its group once,
-  by name, with "compound data type" in the reason; the file's other variables are written.
+  by name, with "compound data type" and its fields in the reason (a nested record's in braces);
+  the file's other variables are written.
 """
 import json
 import subprocess
@@ -15,7 +21,7 @@ import subprocess
 import h5py
 import numpy as np
 import pytest
-from zarr.core.dtype import get_data_type_from_native_dtype
+from zarr.core.dtype import Struct, get_data_type_from_native_dtype, parse_data_type
 
 from conftest import FIXTURES, binary, run_inspect
 from decode import decode_chunk
@@ -43,7 +49,49 @@ def h5py_chunks(dset):
 
 
 def packed(rec):
-    return np.dtype([(f["name"], f["dtype"]) for f in rec["fields"]])
+    """The numpy dtype of the listed fields, nested records as nested dtypes."""
+    return np.dtype([(f["name"], packed(f) if f.get("fields") else f["dtype"]) for f in rec["fields"]])
+
+
+SCALARS = {"i": "int", "u": "uint", "f": "float"}
+
+
+def struct_json(fields):
+    """zarr-python's `struct` data type of the listed fields, as floe_formats::zarr_v3 writes it
+    (`record_type`): each field's Zarr name, a nested record's a `struct` again."""
+    def data_type(f):
+        if f.get("fields"):
+            return struct_json(f["fields"])
+        code, size = f["dtype"][1], int(f["dtype"][2:])
+        if code == "b":
+            return "bool"
+        if code == "S":
+            return {"name": "null_terminated_bytes", "configuration": {"length_bytes": size}}
+        return f"{SCALARS[code]}{size * 8}"
+    return {"name": "struct", "configuration": {"fields": [{"name": f["name"], "data_type": data_type(f)}
+                                                           for f in fields]}}
+
+
+def byte_orders(dtype):
+    """The byte orders (`<`, `>`) of a dtype's multi-byte numbers, nested fields included."""
+    if dtype.names:
+        return set().union(*(byte_orders(dtype.fields[n][0]) for n in dtype.names))
+    return {dtype.str[0]} if dtype.itemsize > 1 and dtype.kind != "S" else set()
+
+
+# floe_formats' own test (crates/formats/tests/compound.rs) asserts array_metadata gives this for
+# `nested_big_endian`.
+NESTED_BIG_ENDIAN = {"name": "struct", "configuration": {"fields": [
+    {"name": "t", "data_type": "int32"},
+    {"name": "inner", "data_type": {"name": "struct", "configuration": {"fields": [
+        {"name": "x", "data_type": "float32"},
+        {"name": "deep", "data_type": {"name": "struct", "configuration": {"fields": [
+            {"name": "s", "data_type": {"name": "null_terminated_bytes", "configuration": {"length_bytes": 2}}},
+            {"name": "ok", "data_type": "bool"},
+            {"name": "d", "data_type": "float64"},
+        ]}}},
+    ]}}},
+]}}
 
 
 def records_from_refs(path, rec):
@@ -62,6 +110,37 @@ def records_from_refs(path, rec):
 
 def test_both_generations_are_generated():
     assert len(GOOD) >= 2 and len(REFUSED) >= 2, f"run tests/fixtures/make_fixtures.py into {FIXTURES}"
+
+
+@pytest.mark.parametrize("path", GOOD, ids=lambda p: p.name)
+@pytest.mark.filterwarnings("ignore::zarr.errors.UnstableSpecificationWarning")
+def test_nested_records_are_zarr_python_structs_inside_structs(path):
+    records = by_variable(path)
+    assert {"nested", "nested_big_endian"} <= set(records), sorted(records)
+    assert [f["name"] for f in records["nested"]["fields"]] == ["a", "inner"]
+    assert records["nested"]["fields"][1] == {"name": "inner", "dtype": "|V8", "fields": [
+        {"name": "x", "dtype": "<f4"}, {"name": "y", "dtype": "<f4"}]}
+    assert struct_json(records["nested_big_endian"]["fields"]) == NESTED_BIG_ENDIAN
+    with h5py.File(path, "r") as f:
+        for name, rec in records.items():
+            dset = f[name]
+            metadata = struct_json(rec["fields"])
+            # zarr-python's own JSON for h5py's dtype (its byte order is the bytes codec's) ...
+            assert metadata == parse_data_type(dset.dtype, zarr_format=3).to_json(zarr_format=3), name
+            # ... read back, with the fill value, and that value is h5py's.
+            struct = Struct.from_json(metadata, zarr_format=3)
+            fill = np.array(struct.from_json_scalar(rec["fill_value"], zarr_format=3), struct.to_native_dtype())
+            expected = np.zeros(1, dset.dtype)
+            dset.id.get_create_plist().get_fill_value(expected)
+            assert fill.astype(dset.dtype).tobytes() == expected[0].tobytes(), (name, rec["fill_value"])
+            orders = byte_orders(dset.dtype)
+            assert len(orders) <= 1, (name, orders)
+            config = {"endian": {"<": "little", ">": "big"}[orders.pop()]} if orders else {}
+            assert rec["codecs"][0] == {"name": "bytes", "configuration": config}, name
+    # The explicit fill value, nested two levels: (-9, (inf, (b"zz", True, -0.5))).
+    assert records["nested_big_endian"]["fill_value"] == {
+        "t": -9, "inner": {"x": "Infinity", "deep": {"s": "eno=", "ok": True, "d": -0.5}}}
+    assert records["nested"]["fill_value"] == {"a": 0, "inner": {"x": 0.0, "y": 0.0}}
 
 
 @pytest.mark.parametrize("path", GOOD, ids=lambda p: p.name)
@@ -92,11 +171,13 @@ REASONS = {
     "padded": "compound type with padding (fields at offsets [0, 8], record of 16 bytes): Zarr's struct data type is packed",
     "trailing_padding": "compound type with padding",
     "out_of_order": "out of declared order",
-    "nested": 'nested compound field "inner"',
     "array_member": 'array-typed field "v"',
     "vlen_member": 'variable-length field "name": variable-length data cannot be referenced as fixed-size chunks',
     "reference_member": 'reference field "r"',
     "mixed_order": 'mixed byte order ("a" little-endian, "b" big-endian)',
+    "nested_padded": 'compound type with padding (nested record "inner": fields at offsets [0, 8], record of 16 bytes)',
+    "nested_array_member": 'array-typed field "inner.v" (shape [2])',
+    "nested_mixed_order": 'mixed byte order ("a" little-endian, "inner.x" big-endian)',
 }
 
 
@@ -113,7 +194,7 @@ def test_the_pipeline_leaves_a_record_out_once_by_name_and_writes_the_rest(tmp_p
     archive.mkdir()
     with h5py.File(archive / "stations.nc", "w") as f:
         f["orog"] = np.arange(12, dtype="f4").reshape(3, 4)
-        f["stations"] = np.zeros(5, np.dtype([("id", "<i4"), ("height", "<f8")]))
+        f["stations"] = np.zeros(5, np.dtype([("id", "<i4"), ("height", "<f8"), ("pos", [("x", "<f4"), ("y", "<f4")])]))
     store = tmp_path / "store"
     proc = subprocess.run([binary("producer"), "local", "--profile", "files", "--source", str(archive),
                            "--store", str(store), "--json"], capture_output=True, text=True, timeout=600)
@@ -126,5 +207,5 @@ def test_the_pipeline_leaves_a_record_out_once_by_name_and_writes_the_rest(tmp_p
     group = zarr.open_group(repo.readonly_session("main").store, path="stations", mode="r", zarr_format=3)
     warnings = [w for w in group.attrs["floe_warnings"] if w["variable"] == "stations"]
     assert len(warnings) == 1, group.attrs["floe_warnings"]
-    assert warnings[0]["reason"].startswith("compound data type (id <i4, height <f8)"), warnings
+    assert warnings[0]["reason"].startswith("compound data type (id <i4, height <f8, pos {x <f4, y <f4})"), warnings
     assert "orog" in group and "stations" not in group

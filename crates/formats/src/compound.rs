@@ -19,8 +19,26 @@ pub(crate) struct Member {
     pub name: String,
     /// Byte offset in the record.
     pub offset: u32,
-    /// Type of the field.
-    pub element: ElementType,
+    /// Type of the field: a single value or a nested record.
+    pub field: FieldType,
+}
+
+/// What one member of a record holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FieldType {
+    /// A single fixed-size value.
+    Value(ElementType),
+    /// A nested record (a compound member that is itself a compound), packed like the outer.
+    Record(Record),
+}
+
+impl FieldType {
+    fn size(&self) -> u32 {
+        match self {
+            FieldType::Value(e) => e.size,
+            FieldType::Record(r) => r.size,
+        }
+    }
 }
 
 /// A record whose stored bytes are Zarr's packed `struct` as they are.
@@ -29,17 +47,27 @@ pub(crate) struct Record {
     /// Size of one record in bytes.
     pub size: u32,
     members: Vec<Member>,
-    /// Byte order of the multi-byte numeric members; `None` when there is none.
+    /// Byte order of the multi-byte numeric members, nested ones included; `None` when there
+    /// is none.
     order: Option<Endian>,
 }
 
 impl Record {
     /// The record of `size` bytes with `members` in declared order, or why Zarr's packed
     /// struct cannot describe its bytes.
+    #[cfg(test)]
     pub fn new(size: u32, members: Vec<Member>) -> Result<Record, String> {
-        let layout: Vec<(u32, u32)> = members.iter().map(|m| (m.offset, m.element.size)).collect();
-        check_packed(size, &layout)?;
-        let order = common_byte_order(&members)?;
+        Record::at("", size, members)
+    }
+
+    /// As [`Record::new`], for the record at field path `path` (`inner.deep`) inside an outer
+    /// one (`""` for the outermost), which messages name.
+    pub fn at(path: &str, size: u32, members: Vec<Member>) -> Result<Record, String> {
+        let layout: Vec<(u32, u32)> = members.iter().map(|m| (m.offset, m.field.size())).collect();
+        check_packed(path, size, &layout)?;
+        let mut leaves = Vec::new();
+        collect_leaves(path, &members, &mut leaves);
+        let order = common_byte_order(&leaves)?;
         Ok(Record {
             size,
             members,
@@ -52,13 +80,17 @@ impl Record {
         format!("|V{}", self.size)
     }
 
-    /// The fields in order, as the manifest lists them.
+    /// The fields in order, as the manifest lists them, nested records with their own.
     pub fn fields(&self) -> Vec<StructField> {
         self.members
             .iter()
-            .map(|m| StructField {
-                name: m.name.clone(),
-                dtype: m.element.typestr(),
+            .map(|m| match &m.field {
+                FieldType::Value(e) => StructField::value(m.name.clone(), e.typestr()),
+                FieldType::Record(r) => StructField {
+                    name: m.name.clone(),
+                    dtype: r.typestr(),
+                    fields: r.fields(),
+                },
             })
             .collect()
     }
@@ -73,29 +105,58 @@ impl Record {
         }
     }
 
-    /// The fill value as Zarr v3 writes a struct's (an object of each field's value) from the
-    /// record's raw bytes, or `None` when they are too short to hold it.
+    /// The fill value as Zarr v3 writes a struct's (an object of each field's value, a nested
+    /// record's an object inside) from the record's raw bytes, or `None` when they are too
+    /// short to hold it.
     pub fn fill_value(&self, raw: &[u8]) -> Option<Value> {
+        if raw.len() < usize::try_from(self.size).ok()? {
+            return None;
+        }
         let mut out = Map::new();
         for m in &self.members {
-            let at = usize::try_from(m.offset).ok()?;
-            out.insert(m.name.clone(), field_value(m.element, raw.get(at..)?)?);
+            let at = raw.get(usize::try_from(m.offset).ok()?..)?;
+            let value = match &m.field {
+                FieldType::Value(e) => field_value(*e, at)?,
+                FieldType::Record(r) => r.fill_value(at)?,
+            };
+            out.insert(m.name.clone(), value);
         }
         Some(Value::Object(out))
     }
 
-    /// Zarr's default fill value of the struct: every field zero (`""` for byte strings).
+    /// Zarr's default fill value of the struct: every field zero (`""` for byte strings),
+    /// nested records' too.
     pub fn default_fill(&self) -> Value {
         let zero = [0u8; 8];
         let fields = self.members.iter().map(|m| {
-            let value = if m.element.kind == Kind::Bytes {
-                Value::from("")
-            } else {
-                field_value(m.element, &zero).unwrap_or(Value::from(0))
+            let value = match &m.field {
+                FieldType::Record(r) => r.default_fill(),
+                FieldType::Value(e) if e.kind == Kind::Bytes => Value::from(""),
+                FieldType::Value(e) => field_value(*e, &zero).unwrap_or(Value::from(0)),
             };
             (m.name.clone(), value)
         });
         Value::Object(fields.collect())
+    }
+}
+
+/// A field's path for messages: `inner.x` for `x` in the record at `inner`.
+pub(crate) fn field_path(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_string()
+    } else {
+        format!("{path}.{name}")
+    }
+}
+
+/// The single-value fields of `members`, nested ones included, by path, in byte order.
+fn collect_leaves(path: &str, members: &[Member], out: &mut Vec<(String, ElementType)>) {
+    for m in members {
+        let here = field_path(path, &m.name);
+        match &m.field {
+            FieldType::Value(e) => out.push((here, *e)),
+            FieldType::Record(r) => collect_leaves(&here, &r.members, out),
+        }
     }
 }
 
@@ -113,15 +174,27 @@ fn field_value(element: ElementType, raw: &[u8]) -> Option<Value> {
 
 /// Checks that fields at `(offset, size)`, in declared order, fill a record of `size` bytes
 /// end to end: Zarr's struct is packed, so any gap, overlap or other order would make Zarr
-/// read other bytes than the file's type means.
-pub(crate) fn check_packed(size: u32, layout: &[(u32, u32)]) -> Result<(), String> {
+/// read other bytes than the file's type means. `path` names a nested record (`""` for the
+/// outermost).
+pub(crate) fn check_packed(path: &str, size: u32, layout: &[(u32, u32)]) -> Result<(), String> {
     const PACKED: &str =
         "Zarr's struct data type is packed, so its bytes cannot be referenced as they are";
     if layout.is_empty() {
-        return Err("compound type with no fields: Zarr's struct data type needs one".into());
+        let which = if path.is_empty() {
+            String::new()
+        } else {
+            format!(" (nested record {path:?})")
+        };
+        return Err(format!(
+            "compound type with no fields{which}: Zarr's struct data type needs one"
+        ));
     }
     let offsets: Vec<u32> = layout.iter().map(|(offset, _)| *offset).collect();
-    let described = format!("fields at offsets {offsets:?}, record of {size} bytes");
+    let described = if path.is_empty() {
+        format!("fields at offsets {offsets:?}, record of {size} bytes")
+    } else {
+        format!("nested record {path:?}: fields at offsets {offsets:?}, record of {size} bytes")
+    };
     if offsets.windows(2).any(|w| w[1] < w[0]) {
         return Err(format!(
             "compound type whose fields are stored out of declared order ({described}): Zarr's struct data type is packed in field order, so its bytes cannot be referenced as they are"
@@ -153,27 +226,26 @@ pub(crate) fn check_packed(size: u32, layout: &[(u32, u32)]) -> Result<(), Strin
     Ok(())
 }
 
-/// The one byte order of the members that have one (multi-byte numbers), or why the record
-/// has several: the `bytes` codec gives the whole record one.
-fn common_byte_order(members: &[Member]) -> Result<Option<Endian>, String> {
-    let mut ordered = members
+/// The one byte order of the fields that have one (multi-byte numbers), named by path, or
+/// why the record has several: the `bytes` codec gives the whole record, nested records
+/// included, one.
+fn common_byte_order(leaves: &[(String, ElementType)]) -> Result<Option<Endian>, String> {
+    let mut ordered = leaves
         .iter()
-        .filter(|m| m.element.size > 1 && m.element.kind != Kind::Bytes);
-    let Some(first) = ordered.next() else {
+        .filter(|(_, e)| e.size > 1 && e.kind != Kind::Bytes);
+    let Some((first_name, first)) = ordered.next() else {
         return Ok(None);
     };
     let word = |e: Endian| match e {
         Endian::Little => "little-endian",
         Endian::Big => "big-endian",
     };
-    match ordered.find(|m| m.element.endian != first.element.endian) {
-        None => Ok(Some(first.element.endian)),
-        Some(other) => Err(format!(
-            "compound type with fields of mixed byte order ({:?} {}, {:?} {}): Zarr's bytes codec gives the whole record one byte order",
-            first.name,
-            word(first.element.endian),
-            other.name,
-            word(other.element.endian)
+    match ordered.find(|(_, e)| e.endian != first.endian) {
+        None => Ok(Some(first.endian)),
+        Some((other_name, other)) => Err(format!(
+            "compound type with fields of mixed byte order ({first_name:?} {}, {other_name:?} {}): Zarr's bytes codec gives the whole record one byte order",
+            word(first.endian),
+            word(other.endian)
         )),
     }
 }
@@ -208,37 +280,45 @@ mod tests {
         Member {
             name: name.into(),
             offset,
-            element: ElementType { kind, size, endian },
+            field: FieldType::Value(ElementType { kind, size, endian }),
+        }
+    }
+
+    fn nested(name: &str, offset: u32, record: Record) -> Member {
+        Member {
+            name: name.into(),
+            offset,
+            field: FieldType::Record(record),
         }
     }
 
     #[test]
     fn packed_records_pass_and_every_other_layout_is_named() {
         assert_eq!(
-            check_packed(16, &[(0, 4), (4, 8), (12, 3), (15, 1)]),
+            check_packed("", 16, &[(0, 4), (4, 8), (12, 3), (15, 1)]),
             Ok(())
         );
-        let padded = check_packed(16, &[(0, 1), (8, 8)]).expect_err("gap");
+        let padded = check_packed("", 16, &[(0, 1), (8, 8)]).expect_err("gap");
         assert_eq!(
             padded,
             "compound type with padding (fields at offsets [0, 8], record of 16 bytes): Zarr's struct data type is packed, so its bytes cannot be referenced as they are"
         );
-        let trailing = check_packed(8, &[(0, 4), (4, 2)]).expect_err("trailing padding");
+        let trailing = check_packed("", 8, &[(0, 4), (4, 2)]).expect_err("trailing padding");
         assert!(trailing.contains("with padding"), "{trailing}");
-        let order = check_packed(8, &[(4, 4), (0, 4)]).expect_err("order");
+        let order = check_packed("", 8, &[(4, 4), (0, 4)]).expect_err("order");
         assert!(
             order.contains("out of declared order") && order.contains("[4, 0]"),
             "{order}"
         );
-        let overlap = check_packed(8, &[(0, 8), (4, 4)]).expect_err("overlap");
+        let overlap = check_packed("", 8, &[(0, 8), (4, 4)]).expect_err("overlap");
         assert!(overlap.contains("overlapping"), "{overlap}");
-        let past = check_packed(4, &[(0, 8)]).expect_err("past the end");
+        let past = check_packed("", 4, &[(0, 8)]).expect_err("past the end");
         assert!(past.contains("past the end"), "{past}");
-        assert!(check_packed(0, &[])
+        assert!(check_packed("", 0, &[])
             .expect_err("empty")
             .contains("no fields"));
         // Offsets near u32::MAX do not overflow.
-        assert!(check_packed(u32::MAX, &[(u32::MAX, u32::MAX)]).is_err());
+        assert!(check_packed("", u32::MAX, &[(u32::MAX, u32::MAX)]).is_err());
     }
 
     #[test]
@@ -306,6 +386,123 @@ mod tests {
             serde_json::json!({"a": 0, "b": 0.0, "s": "", "u": 0})
         );
         assert_eq!(record.fill_value(&[0; 16]), Some(record.default_fill()));
+    }
+
+    /// `{a <i4, inner {x <f4, deep {s |S2, d <f8}}}`, 4 + 4 + 2 + 8 bytes, all `endian`.
+    fn two_levels(endian: Endian) -> Record {
+        let deep = Record::at(
+            "inner.deep",
+            10,
+            vec![
+                member("s", 0, Kind::Bytes, 2, Endian::Little),
+                member("d", 2, Kind::Float, 8, endian),
+            ],
+        )
+        .expect("packed");
+        let inner = Record::at(
+            "inner",
+            14,
+            vec![
+                member("x", 0, Kind::Float, 4, endian),
+                nested("deep", 4, deep),
+            ],
+        )
+        .expect("packed");
+        Record::new(
+            18,
+            vec![
+                member("a", 0, Kind::Int, 4, endian),
+                nested("inner", 4, inner),
+            ],
+        )
+        .expect("packed")
+    }
+
+    #[test]
+    fn nested_records_list_their_fields_and_fill_values_nest() {
+        let record = two_levels(Endian::Big);
+        assert_eq!(record.typestr(), "|V18");
+        assert_eq!(record.bytes_codec().configuration["endian"], "big");
+        let fields = serde_json::to_value(record.fields()).expect("json");
+        assert_eq!(
+            fields,
+            serde_json::json!([
+                {"name": "a", "dtype": ">i4"},
+                {"name": "inner", "dtype": "|V14", "fields": [
+                    {"name": "x", "dtype": ">f4"},
+                    {"name": "deep", "dtype": "|V10", "fields": [
+                        {"name": "s", "dtype": "|S2"},
+                        {"name": "d", "dtype": ">f8"},
+                    ]},
+                ]},
+            ])
+        );
+        let mut raw = Vec::new();
+        raw.extend_from_slice(&(-5i32).to_be_bytes());
+        raw.extend_from_slice(&1.5f32.to_be_bytes());
+        raw.extend_from_slice(b"q\0");
+        raw.extend_from_slice(&f64::INFINITY.to_be_bytes());
+        assert_eq!(
+            record.fill_value(&raw),
+            Some(
+                serde_json::json!({"a": -5, "inner": {"x": 1.5, "deep": {"s": "cQ==", "d": "Infinity"}}})
+            )
+        );
+        assert_eq!(record.fill_value(&raw[..17]), None);
+        assert_eq!(
+            record.default_fill(),
+            serde_json::json!({"a": 0, "inner": {"x": 0.0, "deep": {"s": "", "d": 0.0}}})
+        );
+        assert_eq!(record.fill_value(&[0; 18]), Some(record.default_fill()));
+    }
+
+    #[test]
+    fn refusals_inside_nested_records_name_the_path() {
+        let inner = Record::at(
+            "inner",
+            8,
+            vec![member("x", 0, Kind::Float, 4, Endian::Big)],
+        )
+        .expect_err("trailing padding");
+        assert!(
+            inner.starts_with("compound type with padding (nested record \"inner\": fields at offsets [0], record of 8 bytes)"),
+            "{inner}"
+        );
+        let inner = Record::at(
+            "inner",
+            8,
+            vec![
+                member("x", 0, Kind::Float, 4, Endian::Big),
+                member("y", 4, Kind::Float, 4, Endian::Little),
+            ],
+        )
+        .expect_err("mixed inside");
+        assert!(
+            inner.contains("(\"inner.x\" big-endian, \"inner.y\" little-endian)"),
+            "{inner}"
+        );
+        // Each level alone has one byte order; together they have two.
+        let little = Record::at(
+            "inner",
+            4,
+            vec![member("x", 0, Kind::Float, 4, Endian::Little)],
+        )
+        .expect("packed");
+        let mixed = Record::new(
+            8,
+            vec![
+                member("a", 0, Kind::Int, 4, Endian::Big),
+                nested("inner", 4, little),
+            ],
+        )
+        .expect_err("mixed across levels");
+        assert!(
+            mixed.contains("(\"a\" big-endian, \"inner.x\" little-endian)"),
+            "{mixed}"
+        );
+        assert!(check_packed("inner", 0, &[])
+            .expect_err("empty")
+            .contains("no fields (nested record \"inner\")"));
     }
 
     #[test]

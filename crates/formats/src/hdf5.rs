@@ -29,7 +29,7 @@ use netcdf_reader::{NcGroup, NcMetadataMode, NcVariable};
 use serde_json::{Map, Value};
 
 use crate::checks;
-use crate::compound::{Member, Record};
+use crate::compound::{field_path, FieldType, Member, Record};
 use crate::model::{ChunkRef, Codec, StructField, VariableManifest, VariableProblem};
 use crate::netcdf3::bytes_codec;
 use crate::values::{
@@ -762,7 +762,7 @@ impl Elements {
     fn of(dtype: &Datatype) -> Result<Elements, String> {
         match dtype {
             Datatype::Compound { size, fields } => {
-                compound_record(*size, fields).map(Elements::Record)
+                compound_record("", 0, *size, fields).map(Elements::Record)
             }
             other => element_type(other).map(Elements::One),
         }
@@ -814,30 +814,50 @@ impl Elements {
     }
 }
 
+/// Deepest nesting of records accepted: a compound's members may be compounds to this many
+/// levels below the outermost record.
+const MAX_RECORD_DEPTH: usize = 8;
+
 /// A compound type as a packed record, or why not: each member must be a fixed-size value
-/// ([`element_type`]); members that are themselves records, arrays, variable-length data or
-/// references are refused by name, as is a layout Zarr's packed struct cannot describe.
-fn compound_record(size: u32, fields: &[hdf5_reader::CompoundField]) -> Result<Record, String> {
+/// ([`element_type`]) or a record, packed alike, nested at most [`MAX_RECORD_DEPTH`] levels;
+/// members that are arrays, variable-length data or references are refused by their path
+/// (`inner.x`), as is a layout Zarr's packed struct cannot describe. `path` is the record's
+/// own path in the outermost record, `""` for that one, `depth` its level below it.
+fn compound_record(
+    path: &str,
+    depth: usize,
+    size: u32,
+    fields: &[hdf5_reader::CompoundField],
+) -> Result<Record, String> {
     let members = fields
         .iter()
         .map(|field| {
             Ok(Member {
                 name: field.name.clone(),
                 offset: field.byte_offset,
-                element: member_type(field)?,
+                field: member_type(&field_path(path, &field.name), depth, field)?,
             })
         })
         .collect::<Result<Vec<Member>, String>>()?;
-    Record::new(size, members)
+    Record::at(path, size, members)
 }
 
-/// The type of one member of a compound, or why floe cannot reference it, naming the field.
-fn member_type(field: &hdf5_reader::CompoundField) -> Result<ElementType, String> {
-    let name = &field.name;
+/// The type of one member, at `name` (its path), of a compound `depth` levels below the
+/// outermost, or why floe cannot reference it, naming the path.
+fn member_type(
+    name: &str,
+    depth: usize,
+    field: &hdf5_reader::CompoundField,
+) -> Result<FieldType, String> {
     match &field.datatype {
-        Datatype::Compound { .. } => Err(format!(
-            "compound type with a nested compound field {name:?}: nested structs are not supported"
-        )),
+        Datatype::Compound { size, fields } => {
+            if depth >= MAX_RECORD_DEPTH {
+                return Err(format!(
+                    "compound type with a nested compound field {name:?} more than {MAX_RECORD_DEPTH} levels deep"
+                ));
+            }
+            compound_record(name, depth + 1, *size, fields).map(FieldType::Record)
+        }
         Datatype::Array { dims, .. } => Err(format!(
             "compound type with an array-typed field {name:?} (shape {dims:?}): Zarr's struct data type has no subarray fields"
         )),
@@ -851,8 +871,9 @@ fn member_type(field: &hdf5_reader::CompoundField) -> Result<ElementType, String
         Datatype::Reference { .. } => Err(format!(
             "compound type with a reference field {name:?}: object and region references are addresses in the file, not data"
         )),
-        other => element_type(other)
-            .map_err(|reason| format!("compound type with field {name:?} of a type floe cannot reference: {reason}")),
+        other => element_type(other).map(FieldType::Value).map_err(|reason| {
+            format!("compound type with field {name:?} of a type floe cannot reference: {reason}")
+        }),
     }
 }
 
@@ -1008,6 +1029,48 @@ mod tests {
 
     fn config(codec: &Codec, key: &str) -> Value {
         codec.configuration.get(key).cloned().unwrap_or(Value::Null)
+    }
+
+    /// A compound of one `u1` nested `levels` deep below the outermost record.
+    fn nested_compound(levels: usize) -> Datatype {
+        let mut dtype = Datatype::Compound {
+            size: 1,
+            fields: vec![hdf5_reader::CompoundField {
+                name: "v".into(),
+                byte_offset: 0,
+                datatype: Datatype::FixedPoint {
+                    size: 1,
+                    signed: false,
+                    byte_order: hdf5_reader::ByteOrder::LittleEndian,
+                },
+            }],
+        };
+        for _ in 0..levels {
+            dtype = Datatype::Compound {
+                size: 1,
+                fields: vec![hdf5_reader::CompoundField {
+                    name: "r".into(),
+                    byte_offset: 0,
+                    datatype: dtype,
+                }],
+            };
+        }
+        dtype
+    }
+
+    #[test]
+    fn records_nest_at_most_eight_levels_deep() {
+        let Ok(Elements::Record(deepest)) = Elements::of(&nested_compound(MAX_RECORD_DEPTH)) else {
+            panic!("eight levels below the outermost record are read");
+        };
+        assert_eq!(deepest.typestr(), "|V1");
+        let Err(reason) = Elements::of(&nested_compound(MAX_RECORD_DEPTH + 1)) else {
+            panic!("nine levels are refused");
+        };
+        assert_eq!(
+            reason,
+            "compound type with a nested compound field \"r.r.r.r.r.r.r.r.r\" more than 8 levels deep"
+        );
     }
 
     #[test]

@@ -68,8 +68,36 @@ impl Codec {
 pub struct StructField {
     /// Field name.
     pub name: String,
-    /// numpy typestr of the field, e.g. `<i4`, `|S3`, `|b1`.
+    /// numpy typestr of the field, e.g. `<i4`, `|S3`, `|b1`; `|V{size}` for a nested record,
+    /// whose fields are in `fields`.
     pub dtype: String,
+    /// The fields of a nested record (a compound member that is itself a compound), packed in
+    /// this order like the outer record's; empty for other fields, and then left out of the
+    /// JSON, so flat records are written as before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<StructField>,
+}
+
+impl StructField {
+    /// A field with a single value (not a nested record).
+    pub fn value(name: impl Into<String>, dtype: impl Into<String>) -> Self {
+        StructField {
+            name: name.into(),
+            dtype: dtype.into(),
+            fields: Vec::new(),
+        }
+    }
+
+    /// The field in a few words, for a message: `x <f4`, or a nested record's fields in
+    /// braces, `inner {x <f4, y <f4}`.
+    pub fn summary(&self) -> String {
+        if self.fields.is_empty() {
+            format!("{} {}", self.name, self.dtype)
+        } else {
+            let inner: Vec<String> = self.fields.iter().map(StructField::summary).collect();
+            format!("{} {{{}}}", self.name, inner.join(", "))
+        }
+    }
 }
 
 /// Everything needed to describe one variable as a virtual Zarr array.
@@ -93,7 +121,7 @@ pub struct VariableManifest {
     pub dimensions: Vec<String>,
     /// Value that unwritten chunks read as (JSON number, `"NaN"`, or null); for a record, an
     /// object of its fields' values as Zarr v3 writes a `struct` fill value (byte strings in
-    /// base64).
+    /// base64, a nested record's value an object inside).
     pub fill_value: Value,
     /// Zarr v3 codec pipeline, `bytes` first (shared like the attributes).
     pub codecs: Arc<Vec<Codec>>,

@@ -83,37 +83,63 @@ pub fn array_metadata(v: &VariableManifest) -> Result<ZarrArray, String> {
     })
 }
 
-/// A record's (an HDF5 compound's) zarr-python `struct` data type, its fields' types in order,
-/// and its fill value, which floe's reader gives already in zarr-python's JSON for a struct (an
-/// object of each field's JSON scalar).
+/// A record's (an HDF5 compound's) zarr-python `struct` data type, its fields' types in order
+/// (a nested record's a `struct` again), and its fill value, which floe's reader gives already
+/// in zarr-python's JSON for a struct (an object of each field's JSON scalar, an object inside
+/// for a nested record).
 fn record_type(v: &VariableManifest) -> Result<(Value, Value), String> {
-    let fields = v
-        .fields
-        .iter()
-        .map(|f| {
-            let member = Element::parse(&f.dtype, false)?;
-            if member.kind == Kind::Record {
-                return Err(format!(
-                    "field {:?}: nested records have no Zarr data type",
-                    f.name
-                ));
-            }
-            Ok(json!({"name": f.name, "data_type": member.data_type()}))
-        })
-        .collect::<Result<Vec<_>, String>>()?;
-    let fill_names_fields = v.fill_value.as_object().is_some_and(|fill| {
-        fill.len() == v.fields.len() && v.fields.iter().all(|f| fill.contains_key(&f.name))
-    });
-    if !fill_names_fields {
+    let data_type = struct_type("", &v.fields)?;
+    if !fill_names_fields(&v.fields, &v.fill_value) {
         return Err(format!(
             "fill value {} does not name each field of the record once",
             v.fill_value
         ));
     }
-    Ok((
-        json!({"name": "struct", "configuration": {"fields": fields}}),
-        v.fill_value.clone(),
-    ))
+    Ok((data_type, v.fill_value.clone()))
+}
+
+/// zarr-python's `struct` data type of `fields`, those of the record at `path` (`""` for the
+/// outermost, `inner` for a nested one; messages name it).
+fn struct_type(path: &str, fields: &[crate::StructField]) -> Result<Value, String> {
+    if fields.is_empty() {
+        return Err(format!("record {path:?} lists no fields"));
+    }
+    let fields = fields
+        .iter()
+        .map(|f| {
+            let here = if path.is_empty() {
+                f.name.clone()
+            } else {
+                format!("{path}.{}", f.name)
+            };
+            let member =
+                Element::parse(&f.dtype, false).map_err(|e| format!("field {here:?}: {e}"))?;
+            let data_type = if member.kind == Kind::Record {
+                struct_type(&here, &f.fields)?
+            } else if f.fields.is_empty() {
+                member.data_type()
+            } else {
+                return Err(format!(
+                    "field {here:?} of type {:?} lists fields of its own",
+                    f.dtype
+                ));
+            };
+            Ok(json!({"name": f.name, "data_type": data_type}))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(json!({"name": "struct", "configuration": {"fields": fields}}))
+}
+
+/// Whether a struct fill value is an object naming each of `fields` once, a nested record's
+/// an object naming its own.
+fn fill_names_fields(fields: &[crate::StructField], fill: &Value) -> bool {
+    fill.as_object().is_some_and(|fill| {
+        fill.len() == fields.len()
+            && fields.iter().all(|f| {
+                fill.get(&f.name)
+                    .is_some_and(|value| f.fields.is_empty() || fill_names_fields(&f.fields, value))
+            })
+    })
 }
 
 /// The chunk shape to report and, when trimmed, each chunk's length in bytes: an HDF5 chunk
@@ -426,18 +452,9 @@ mod tests {
     fn records_are_zarr_python_structs_of_their_fields() {
         let mut v = variable("|V13", &[4], &[2], "chunked");
         v.fields = vec![
-            crate::StructField {
-                name: "a".into(),
-                dtype: "<i4".into(),
-            },
-            crate::StructField {
-                name: "b".into(),
-                dtype: "<f8".into(),
-            },
-            crate::StructField {
-                name: "ok".into(),
-                dtype: "|b1".into(),
-            },
+            crate::StructField::value("a", "<i4"),
+            crate::StructField::value("b", "<f8"),
+            crate::StructField::value("ok", "|b1"),
         ];
         v.fill_value = json!({"a": -1, "b": "NaN", "ok": false});
         let metadata = array_metadata(&v).expect("metadata").metadata;
@@ -457,11 +474,61 @@ mod tests {
         assert!(array_metadata(&v)
             .expect_err("a fill value without every field")
             .contains("does not name each field"));
-        v.fill_value = json!({"a": 0, "b": 0.0, "ok": false});
-        v.fields[1].dtype = "|V8".into();
+    }
+
+    #[test]
+    fn nested_records_are_structs_inside_structs() {
+        // zarr-python 3.4's own JSON for numpy's
+        // [("a", ">i4"), ("inner", [("x", ">f4"), ("deep", [("s", "S2"), ("b", "?")])])]
+        // (the byte order is the bytes codec's).
+        let mut v = variable("|V13", &[4], &[2], "chunked");
+        v.fields = vec![
+            crate::StructField::value("a", ">i4"),
+            crate::StructField {
+                name: "inner".into(),
+                dtype: "|V9".into(),
+                fields: vec![
+                    crate::StructField::value("x", ">f4"),
+                    crate::StructField {
+                        name: "deep".into(),
+                        dtype: "|V3".into(),
+                        fields: vec![
+                            crate::StructField::value("s", "|S2"),
+                            crate::StructField::value("b", "|b1"),
+                        ],
+                    },
+                ],
+            },
+        ];
+        v.fill_value = json!({"a": 0, "inner": {"x": 0.0, "deep": {"s": "", "b": false}}});
+        let metadata = array_metadata(&v).expect("metadata").metadata;
+        assert_eq!(
+            metadata["data_type"],
+            json!({"name": "struct", "configuration": {"fields": [
+                {"name": "a", "data_type": "int32"},
+                {"name": "inner", "data_type": {"name": "struct", "configuration": {"fields": [
+                    {"name": "x", "data_type": "float32"},
+                    {"name": "deep", "data_type": {"name": "struct", "configuration": {"fields": [
+                        {"name": "s", "data_type": {"name": "null_terminated_bytes", "configuration": {"length_bytes": 2}}},
+                        {"name": "b", "data_type": "bool"},
+                    ]}}},
+                ]}}},
+            ]}})
+        );
+        assert_eq!(
+            metadata["fill_value"],
+            json!({"a": 0, "inner": {"x": 0.0, "deep": {"s": "", "b": false}}})
+        );
+        v.fill_value = json!({"a": 0, "inner": {"x": 0.0, "deep": {"s": ""}}});
         assert!(array_metadata(&v)
-            .expect_err("nested")
-            .contains("nested records"));
+            .expect_err("a nested fill value without every field")
+            .contains("does not name each field"));
+        v.fill_value = json!({"a": 0, "inner": {"x": 0.0, "deep": {"s": "", "b": false}}});
+        v.fields[1].fields[1].fields.clear();
+        assert_eq!(
+            array_metadata(&v).expect_err("a nested record without fields"),
+            "record \"inner.deep\" lists no fields"
+        );
     }
 
     #[test]

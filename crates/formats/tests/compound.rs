@@ -30,9 +30,21 @@ fn variable<'a>(manifest: &'a FileManifest, name: &str) -> &'a VariableManifest 
 fn fields(pairs: &[(&str, &str)]) -> Vec<StructField> {
     pairs
         .iter()
-        .map(|(name, dtype)| StructField {
-            name: (*name).into(),
-            dtype: (*dtype).into(),
+        .map(|(name, dtype)| StructField::value(*name, *dtype))
+        .collect()
+}
+
+/// h5py's fields as make_fixtures.py writes them: `[name, typestr]`, or for a nested record
+/// `[name, "|V{size}", [its fields]]`.
+fn h5py_fields(listed: &Value) -> Vec<StructField> {
+    listed
+        .as_array()
+        .expect("fields")
+        .iter()
+        .map(|f| StructField {
+            name: f[0].as_str().expect("name").into(),
+            dtype: f[1].as_str().expect("dtype").into(),
+            fields: f.get(2).map(h5py_fields).unwrap_or_default(),
         })
         .collect()
 }
@@ -52,13 +64,7 @@ fn packed_records_match_what_h5py_says_of_them() {
         let v = variable(&manifest, name);
         assert_eq!(v.dtype, expected["dtype"], "{name}");
         assert_eq!(v.item_size(), v.dtype[2..].parse().ok(), "{name}");
-        let h5py_fields: Vec<(&str, &str)> = expected["fields"]
-            .as_array()
-            .expect("fields")
-            .iter()
-            .map(|f| (f[0].as_str().expect("name"), f[1].as_str().expect("dtype")))
-            .collect();
-        assert_eq!(v.fields, fields(&h5py_fields), "{name}");
+        assert_eq!(v.fields, h5py_fields(&expected["fields"]), "{name}");
         assert_eq!(json!(v.shape), expected["shape"], "{name}");
         assert_eq!(json!(v.chunk_shape), expected["chunk_shape"], "{name}");
         let refs: Vec<Value> = v
@@ -121,6 +127,61 @@ fn fill_values_are_struct_objects_decoded_from_the_hdf5_fill_value() {
 }
 
 #[test]
+fn nested_records_nest_their_fields_codecs_and_fill_values() {
+    let manifest = read("h5_1_10_8_compound.h5");
+    let nested = variable(&manifest, "nested");
+    assert_eq!(nested.dtype, "|V12");
+    assert_eq!(
+        serde_json::to_value(&nested.fields).expect("json"),
+        json!([
+            {"name": "a", "dtype": "<i4"},
+            {"name": "inner", "dtype": "|V8", "fields": [
+                {"name": "x", "dtype": "<f4"},
+                {"name": "y", "dtype": "<f4"},
+            ]},
+        ])
+    );
+    // No fill value set: HDF5's zero bytes, nested as Zarr's default.
+    assert_eq!(
+        nested.fill_value,
+        json!({"a": 0, "inner": {"x": 0.0, "y": 0.0}})
+    );
+    assert_eq!(
+        serde_json::to_value(&*nested.codecs).expect("json"),
+        json!([{"name": "bytes", "configuration": {"endian": "little"}}])
+    );
+    let deep = variable(&manifest, "nested_big_endian");
+    assert_eq!(deep.dtype, "|V19");
+    // h5py's fillvalue=(-9, (inf, (b"zz", True, -0.5))), big-endian bytes.
+    assert_eq!(
+        deep.fill_value,
+        json!({"t": -9, "inner": {"x": "Infinity", "deep": {"s": "eno=", "ok": true, "d": -0.5}}})
+    );
+    assert_eq!(
+        serde_json::to_value(&*deep.codecs).expect("json"),
+        json!([{"name": "bytes", "configuration": {"endian": "big"}}])
+    );
+    let metadata = floe_formats::zarr_v3::array_metadata(deep)
+        .expect("zarr metadata")
+        .metadata;
+    assert_eq!(
+        metadata["data_type"],
+        json!({"name": "struct", "configuration": {"fields": [
+            {"name": "t", "data_type": "int32"},
+            {"name": "inner", "data_type": {"name": "struct", "configuration": {"fields": [
+                {"name": "x", "data_type": "float32"},
+                {"name": "deep", "data_type": {"name": "struct", "configuration": {"fields": [
+                    {"name": "s", "data_type": {"name": "null_terminated_bytes", "configuration": {"length_bytes": 2}}},
+                    {"name": "ok", "data_type": "bool"},
+                    {"name": "d", "data_type": "float64"},
+                ]}}},
+            ]}}},
+        ]}})
+    );
+    assert_eq!(metadata["fill_value"], deep.fill_value);
+}
+
+#[test]
 fn records_zarr_cannot_describe_are_refused_by_name_with_the_reason() {
     let manifest = read("h5_1_10_8_compound_refused.h5");
     let expected = [
@@ -133,7 +194,6 @@ fn records_zarr_cannot_describe_are_refused_by_name_with_the_reason() {
             "compound type with padding (fields at offsets [0, 4], record of 8 bytes)",
         ),
         ("out_of_order", "out of declared order"),
-        ("nested", "nested compound field \"inner\""),
         ("array_member", "array-typed field \"v\""),
         (
             "vlen_member",
@@ -141,6 +201,16 @@ fn records_zarr_cannot_describe_are_refused_by_name_with_the_reason() {
         ),
         ("reference_member", "reference field \"r\""),
         ("mixed_order", "mixed byte order (\"a\" little-endian, \"b\" big-endian)"),
+        // Inside a nested record, the same reasons, naming the nested field's path.
+        (
+            "nested_padded",
+            "compound type with padding (nested record \"inner\": fields at offsets [0, 8], record of 16 bytes)",
+        ),
+        ("nested_array_member", "array-typed field \"inner.v\" (shape [2])"),
+        (
+            "nested_mixed_order",
+            "mixed byte order (\"a\" little-endian, \"inner.x\" big-endian)",
+        ),
     ];
     assert!(manifest.variables.is_empty(), "{:?}", manifest.variables);
     for (name, reason) in expected {

@@ -1,6 +1,6 @@
 //! Zarr v3 array metadata documents.
 
-use floe_formats::{Codec, FileManifest, VariableManifest, VariableProblem};
+use floe_formats::{Codec, FileManifest, StructField, VariableManifest, VariableProblem};
 use serde_json::{json, Map, Value};
 
 /// Moves a file's records (HDF5 compound types, `fields` set) from its variables to its
@@ -15,11 +15,7 @@ pub fn set_aside_records(manifest: &mut FileManifest) {
             .partition(|v| !v.fields.is_empty());
     manifest.variables = others;
     for record in records {
-        let fields: Vec<String> = record
-            .fields
-            .iter()
-            .map(|f| format!("{} {}", f.name, f.dtype))
-            .collect();
+        let fields: Vec<String> = record.fields.iter().map(StructField::summary).collect();
         manifest.problems.push(VariableProblem {
             error: format!(
                 "compound data type ({}): floe writes its arrays with zarrs, which has no struct data type; `virtualizer inspect` and the Python parser describe it",
@@ -82,7 +78,7 @@ pub fn little_endian() -> Codec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use floe_formats::{SourceFormat, StructField};
+    use floe_formats::SourceFormat;
 
     fn variable(name: &str, fields: &[(&str, &str)]) -> VariableManifest {
         VariableManifest {
@@ -90,10 +86,7 @@ mod tests {
             dtype: if fields.is_empty() { "<f4" } else { "|V5" }.into(),
             fields: fields
                 .iter()
-                .map(|(name, dtype)| StructField {
-                    name: (*name).into(),
-                    dtype: (*dtype).into(),
-                })
+                .map(|(name, dtype)| StructField::value(*name, *dtype))
                 .collect(),
             shape: vec![2],
             chunk_shape: vec![2],
@@ -122,6 +115,7 @@ mod tests {
                 error: "variable-length strings".into(),
             }],
             unlimited: Vec::new(),
+            groups: Default::default(),
         };
         set_aside_records(&mut manifest);
         assert_eq!(manifest.variables, vec![variable("lithk", &[])]);
@@ -138,5 +132,35 @@ mod tests {
         // Again: nothing left to move, nothing named twice.
         set_aside_records(&mut manifest);
         assert_eq!(manifest.problems.len(), 2);
+    }
+
+    #[test]
+    fn nested_records_are_listed_with_their_fields_in_braces() {
+        let mut record = variable("stations", &[("id", "<i4")]);
+        record.fields.push(StructField {
+            name: "inner".into(),
+            dtype: "|V8".into(),
+            fields: vec![
+                StructField::value("x", "<f4"),
+                StructField::value("y", "<f4"),
+            ],
+        });
+        let mut manifest = FileManifest {
+            format: SourceFormat::Hdf5,
+            file_size: 1,
+            attributes: Default::default(),
+            variables: vec![record],
+            problems: Vec::new(),
+            unlimited: Vec::new(),
+            groups: Default::default(),
+        };
+        set_aside_records(&mut manifest);
+        assert!(
+            manifest.problems[0]
+                .error
+                .starts_with("compound data type (id <i4, inner {x <f4, y <f4}): "),
+            "{}",
+            manifest.problems[0].error
+        );
     }
 }
