@@ -84,7 +84,7 @@ def below_target(both):
     above = [r for r in both if r["vz_parse"] > slowest_theirs]
     return (f"Under 15×: {len(below)} of {len(both)} files, each one VirtualiZarr parses in at most "
             f"{slowest_theirs * 1e3:.2f} ms, where floe's fixed cost per call (at least {fastest_ours * 1e3:.2f} ms here: "
-            "a ranged read through the store's runtime, the header parse, and VirtualiZarr's own ManifestStore objects) "
+            "one read of the file, the header parse, and VirtualiZarr's own ManifestStore objects) "
             f"is more than a fifteenth; the {len(above)} files VirtualiZarr takes longer on are all at or above "
             f"{min((r['vz_parse'] / r['floe_parse'] for r in above), default=float('nan')):.1f}×.")
 
