@@ -11,7 +11,7 @@
 use base64::Engine;
 use serde_json::{json, Map, Value};
 
-use crate::VariableManifest;
+use crate::{Codec, VariableManifest};
 
 /// Attributes of HDF5 and netCDF-4 bookkeeping that VirtualiZarr's `HDFParser` leaves out.
 pub const HIDDEN_ATTRIBUTES: [&str; 8] = [
@@ -55,31 +55,52 @@ pub fn array_metadata(v: &VariableManifest) -> Result<ZarrArray, String> {
         (element.data_type(), element.fill_value(&v.fill_value)?)
     };
     let (chunk_shape, trimmed_chunk_bytes) = chunk_shape(v, element.size);
-    let codecs: Value = if strings {
+    let codecs = if strings {
         // Inlined variable-length strings: zarr-python's vlen-utf8, as for `StringDType`.
-        json!([{"name": "vlen-utf8", "configuration": {}}])
+        vec![Codec::new("vlen-utf8", [])]
     } else {
-        serde_json::to_value(&*v.codecs).map_err(|e| e.to_string())?
+        v.codecs.to_vec()
     };
     let mut attributes = visible_attributes(&v.attributes);
     if let Some(fill) = attributes.get_mut("_FillValue") {
         *fill = element.cf_fill_value(fill)?;
     }
     Ok(ZarrArray {
-        metadata: json!({
-            "zarr_format": 3,
-            "node_type": "array",
-            "shape": v.shape,
-            "data_type": data_type,
-            "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": chunk_shape}},
-            "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
-            "fill_value": fill_value,
-            "codecs": codecs,
-            "attributes": attributes,
-            "dimension_names": v.dimensions,
-            "storage_transformers": [],
-        }),
+        metadata: array_document(
+            &v.shape,
+            &chunk_shape,
+            data_type,
+            fill_value,
+            &codecs,
+            attributes,
+            &v.dimensions,
+        ),
         trimmed_chunk_bytes,
+    })
+}
+
+/// The `zarr.json` document of an array: the one shape of it, for the arrays floe writes to its
+/// stores and for those `FloeParser` hands VirtualiZarr.
+pub fn array_document(
+    shape: &[u64],
+    chunk_shape: &[u64],
+    data_type: Value,
+    fill_value: Value,
+    codecs: &[Codec],
+    attributes: Map<String, Value>,
+    dimension_names: &[String],
+) -> Value {
+    json!({
+        "zarr_format": 3,
+        "node_type": "array",
+        "shape": shape,
+        "data_type": data_type,
+        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": chunk_shape}},
+        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+        "fill_value": fill_value,
+        "codecs": codecs,
+        "attributes": attributes,
+        "dimension_names": dimension_names,
     })
 }
 

@@ -1,7 +1,7 @@
 //! Zarr v3 array metadata documents.
 
 use floe_formats::{Codec, FileManifest, StructField, VariableManifest, VariableProblem};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 /// Moves a file's records (HDF5 compound types, `fields` set) from its variables to its
 /// problems, each with the reason: floe's readers describe them as Zarr `struct` arrays (for
@@ -46,7 +46,8 @@ pub fn data_type(typestr: &str) -> Option<&'static str> {
     })
 }
 
-/// The `zarr.json` of an array.
+/// The `zarr.json` of an array ([`floe_formats::zarr_v3::array_document`], with a data type by
+/// name).
 pub fn array_document(
     shape: &[u64],
     chunk_shape: &[u64],
@@ -56,18 +57,15 @@ pub fn array_document(
     attributes: Map<String, Value>,
     dimension_names: &[String],
 ) -> Value {
-    json!({
-        "zarr_format": 3,
-        "node_type": "array",
-        "shape": shape,
-        "data_type": data_type,
-        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": chunk_shape}},
-        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
-        "fill_value": fill_value,
-        "codecs": codecs,
-        "attributes": attributes,
-        "dimension_names": dimension_names,
-    })
+    floe_formats::zarr_v3::array_document(
+        shape,
+        chunk_shape,
+        Value::from(data_type),
+        fill_value,
+        codecs,
+        attributes,
+        dimension_names,
+    )
 }
 
 /// Little-endian `bytes` codec, for arrays floe materializes itself.
