@@ -392,6 +392,34 @@ def test_records_floe_refuses_are_ones_hdfparser_reads_wrong_or_inlines(floe_par
     assert outcomes == {"padded": "unreadable", "trailing_padding": "unreadable", "out_of_order": "wrong"}, outcomes
 
 
+def test_fill_values_floe_cannot_carry_are_refused_not_zeroed(floe_parser, tmp_path):
+    """A byte string's fill value is carried in 8 bytes: one of 16 bytes that is not all zeros
+    is refused by name (it was read as "" before, silently); all zeros, it reads as
+    HDFParser's. A record of a byte string and a byte gets zarr-python's little-endian bytes
+    codec, as HDFParser's does (without one, zarr warns on every read)."""
+    import h5py
+    from virtualizarr.parsers import HDFParser
+    warnings.simplefilter("ignore")
+    path = tmp_path / "fills.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("labelled", (4,), dtype="S16", fillvalue=b"N/A")
+        f.create_dataset("blank", data=np.array([b"a", b"bc"], dtype="S16"))
+        f["tags"] = np.array([(b"abc", 1), (b"de", 2)], dtype=[("s", "S3"), ("u", "u1")])
+    url = f"file://{path}"
+    with pytest.raises(NotImplementedError) as refused:
+        floe_parser(drop_variables=["blank", "tags"])(url, registry())
+    message = str(refused.value)
+    assert message.startswith(f"{url}: variable 'labelled': a fill value of 16 bytes") and "N/A" in message, message
+    ours = tree(floe_parser(drop_variables=["labelled"])(url, registry()))
+    theirs = tree(HDFParser(drop_variables=["labelled"])(url, registry()))
+    diffs = differences(ours, theirs)
+    assert all(key == "dimension_names" for _, key, _, _ in diffs), diffs
+    assert ours["tags"]["codecs"][0] == {"name": "bytes", "configuration": {"endian": "little"}}, ours["tags"]
+    got = read_back(lambda u: floe_parser(drop_variables=["labelled"])(u, registry()), path, tmp_path)
+    with h5py.File(path) as f:
+        assert same_records(got["tags"], f["tags"][...]) and got["blank"].tolist() == [b"a", b"bc"]
+
+
 def test_a_hostile_chunk_grid_is_refused_by_name_before_its_manifest_is_allocated(floe_parser, tmp_path):
     """A dataspace of 2^40 points in chunks of 5 (nothing written): VirtualiZarr's manifests are
     dense over the grid, 2^38 cells. The variable is refused, naming FLOE_MAX_CHUNKS_PER_FILE,

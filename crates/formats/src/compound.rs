@@ -47,8 +47,8 @@ pub(crate) struct Record {
     /// Size of one record in bytes.
     pub size: u32,
     members: Vec<Member>,
-    /// Byte order of the multi-byte numeric members, nested ones included; `None` when there
-    /// is none.
+    /// Byte order of the multi-byte numeric members, nested ones included; little-endian when
+    /// only byte strings are wider than a byte; `None` when every member is a single byte.
     order: Option<Endian>,
 }
 
@@ -67,7 +67,14 @@ impl Record {
         check_packed(path, size, &layout)?;
         let mut leaves = Vec::new();
         collect_leaves(path, &members, &mut leaves);
-        let order = common_byte_order(&leaves)?;
+        // zarr-python asks for a byte order whenever a field is wider than a byte, byte strings
+        // included (it warns, assuming little-endian, without one): they read the same either way.
+        let order = common_byte_order(&leaves)?.or_else(|| {
+            leaves
+                .iter()
+                .any(|(_, e)| e.size > 1)
+                .then_some(Endian::Little)
+        });
         Ok(Record {
             size,
             members,
@@ -95,8 +102,8 @@ impl Record {
             .collect()
     }
 
-    /// The `bytes` codec with the members' byte order, or without one when every member is
-    /// a single byte or a byte string (as for one-byte types).
+    /// The `bytes` codec with the members' byte order, or without one when every member is a
+    /// single byte (as for one-byte types), as zarr-python writes it for the numpy dtype.
     pub fn bytes_codec(&self) -> Codec {
         match self.order {
             Some(Endian::Little) => Codec::new("bytes", [("endian", Value::from("little"))]),
@@ -344,7 +351,8 @@ mod tests {
             ],
         )
         .expect("packed");
-        assert!(bytes_only.bytes_codec().configuration.is_empty());
+        // A byte string wider than a byte: zarr-python writes (and wants) little-endian.
+        assert_eq!(bytes_only.bytes_codec().configuration["endian"], "little");
         let mixed = Record::new(
             12,
             vec![

@@ -358,7 +358,10 @@ fn variable(
     if let Err(reason) = checks::dimensions_within_maximum(&shape, dataset.max_dims()) {
         return Ok(Err(reason));
     }
-    let fill_value = element.fill_value(&dataset, var);
+    let fill_value = match element.fill_value(&dataset, var) {
+        Ok(fill) => fill,
+        Err(reason) => return Ok(Err(reason)),
+    };
     let mut manifest = VariableManifest {
         variable: path.to_string(),
         dtype: element.typestr(),
@@ -799,17 +802,44 @@ impl Elements {
 
     /// The dataset's HDF5 fill value, decoded. Absent, a value falls back to the NetCDF
     /// `_FillValue` attribute, then 0; a record to Zarr's default (every field zero), as
-    /// HDF5's default fill is zero bytes.
-    fn fill_value(&self, dataset: &hdf5_reader::Dataset, var: &NcVariable) -> Value {
+    /// HDF5's default fill is zero bytes. A fill value floe cannot carry exactly (a byte
+    /// string of more than 8 bytes that is not all zeros; a record's of the wrong size) is the
+    /// variable's problem, never replaced by zeros.
+    fn fill_value(
+        &self,
+        dataset: &hdf5_reader::Dataset,
+        var: &NcVariable,
+    ) -> Result<Value, String> {
         let raw = dataset.fill_value().and_then(|f| f.value.as_deref());
         match self {
-            Elements::One(e) => raw
+            Elements::One(e) if e.kind == Kind::Bytes && e.size > 8 => match raw {
+                Some(raw) if raw.iter().any(|b| *b != 0) => Err(format!(
+                    "a fill value of {} bytes ({:?}) for byte strings of {}: floe carries a byte string's fill value in 8 bytes at most",
+                    raw.len(),
+                    String::from_utf8_lossy(raw),
+                    e.size
+                )),
+                Some(_) => Ok(Value::from(0)),
+                None => Ok(var
+                    .attribute("_FillValue")
+                    .map(|a| attr_json(&a.value))
+                    .unwrap_or(Value::from(0))),
+            },
+            Elements::One(e) => Ok(raw
                 .and_then(|raw| e.decode(raw))
                 .or_else(|| var.attribute("_FillValue").map(|a| attr_json(&a.value)))
-                .unwrap_or(Value::from(0)),
-            Elements::Record(r) => raw
-                .and_then(|raw| r.fill_value(raw))
-                .unwrap_or_else(|| r.default_fill()),
+                .unwrap_or(Value::from(0))),
+            Elements::Record(r) => match raw {
+                None => Ok(r.default_fill()),
+                Some(raw) if raw.len() as u64 != u64::from(r.size) => Err(format!(
+                    "a fill value of {} bytes for records of {}",
+                    raw.len(),
+                    r.size
+                )),
+                Some(raw) => r
+                    .fill_value(raw)
+                    .ok_or_else(|| format!("a fill value of {} bytes that does not decode as the record", raw.len())),
+            },
         }
     }
 }
@@ -832,6 +862,14 @@ fn compound_record(
     let members = fields
         .iter()
         .map(|field| {
+            // numpy renames a field without a name (`f0`), so its values would be read under
+            // another name than the file's: refused rather than renamed.
+            if field.name.is_empty() {
+                return Err(format!(
+                    "compound type with a field without a name (at byte {} of record {path:?}): zarr-python and numpy would rename it",
+                    field.byte_offset
+                ));
+            }
             Ok(Member {
                 name: field.name.clone(),
                 offset: field.byte_offset,

@@ -401,6 +401,8 @@ impl Source {
             FirstBlock::Whole(info, bytes) => OpenedHeader::in_memory(info, bytes),
             FirstBlock::Larger(info) => {
                 let opened = self.open_listed(&Listed::from(&info), options);
+                // The first request, whose answer told the size, counts too.
+                opened.counters.requests.fetch_add(1, Ordering::Relaxed);
                 OpenedHeader {
                     info,
                     storage: opened.storage,
