@@ -101,6 +101,7 @@ mod tests {
             batch_id: "b".into(),
             group_path: "A_B/c".into(),
             group_attributes: Default::default(),
+            subgroups: Default::default(),
             sources: urls
                 .iter()
                 .map(|u| SourceFile {

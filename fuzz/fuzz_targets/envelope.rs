@@ -16,6 +16,7 @@ pub fn envelope_prefix() -> &'static [u8] {
             batch_id: String::new(),
             group_path: String::new(),
             group_attributes: Default::default(),
+            subgroups: Default::default(),
             sources: Vec::new(),
             arrays: Vec::new(),
             append: None,

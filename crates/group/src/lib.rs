@@ -12,6 +12,7 @@
 //! - [`series`]: groups whose variables are split over several files along time (exact CF time);
 //! - [`axis`]: when multi-step chunks sit on the shared time axis exactly;
 //! - [`bounds`]: a time axis's cell bounds, decoded and stored in the group's time units;
+//! - `tree`: a NetCDF-4 file's sub-groups inside the group;
 //! - [`zarr`]: Zarr v3 metadata documents.
 
 #![warn(missing_docs)]
@@ -31,6 +32,7 @@ pub mod series;
 pub mod shard;
 pub mod skip;
 pub mod time;
+mod tree;
 pub mod zarr;
 
 pub use build::{build, Rule};

@@ -439,7 +439,14 @@ pub(crate) fn finish(
         .first()
         .map(|s| s.source.url.as_str())
         .unwrap_or_default();
-    bound_attributes(first, &mut attrs, &mut arrays, &mut warnings);
+    let mut subgroups = crate::tree::subgroups(scans, &mut arrays, &mut warnings);
+    bound_attributes(
+        first,
+        &mut attrs,
+        &mut subgroups,
+        &mut arrays,
+        &mut warnings,
+    );
     let notes: Vec<String> = notes.into_iter().collect();
     attrs.insert("floe_batch_id".into(), Value::from(batch.batch_id.clone()));
     attrs.insert(key.into(), value);
@@ -454,6 +461,7 @@ pub(crate) fn finish(
             batch_id: batch.batch_id.clone(),
             group_path: batch.group.group_path(),
             group_attributes: attrs,
+            subgroups,
             sources: scans.iter().map(|s| s.source.clone()).collect(),
             arrays,
             append: batch.append.clone(),
@@ -465,11 +473,12 @@ pub(crate) fn finish(
 }
 
 /// Source attributes too large to store ([`floe_wire::Limits::attribute_bytes`]),
-/// of the group and of each array, taken out and named in the warnings (as
-/// not carried: no data is missing), never stored whole or cut.
+/// of the group, its sub-groups and each array, taken out and named in the
+/// warnings (as not carried: no data is missing), never stored whole or cut.
 fn bound_attributes(
     file: &str,
     group: &mut Map<String, Value>,
+    subgroups: &mut BTreeMap<String, Map<String, Value>>,
     arrays: &mut [ArrayFragment],
     warnings: &mut Vec<Warning>,
 ) {
@@ -487,6 +496,9 @@ fn bound_attributes(
         }
     };
     take("", group);
+    for (path, attributes) in subgroups {
+        take(path, attributes);
+    }
     for array in arrays {
         if let Some(Value::Object(attributes)) = array.zarr_json.get_mut("attributes") {
             take(&array.name, attributes);

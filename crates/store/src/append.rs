@@ -189,7 +189,7 @@ async fn plan_arrays<'a>(
     dimension: &str,
 ) -> Result<std::result::Result<Vec<Planned<'a>>, String>> {
     let group = fragment.group_path.as_str();
-    let stored_names = stored_array_names(store, group).await?;
+    let (stored_names, stored_subgroups) = stored_tree(store, group).await?;
     let mut new_names: Vec<&str> = fragment.array_names();
     new_names.sort_unstable();
     if stored_names
@@ -199,6 +199,12 @@ async fn plan_arrays<'a>(
     {
         return Ok(Err(format!(
             "the new files hold arrays {new_names:?}, the stored group {stored_names:?}"
+        )));
+    }
+    let new_subgroups: Vec<&String> = fragment.subgroups.keys().collect();
+    if stored_subgroups.iter().ne(new_subgroups.iter().copied()) {
+        return Ok(Err(format!(
+            "the new files hold sub-groups {new_subgroups:?}, the stored group {stored_subgroups:?}"
         )));
     }
     let mut planned = Vec::with_capacity(fragment.arrays.len());
@@ -254,21 +260,56 @@ async fn plan_arrays<'a>(
     Ok(Ok(planned))
 }
 
-/// The arrays of a stored group, sorted (floe's provenance group apart).
-async fn stored_array_names(store: &Store, group: &str) -> Result<Vec<String>> {
-    let items: Vec<String> = store
-        .list_dir(group)
-        .await
-        .map_err(from_store)?
-        .try_collect()
-        .await
-        .map_err(from_store)?;
-    let mut names: Vec<String> = items
-        .into_iter()
-        .filter(|n| n != "zarr.json" && n != PROVENANCE_GROUP)
-        .collect();
-    names.sort_unstable();
-    Ok(names)
+/// The arrays of a stored group by their paths inside it, sorted, and its
+/// sub-groups (floe's provenance group apart). The tree is walked: a NetCDF-4
+/// file's sub-groups hold arrays too (`sub/w`).
+async fn stored_tree(store: &Store, group: &str) -> Result<(Vec<String>, Vec<String>)> {
+    let (mut arrays, mut subgroups) = (Vec::new(), Vec::new());
+    let mut pending = vec![String::new()];
+    while let Some(prefix) = pending.pop() {
+        let dir = if prefix.is_empty() {
+            group.to_string()
+        } else {
+            format!("{group}/{prefix}")
+        };
+        let items: Vec<String> = store
+            .list_dir(&dir)
+            .await
+            .map_err(from_store)?
+            .try_collect()
+            .await
+            .map_err(from_store)?;
+        for item in items {
+            if item == "zarr.json" || (prefix.is_empty() && item == PROVENANCE_GROUP) {
+                continue;
+            }
+            let path = if prefix.is_empty() {
+                item
+            } else {
+                format!("{prefix}/{item}")
+            };
+            let key = format!("{group}/{path}/zarr.json");
+            let is_group = match read(store, &key).await? {
+                Some(bytes) => {
+                    serde_json::from_slice::<Value>(&bytes)
+                        .map_err(|e| StoreError::Icechunk(format!("{key}: {e}")))?
+                        .get("node_type")
+                        .and_then(Value::as_str)
+                        == Some("group")
+                }
+                None => false,
+            };
+            if is_group {
+                subgroups.push(path.clone());
+                pending.push(path);
+            } else {
+                arrays.push(path);
+            }
+        }
+    }
+    arrays.sort_unstable();
+    subgroups.sort_unstable();
+    Ok((arrays, subgroups))
 }
 
 /// How `array` extends `stored`, or why it cannot: every field of the two

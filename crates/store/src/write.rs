@@ -92,9 +92,21 @@ pub fn check_arrays(fragment: &ManifestFragment) -> std::result::Result<(), Stri
         }
     };
     oversized("group ", Some(&fragment.group_attributes))?;
+    check_subgroups(fragment)?;
+    for (path, attributes) in &fragment.subgroups {
+        oversized(
+            &format!("sub-group {}: ", floe_wire::bounded(path, 100)),
+            Some(attributes),
+        )?;
+    }
     let metadata = Value::Object(fragment.group_attributes.clone())
         .to_string()
         .len()
+        + fragment
+            .subgroups
+            .iter()
+            .map(|(path, a)| path.len() + Value::Object(a.clone()).to_string().len())
+            .sum::<usize>()
         + fragment
             .arrays
             .iter()
@@ -112,16 +124,15 @@ pub fn check_arrays(fragment: &ManifestFragment) -> std::result::Result<(), Stri
             &format!("array {}: ", floe_wire::bounded(name, 100)),
             array.zarr_json.get("attributes").and_then(Value::as_object),
         )?;
-        if name.is_empty()
-            || name.contains('/')
-            || name == "."
-            || name == ".."
-            || name.starts_with("__")
-        {
-            return Err(format!(
-                "invalid array name {:?}",
-                floe_wire::bounded(name, 100)
-            ));
+        floe_wire::check_member_path(name).map_err(|e| format!("array {e}"))?;
+        if let Some((parent, _)) = name.rsplit_once('/') {
+            if !fragment.subgroups.contains_key(parent) {
+                return Err(format!(
+                    "array {:?} is in sub-group {:?}, which the fragment does not list",
+                    floe_wire::bounded(name, 100),
+                    floe_wire::bounded(parent, 100)
+                ));
+            }
         }
         let (grid, elements) =
             chunk_grid(&array.zarr_json).map_err(|e| format!("array {name}: {e}"))?;
@@ -161,6 +172,31 @@ pub fn check_arrays(fragment: &ManifestFragment) -> std::result::Result<(), Stri
                     r.offset.saturating_add(r.length)
                 ));
             }
+        }
+    }
+    Ok(())
+}
+
+/// Each sub-group's path is a plain name inside the group, its parent is
+/// listed too (the tree has no gap to fill with a guessed group), and no array
+/// has its name.
+fn check_subgroups(fragment: &ManifestFragment) -> std::result::Result<(), String> {
+    for path in fragment.subgroups.keys() {
+        floe_wire::check_member_path(path).map_err(|e| format!("sub-group {e}"))?;
+        if let Some((parent, _)) = path.rsplit_once('/') {
+            if !fragment.subgroups.contains_key(parent) {
+                return Err(format!(
+                    "sub-group {:?} is in sub-group {:?}, which the fragment does not list",
+                    floe_wire::bounded(path, 100),
+                    floe_wire::bounded(parent, 100)
+                ));
+            }
+        }
+        if fragment.arrays.iter().any(|a| &a.name == path) {
+            return Err(format!(
+                "{:?} is both a sub-group and an array",
+                floe_wire::bounded(path, 100)
+            ));
         }
     }
     Ok(())
@@ -246,6 +282,16 @@ pub async fn apply_fragment(
         .set(&format!("{group}/zarr.json"), group_document(attributes))
         .await
         .map_err(from_store)?;
+    // Parents before children: a path sorts after its parent's.
+    for (path, attributes) in &fragment.subgroups {
+        store
+            .set(
+                &format!("{group}/{path}/zarr.json"),
+                group_document(attributes.clone()),
+            )
+            .await
+            .map_err(from_store)?;
+    }
     let mut written = 0;
     for array in &fragment.arrays {
         let array_key = format!("{group}/{}", array.name);

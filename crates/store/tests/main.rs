@@ -29,6 +29,7 @@ fn fragment(source_dir: &std::path::Path, group: usize, length: u64) -> Manifest
         batch_id: format!("{group:032x}"),
         group_path: format!("G/g{group}"),
         group_attributes: Default::default(),
+        subgroups: Default::default(),
         sources: vec![SourceFile {
             url: format!("file://{}/src.nc", source_dir.display()),
             size: 8,
@@ -144,4 +145,52 @@ async fn a_fragment_with_an_oversized_attribute_is_refused_alone() {
         reason.contains("array v: attribute \"history\" of 5242882 bytes, more than the 1048576"),
         "{reason}"
     );
+}
+
+/// A NetCDF-4 file's tree inside a group: arrays named by their path, every
+/// sub-group listed with its parent; anything else is refused by name before
+/// a session is touched.
+#[test]
+fn subgroup_trees_are_checked_before_they_are_written() {
+    let dir = std::path::Path::new("/nowhere");
+    let with = |subgroups: &[&str], arrays: &[&str]| {
+        let mut f = fragment(dir, 1, 4);
+        let array = f.arrays.remove(0);
+        f.arrays = arrays
+            .iter()
+            .map(|name| ArrayFragment {
+                name: name.to_string(),
+                ..array.clone()
+            })
+            .collect();
+        f.subgroups = subgroups
+            .iter()
+            .map(|p| (p.to_string(), Default::default()))
+            .collect();
+        floe_store::write::check_arrays(&f)
+    };
+    assert_eq!(
+        with(&["sub", "sub/inner"], &["v", "sub/w", "sub/inner/w"]),
+        Ok(())
+    );
+    assert_eq!(with(&["empty"], &["v"]), Ok(()));
+    let refused = [
+        (
+            with(&[], &["sub/w"]),
+            "sub-group \"sub\", which the fragment does not list",
+        ),
+        (
+            with(&["sub/inner"], &["v"]),
+            "sub-group \"sub\", which the fragment does not list",
+        ),
+        (with(&["sub"], &["sub"]), "both a sub-group and an array"),
+        (with(&["_floe"], &["v"]), "where floe keeps"),
+        (with(&["sub"], &["sub/../v"]), "not a plain name"),
+        (with(&["sub"], &["sub/__v"]), "Zarr v3 reserves"),
+        (with(&[], &["/v"]), "not a plain name"),
+    ];
+    for (result, reason) in refused {
+        let error = result.expect_err(reason);
+        assert!(error.contains(reason), "{error} (expected {reason})");
+    }
 }

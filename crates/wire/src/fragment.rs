@@ -11,6 +11,8 @@
 //! keeps fragments debuggable (`zstd -d`); ~3,000 references compress to a
 //! few tens of KiB.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -72,6 +74,12 @@ pub struct ManifestFragment {
     pub group_path: String,
     /// Group attributes (provenance, normalizations applied).
     pub group_attributes: Map<String, Value>,
+    /// The sub-groups of a NetCDF-4 file's tree inside the group, by path
+    /// (`"sub"`, `"sub/inner"`), each with its attributes. An array in one is
+    /// named by its path (`"sub/w"`); every ancestor of such an array, and of a
+    /// sub-group, is listed here ([`crate::check_member_path`] checks each).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub subgroups: BTreeMap<String, Map<String, Value>>,
     /// Source files; references point into this table.
     pub sources: Vec<SourceFile>,
     /// Arrays of the group.
@@ -205,6 +213,7 @@ mod tests {
             batch_id: "b1".into(),
             group_path: "AWI_PISM1/exp05".into(),
             group_attributes: Map::new(),
+            subgroups: BTreeMap::new(),
             sources: vec![SourceFile {
                 url: "file:///a.nc".into(),
                 size: 10,
@@ -239,6 +248,22 @@ mod tests {
         let bytes = f.encode().expect("encode");
         assert!(bytes.len() < 40_000, "3000 refs took {} bytes", bytes.len());
         assert_eq!(ManifestFragment::decode(&bytes).expect("decode"), f);
+    }
+
+    #[test]
+    fn subgroups_round_trip_and_a_fragment_without_them_reads_as_flat() {
+        let mut f = sample();
+        let mut purpose = Map::new();
+        purpose.insert("purpose".into(), Value::from("instrument"));
+        f.subgroups.insert("sub".into(), purpose);
+        f.subgroups.insert("sub/inner".into(), Map::new());
+        let bytes = f.encode().expect("encode");
+        assert_eq!(ManifestFragment::decode(&bytes).expect("decode"), f);
+        // Fragments written before sub-groups were carried have no such field.
+        let flat = serde_json::to_value(sample()).expect("json");
+        assert!(flat.get("subgroups").is_none());
+        let read: ManifestFragment = serde_json::from_value(flat).expect("reads");
+        assert!(read.subgroups.is_empty());
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub use messages::{
     ShardOf, SourceFile, VariableSelection, VariableWarning, CONCAT_DIMENSION_ATTRIBUTE,
     DEFAULT_PROFILE_TAG, EVERY_VARIABLE, UNLIMITED_DIMENSION,
 };
-pub use names::{check_batch_id, check_group_path, NameError};
+pub use names::{check_batch_id, check_group_path, check_member_path, NameError};
 
 /// Version of every wire document this build writes. Version 2 added the batch
 /// descriptor's `profile` and `concat` and the group key's `path`: a build that

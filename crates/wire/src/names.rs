@@ -35,6 +35,15 @@ pub enum NameError {
         /// The rule it breaks.
         reason: String,
     },
+    /// An array or sub-group name inside a group that breaks a rule of
+    /// [`check_member_path`].
+    #[error("name {path:?} inside the group: {reason}")]
+    MemberPath {
+        /// The name, cut to a readable length.
+        path: String,
+        /// The rule it breaks.
+        reason: String,
+    },
     /// A batch id not in the producer's format.
     #[error("batch id {0:?} is not floe's (32 lowercase hexadecimal digits, a shard's with -s and its index)")]
     BatchId(String),
@@ -92,6 +101,44 @@ pub fn check_group_path(path: &str) -> Result<(), NameError> {
     Ok(())
 }
 
+/// Checks the name of an array or sub-group inside a group: a path of one or
+/// more `/`-separated segments (`"tas"`, `"sub/inner/w"`, a NetCDF-4 file's
+/// sub-groups), each a plain name: not empty, not `.` or `..`, not starting
+/// with `__` (Zarr v3 reserves those), and not [`RESERVED_SEGMENT`], where
+/// floe keeps the group's own records; at most
+/// [`Limits::group_depth`](crate::Limits::group_depth) segments. Other
+/// characters are the file's own (a variable may be called `rh%`), and stay.
+pub fn check_member_path(path: &str) -> Result<(), NameError> {
+    let refuse = |reason: String| NameError::MemberPath {
+        path: crate::bounded(path, 100),
+        reason,
+    };
+    let segments: Vec<&str> = path.split('/').collect();
+    let depth = crate::limits().group_depth;
+    if segments.len() as u64 > depth {
+        return Err(refuse(format!(
+            "{} levels, more than {depth} (FLOE_MAX_GROUP_DEPTH)",
+            segments.len()
+        )));
+    }
+    for segment in segments {
+        if segment.is_empty() || segment == "." || segment == ".." {
+            return Err(refuse(format!("segment {segment:?} is not a plain name")));
+        }
+        if segment.starts_with("__") {
+            return Err(refuse(format!(
+                "segment {segment:?} starts with __, which Zarr v3 reserves"
+            )));
+        }
+        if segment == RESERVED_SEGMENT {
+            return Err(refuse(format!(
+                "segment {RESERVED_SEGMENT} is where floe keeps a group's records"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Checks a batch id against the producer's format.
 pub fn check_batch_id(id: &str) -> Result<(), NameError> {
     let (hash, shard) = match id.split_once("-s") {
@@ -114,6 +161,30 @@ pub fn check_batch_id(id: &str) -> Result<(), NameError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn member_paths_are_plain_names_at_any_depth() {
+        for path in ["tas", "rh%", "sub/w", "sub/inner/w", "Météo"] {
+            assert!(check_member_path(path).is_ok(), "{path}");
+        }
+        let deep = vec!["a"; crate::limits().group_depth as usize + 1].join("/");
+        let cases: &[(&str, &str)] = &[
+            ("", "not a plain name"),
+            ("sub/", "not a plain name"),
+            ("/w", "not a plain name"),
+            ("sub/../w", "not a plain name"),
+            (".", "not a plain name"),
+            ("__w", "Zarr v3 reserves"),
+            ("sub/__w", "Zarr v3 reserves"),
+            ("_floe", "floe keeps"),
+            ("_floe/inputs", "floe keeps"),
+            (&deep, "FLOE_MAX_GROUP_DEPTH"),
+        ];
+        for (path, reason) in cases {
+            let error = check_member_path(path).expect_err(path).to_string();
+            assert!(error.contains(reason), "{path:?}: {error}");
+        }
+    }
 
     #[test]
     fn plain_group_paths_pass() {
