@@ -150,6 +150,9 @@ def test_every_node_equals_the_files(netcdf4_tree):
     root_ds = ours.to_dataset()
     np.testing.assert_array_equal(root_ds["tas"].values, reference(files, None)["tas"].values)
     assert root_ds.attrs["year"] == 2000 and "year" in root_ds.attrs["floe_differing_attributes"]
+    # A sub-group attribute the files hold otherwise is named too, by its path.
+    assert "sub/purpose" in root_ds.attrs["floe_differing_attributes"]
+    assert "sub/inner/note" not in root_ds.attrs["floe_differing_attributes"]
     # The sub-groups read on the root's time axis, as xarray's tree inherits it.
     assert (ours["sub/inner"]["time"].values == root_ds["time"].values).all()
 
@@ -167,17 +170,20 @@ def test_verify_checks_the_arrays_in_subgroups(netcdf4_tree):
 
 def test_an_append_reads_only_the_new_file_and_keeps_the_tree(tmp_path):
     (tmp_path / "archive").mkdir()
-    files = [tmp_path / "archive" / f"obs_{year}.nc" for year in (2000, 2001, 2002)]
-    for year, path in zip((2000, 2001), files):
-        write_netcdf4(path, year)
-    run(tmp_path, files[:2])
-    write_netcdf4(files[2], 2002)
+    files = [tmp_path / "archive" / f"obs_{year}.nc" for year in (2000, 2001)]
+    write_netcdf4(files[0], 2000)
+    run(tmp_path, files[:1])
+    assert "sub/purpose" not in tree(tmp_path, "obs").attrs["floe_differing_attributes"]
+    write_netcdf4(files[1], 2001)
     summary = run(tmp_path, files)
     assert summary["appended"] == [["obs", 1]] and summary["rebuilt"] == [], summary
     ours = tree(tmp_path, "obs")
     for node in NODES:
         assert_node_equals_files(ours, files, node)
     assert ours["sub"].attrs["purpose"] == "instrument of 2000"
+    # The new file's sub-group says otherwise: named, as a rebuild names it.
+    assert "sub/purpose" in ours.attrs["floe_differing_attributes"]
+    assert "sub/inner/note" not in ours.attrs["floe_differing_attributes"]
 
 
 def test_h5netcdf_files(tmp_path):

@@ -439,7 +439,13 @@ pub(crate) fn finish(
         .first()
         .map(|s| s.source.url.as_str())
         .unwrap_or_default();
-    let mut subgroups = crate::tree::subgroups(scans, &mut arrays, &mut warnings);
+    let crate::tree::Subgroups {
+        tree: mut subgroups,
+        differing,
+    } = crate::tree::subgroups(scans, &mut arrays, &mut warnings);
+    if let Some(Value::Array(names)) = attrs.get_mut(DIFFERING_ATTRIBUTES) {
+        names.extend(differing.into_iter().map(Value::from));
+    }
     bound_attributes(
         first,
         &mut attrs,

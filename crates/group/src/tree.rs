@@ -10,25 +10,46 @@
 //! breaks [`floe_wire::check_member_path`] (a segment `_floe` or `__x`), and an
 //! array whose sub-group no file recorded.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use floe_wire::ArrayFragment;
 use serde_json::{Map, Value};
 
 use crate::{FileScan, Warning};
 
-/// The group's sub-groups by path, and `arrays` and `warnings` brought in line
-/// with them (see the module doc).
+/// The group's sub-groups, each with the first file's attributes.
+pub(crate) struct Subgroups {
+    /// By path inside the group.
+    pub tree: BTreeMap<String, Map<String, Value>>,
+    /// The sub-group attributes that differ between the files holding the
+    /// sub-group, named `sub-group/attribute`: the group's
+    /// `floe_differing_attributes` lists them beside the global ones.
+    pub differing: BTreeSet<String>,
+}
+
+/// The group's sub-groups, and `arrays` and `warnings` brought in line with
+/// them (see the module doc).
 pub(crate) fn subgroups(
     scans: &[FileScan],
     arrays: &mut Vec<ArrayFragment>,
     warnings: &mut Vec<Warning>,
-) -> BTreeMap<String, Map<String, Value>> {
+) -> Subgroups {
     let mut tree: BTreeMap<String, (Map<String, Value>, &str)> = BTreeMap::new();
+    let mut differing = BTreeSet::new();
     for scan in scans.iter().filter(|s| !s.manifest.is_unreadable()) {
         for (path, attributes) in &scan.manifest.groups {
-            tree.entry(path.clone())
-                .or_insert_with(|| (attributes.as_ref().clone(), &scan.source.url));
+            let Some((first, _)) = tree.get(path) else {
+                tree.insert(
+                    path.clone(),
+                    (attributes.as_ref().clone(), &scan.source.url),
+                );
+                continue;
+            };
+            for name in first.keys().chain(attributes.keys()) {
+                if first.get(name) != attributes.get(name) {
+                    differing.insert(format!("{path}/{name}"));
+                }
+            }
         }
     }
     // A sub-group left out takes its descendants with it, and the arrays in them;
@@ -70,9 +91,17 @@ pub(crate) fn subgroups(
         warnings.push(Warning::left_out(first, &array.name, reason));
         false
     });
-    tree.into_iter()
-        .map(|(path, (attributes, _))| (path, attributes))
-        .collect()
+    differing.retain(|name| {
+        name.rsplit_once('/')
+            .is_some_and(|(path, _)| tree.contains_key(path))
+    });
+    Subgroups {
+        tree: tree
+            .into_iter()
+            .map(|(path, (attributes, _))| (path, attributes))
+            .collect(),
+        differing,
+    }
 }
 
 #[cfg(test)]
@@ -127,7 +156,7 @@ mod tests {
     }
 
     #[test]
-    fn the_first_file_holding_a_subgroup_gives_its_attributes() {
+    fn the_first_file_holding_a_subgroup_gives_its_attributes_and_differences_are_named() {
         let scans = [
             scan("a.nc", &[("sub", "first")]),
             scan(
@@ -137,7 +166,8 @@ mod tests {
         ];
         let mut arrays = vec![array("tas"), array("sub/w"), array("sub/inner/v")];
         let mut warnings = Vec::new();
-        let tree = subgroups(&scans, &mut arrays, &mut warnings);
+        let Subgroups { tree, differing } = subgroups(&scans, &mut arrays, &mut warnings);
+        assert_eq!(differing.into_iter().collect::<Vec<_>>(), ["sub/title"]);
         assert_eq!(
             tree.iter()
                 .map(|(p, a)| (p.as_str(), a["title"].as_str().unwrap_or_default()))
@@ -169,7 +199,7 @@ mod tests {
             array("__top"),
         ];
         let mut warnings = Vec::new();
-        let tree = subgroups(&scans, &mut arrays, &mut warnings);
+        let tree = subgroups(&scans, &mut arrays, &mut warnings).tree;
         assert_eq!(tree.keys().collect::<Vec<_>>(), ["ok"]);
         assert_eq!(names(&arrays), ["tas", "ok/w"]);
         let named: Vec<(&str, &str)> = warnings

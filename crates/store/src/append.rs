@@ -13,12 +13,13 @@
 
 use bytes::Bytes;
 use floe_wire::{AppendOf, ManifestFragment, DIFFERING_ATTRIBUTES};
-use futures::TryStreamExt;
 use icechunk::format::manifest::VirtualChunkLocation;
+use icechunk::format::snapshot::NodeData;
+use icechunk::format::Path;
 use icechunk::Store;
 use serde_json::{Map, Value};
 
-use crate::error::from_store;
+use crate::error::{from_session, from_store};
 use crate::inputs::{append_inputs, PROVENANCE_GROUP};
 use crate::node::{
     chunk_key, group_attributes, group_document, inputs_key, read_key as read, set_refs,
@@ -87,6 +88,13 @@ pub(crate) async fn apply_append(
         Ok(p) => p,
         Err(reason) => return refused(reason),
     };
+    let mut attributes = attributes;
+    let subgroup_names = differing_subgroup_attributes(store, fragment).await?;
+    if let Some(Value::Array(names)) = attributes.get_mut(DIFFERING_ATTRIBUTES) {
+        names.extend(subgroup_names.into_iter().map(Value::from));
+        names.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+        names.dedup();
+    }
     write(store, fragment, attributes, planned, locations).await
 }
 
@@ -261,55 +269,55 @@ async fn plan_arrays<'a>(
 }
 
 /// The arrays of a stored group by their paths inside it, sorted, and its
-/// sub-groups (floe's provenance group apart). The tree is walked: a NetCDF-4
-/// file's sub-groups hold arrays too (`sub/w`).
+/// sub-groups (floe's provenance group apart): a NetCDF-4 file's sub-groups
+/// hold arrays too (`sub/w`). One walk of the session's nodes under the group.
 async fn stored_tree(store: &Store, group: &str) -> Result<(Vec<String>, Vec<String>)> {
+    let root = Path::new(&format!("/{group}"))
+        .map_err(|e| StoreError::Icechunk(format!("group {group}: {e}")))?;
+    let session = store.session();
+    let session = session.read().await;
+    let prefix = format!("/{group}/");
     let (mut arrays, mut subgroups) = (Vec::new(), Vec::new());
-    let mut pending = vec![String::new()];
-    while let Some(prefix) = pending.pop() {
-        let dir = if prefix.is_empty() {
-            group.to_string()
-        } else {
-            format!("{group}/{prefix}")
+    let nodes = session.list_nodes(&root).await.map_err(from_session)?;
+    for node in nodes {
+        let node = node.map_err(from_session)?;
+        let path = node.path.to_string();
+        let Some(inside) = path.strip_prefix(&prefix) else {
+            continue; // the group itself
         };
-        let items: Vec<String> = store
-            .list_dir(&dir)
-            .await
-            .map_err(from_store)?
-            .try_collect()
-            .await
-            .map_err(from_store)?;
-        for item in items {
-            if item == "zarr.json" || (prefix.is_empty() && item == PROVENANCE_GROUP) {
-                continue;
-            }
-            let path = if prefix.is_empty() {
-                item
-            } else {
-                format!("{prefix}/{item}")
-            };
-            let key = format!("{group}/{path}/zarr.json");
-            let is_group = match read(store, &key).await? {
-                Some(bytes) => {
-                    serde_json::from_slice::<Value>(&bytes)
-                        .map_err(|e| StoreError::Icechunk(format!("{key}: {e}")))?
-                        .get("node_type")
-                        .and_then(Value::as_str)
-                        == Some("group")
-                }
-                None => false,
-            };
-            if is_group {
-                subgroups.push(path.clone());
-                pending.push(path);
-            } else {
-                arrays.push(path);
-            }
+        if inside == PROVENANCE_GROUP || inside.starts_with(&format!("{PROVENANCE_GROUP}/")) {
+            continue;
+        }
+        match node.node_data {
+            NodeData::Array { .. } => arrays.push(inside.to_string()),
+            NodeData::Group => subgroups.push(inside.to_string()),
         }
     }
     arrays.sort_unstable();
     subgroups.sort_unstable();
     Ok((arrays, subgroups))
+}
+
+/// The sub-group attributes the new files hold otherwise than the stored
+/// sub-groups, each named `sub-group/attribute` (the stored keep their first
+/// file's values, as the group's global attributes do).
+async fn differing_subgroup_attributes(
+    store: &Store,
+    fragment: &ManifestFragment,
+) -> Result<Vec<String>> {
+    let group = fragment.group_path.as_str();
+    let mut names = Vec::new();
+    for (path, new) in &fragment.subgroups {
+        let stored = group_attributes(store, &format!("{group}/{path}"))
+            .await?
+            .unwrap_or_default();
+        for name in stored.keys().chain(new.keys()) {
+            if stored.get(name) != new.get(name) {
+                names.push(format!("{path}/{name}"));
+            }
+        }
+    }
+    Ok(names)
 }
 
 /// How `array` extends `stored`, or why it cannot: every field of the two

@@ -92,20 +92,17 @@ pub fn check_arrays(fragment: &ManifestFragment) -> std::result::Result<(), Stri
         }
     };
     oversized("group ", Some(&fragment.group_attributes))?;
-    check_subgroups(fragment)?;
-    for (path, attributes) in &fragment.subgroups {
-        oversized(
-            &format!("sub-group {}: ", floe_wire::bounded(path, 100)),
-            Some(attributes),
-        )?;
-    }
+    // Each sub-group is a group document of its own: its path, its attributes
+    // and the document around them, counted before anything walks the tree.
     let metadata = Value::Object(fragment.group_attributes.clone())
         .to_string()
         .len()
         + fragment
             .subgroups
             .iter()
-            .map(|(path, a)| path.len() + Value::Object(a.clone()).to_string().len())
+            .map(|(path, a)| {
+                path.len() + GROUP_DOCUMENT_BYTES + Value::Object(a.clone()).to_string().len()
+            })
             .sum::<usize>()
         + fragment
             .arrays
@@ -117,6 +114,13 @@ pub fn check_arrays(fragment: &ManifestFragment) -> std::result::Result<(), Stri
             "{metadata} bytes of metadata, more than the {} a group's may take (FLOE_MAX_GROUP_METADATA_BYTES)",
             limits.group_metadata_bytes
         ));
+    }
+    check_subgroups(fragment)?;
+    for (path, attributes) in &fragment.subgroups {
+        oversized(
+            &format!("sub-group {}: ", floe_wire::bounded(path, 100)),
+            Some(attributes),
+        )?;
     }
     for array in &fragment.arrays {
         let name = &array.name;
@@ -177,10 +181,16 @@ pub fn check_arrays(fragment: &ManifestFragment) -> std::result::Result<(), Stri
     Ok(())
 }
 
+/// The bytes of a group document around its attributes
+/// (`{"zarr_format":3,"node_type":"group","attributes":…}`).
+const GROUP_DOCUMENT_BYTES: usize = 50;
+
 /// Each sub-group's path is a plain name inside the group, its parent is
 /// listed too (the tree has no gap to fill with a guessed group), and no array
 /// has its name.
 fn check_subgroups(fragment: &ManifestFragment) -> std::result::Result<(), String> {
+    let arrays: std::collections::HashSet<&str> =
+        fragment.arrays.iter().map(|a| a.name.as_str()).collect();
     for path in fragment.subgroups.keys() {
         floe_wire::check_member_path(path).map_err(|e| format!("sub-group {e}"))?;
         if let Some((parent, _)) = path.rsplit_once('/') {
@@ -192,7 +202,7 @@ fn check_subgroups(fragment: &ManifestFragment) -> std::result::Result<(), Strin
                 ));
             }
         }
-        if fragment.arrays.iter().any(|a| &a.name == path) {
+        if arrays.contains(path.as_str()) {
             return Err(format!(
                 "{:?} is both a sub-group and an array",
                 floe_wire::bounded(path, 100)
