@@ -128,16 +128,7 @@ pub fn check_arrays(fragment: &ManifestFragment) -> std::result::Result<(), Stri
             &format!("array {}: ", floe_wire::bounded(name, 100)),
             array.zarr_json.get("attributes").and_then(Value::as_object),
         )?;
-        floe_wire::check_member_path(name).map_err(|e| format!("array {e}"))?;
-        if let Some((parent, _)) = name.rsplit_once('/') {
-            if !fragment.subgroups.contains_key(parent) {
-                return Err(format!(
-                    "array {:?} is in sub-group {:?}, which the fragment does not list",
-                    floe_wire::bounded(name, 100),
-                    floe_wire::bounded(parent, 100)
-                ));
-            }
-        }
+        check_member(fragment, "array", name)?;
         let (grid, elements) =
             chunk_grid(&array.zarr_json).map_err(|e| format!("array {name}: {e}"))?;
         if elements > u128::from(limits.elements_per_array) {
@@ -181,6 +172,25 @@ pub fn check_arrays(fragment: &ManifestFragment) -> std::result::Result<(), Stri
     Ok(())
 }
 
+/// A name inside the group (`kind`: an array or a sub-group) checked by
+/// [`floe_wire::check_member_path`], with its parent among the listed
+/// sub-groups: the tree has no gap to fill with a guessed group.
+fn check_member(
+    fragment: &ManifestFragment,
+    kind: &str,
+    path: &str,
+) -> std::result::Result<(), String> {
+    floe_wire::check_member_path(path).map_err(|e| format!("{kind} {e}"))?;
+    match path.rsplit_once('/') {
+        Some((parent, _)) if !fragment.subgroups.contains_key(parent) => Err(format!(
+            "{kind} {:?} is in sub-group {:?}, which the fragment does not list",
+            floe_wire::bounded(path, 100),
+            floe_wire::bounded(parent, 100)
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The bytes of a group document around its attributes
 /// (`{"zarr_format":3,"node_type":"group","attributes":…}`).
 const GROUP_DOCUMENT_BYTES: usize = 50;
@@ -192,16 +202,7 @@ fn check_subgroups(fragment: &ManifestFragment) -> std::result::Result<(), Strin
     let arrays: std::collections::HashSet<&str> =
         fragment.arrays.iter().map(|a| a.name.as_str()).collect();
     for path in fragment.subgroups.keys() {
-        floe_wire::check_member_path(path).map_err(|e| format!("sub-group {e}"))?;
-        if let Some((parent, _)) = path.rsplit_once('/') {
-            if !fragment.subgroups.contains_key(parent) {
-                return Err(format!(
-                    "sub-group {:?} is in sub-group {:?}, which the fragment does not list",
-                    floe_wire::bounded(path, 100),
-                    floe_wire::bounded(parent, 100)
-                ));
-            }
-        }
+        check_member(fragment, "sub-group", path)?;
         if arrays.contains(path.as_str()) {
             return Err(format!(
                 "{:?} is both a sub-group and an array",

@@ -72,19 +72,7 @@ pub fn check_group_path(path: &str) -> Result<(), NameError> {
         )));
     }
     for segment in segments {
-        if segment.is_empty() || segment == "." || segment == ".." {
-            return Err(refuse(format!("segment {segment:?} is not a plain name")));
-        }
-        if segment.starts_with("__") {
-            return Err(refuse(format!(
-                "segment {segment:?} starts with __, which Zarr v3 reserves"
-            )));
-        }
-        if segment == RESERVED_SEGMENT {
-            return Err(refuse(format!(
-                "segment {RESERVED_SEGMENT} is where floe keeps a group's records"
-            )));
-        }
+        check_segment(segment).map_err(refuse)?;
     }
     if let Some(c) = path
         .chars()
@@ -122,19 +110,26 @@ pub fn check_member_path(path: &str) -> Result<(), NameError> {
         )));
     }
     for segment in segments {
-        if segment.is_empty() || segment == "." || segment == ".." {
-            return Err(refuse(format!("segment {segment:?} is not a plain name")));
-        }
-        if segment.starts_with("__") {
-            return Err(refuse(format!(
-                "segment {segment:?} starts with __, which Zarr v3 reserves"
-            )));
-        }
-        if segment == RESERVED_SEGMENT {
-            return Err(refuse(format!(
-                "segment {RESERVED_SEGMENT} is where floe keeps a group's records"
-            )));
-        }
+        check_segment(segment).map_err(refuse)?;
+    }
+    Ok(())
+}
+
+/// One `/`-separated segment of a group path or a name inside a group: a plain
+/// name (the rules of the module doc), or why not.
+fn check_segment(segment: &str) -> Result<(), String> {
+    if segment.is_empty() || segment == "." || segment == ".." {
+        return Err(format!("segment {segment:?} is not a plain name"));
+    }
+    if segment.starts_with("__") {
+        return Err(format!(
+            "segment {segment:?} starts with __, which Zarr v3 reserves"
+        ));
+    }
+    if segment == RESERVED_SEGMENT {
+        return Err(format!(
+            "segment {RESERVED_SEGMENT} is where floe keeps a group's records"
+        ));
     }
     Ok(())
 }
