@@ -283,7 +283,7 @@ async fn stored_tree(store: &Store, group: &str) -> Result<(Vec<String>, Vec<Str
         let node = node.map_err(from_session)?;
         let path = node.path.to_string();
         let Some(inside) = path.strip_prefix(&prefix) else {
-            continue; // the group itself
+            continue; // the group itself (or a sibling whose name it begins)
         };
         if inside == PROVENANCE_GROUP || inside.starts_with(&format!("{PROVENANCE_GROUP}/")) {
             continue;
